@@ -1,0 +1,91 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { QUEUE_NAMES } from '../src/job-types.js';
+import { allQueueCounts, queuesHealth } from '../src/queue-stats.js';
+import { errors, okEnvelope, queueCountsSchema } from '../src/schemas.js';
+import { API_VERSION } from '../src/version.js';
+
+const healthSchema = z.object({ status: z.enum(['healthy', 'degraded', 'unhealthy']), message: z.string() });
+
+export default async function metricsRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const security = [{ bearerAuth: [] }];
+
+  app.get(
+    '/queues',
+    {
+      onRequest: app.requireScope('metrics:read'),
+      schema: {
+        tags: ['metrics'],
+        summary: 'Counts per queue and an overall health verdict (needs metrics:read or admin)',
+        description:
+          'healthy: fewer than 1000 waiting and under 5 % failures in the last hour; degraded: up to 5000 waiting or up to 10 % failures; unhealthy beyond.',
+        security,
+        response: {
+          200: okEnvelope(z.object({ backup: queueCountsSchema, scan: queueCountsSchema, update: queueCountsSchema, health: healthSchema })),
+          ...errors(401, 403, 503),
+        },
+      },
+    },
+    async () => {
+      const counts = await allQueueCounts(app.queues);
+      const health = await queuesHealth(app.redis, app.queues, counts);
+      return { success: true as const, data: { ...counts, health } };
+    },
+  );
+
+  app.get(
+    '/system',
+    {
+      onRequest: app.requireScope('admin'),
+      schema: {
+        tags: ['metrics'],
+        summary: 'Process, Redis and queue health (admin)',
+        security,
+        response: {
+          200: okEnvelope(
+            z.object({
+              version: z.string(),
+              process: z.object({ pid: z.number(), node: z.string(), uptimeSec: z.number(), rssBytes: z.number(), heapUsedBytes: z.number() }),
+              redis: z.object({
+                status: z.string(),
+                version: z.string().nullable(),
+                usedMemoryBytes: z.number().nullable(),
+                connectedClients: z.number().nullable(),
+                maxmemoryPolicy: z.string().nullable(),
+              }),
+              workers: z.object({ enabled: z.boolean(), running: z.array(z.enum(QUEUE_NAMES)) }),
+              queues: z.object({ backup: queueCountsSchema, scan: queueCountsSchema, update: queueCountsSchema, health: healthSchema }),
+            }),
+          ),
+          ...errors(401, 403, 503),
+        },
+      },
+    },
+    async () => {
+      const counts = await allQueueCounts(app.queues);
+      const [health, info] = await Promise.all([queuesHealth(app.redis, app.queues, counts), app.redis.info()]);
+      const field = (name: string) => info.split(/\r?\n/).find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim() ?? null;
+      const num = (name: string) => (field(name) === null ? null : Number(field(name)));
+      const mem = process.memoryUsage();
+      const running = app.workers ? QUEUE_NAMES.filter((q) => app.workers![q].isRunning()) : [];
+      return {
+        success: true as const,
+        data: {
+          version: API_VERSION,
+          process: { pid: process.pid, node: process.version, uptimeSec: Math.round(process.uptime()), rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+          redis: {
+            status: app.redis.status,
+            version: field('redis_version'),
+            usedMemoryBytes: num('used_memory'),
+            connectedClients: num('connected_clients'),
+            maxmemoryPolicy: field('maxmemory_policy'),
+          },
+          workers: { enabled: app.workers !== null, running },
+          queues: { ...counts, health },
+        },
+      };
+    },
+  );
+}

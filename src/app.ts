@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { registerRoutes } from '../routes/index.js';
+import { authPlugin, resolveJwtKey, type JwtKey } from './auth.js';
+import type { Config } from './config.js';
+import { errorHandlerPlugin } from './error-handler.js';
+import { loadInventory, type Inventory } from './inventory.js';
+import { loggerOptions } from './logger.js';
+import { servicesPlugin } from './services.js';
+import { workersPlugin } from './workers-plugin.js';
+
+import { API_VERSION } from './version.js';
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export type BuildOptions = {
+  /** Skip Redis, queues and workers: routes and docs only (used to generate the OpenAPI document). */
+  docsOnly?: boolean;
+  inventory?: Inventory;
+  jwtKey?: JwtKey;
+  /** Overrides config.redisUrl (the embedded Redis). */
+  redisUrl?: string;
+  /** A pino logger to use instead of one made from config.logLevel. */
+  logger?: FastifyBaseLogger;
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Build the whole product for one configuration; tests build as many as they like. */
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: loggerOptions(config.logLevel) }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  const inventory = opts.inventory ?? loadInventory(config.serversFile);
+  app.decorate('config', config);
+  app.decorate('inventory', inventory);
+
+  await app.register(errorHandlerPlugin);
+  await app.register(authPlugin, { config, key: opts.jwtKey ?? resolveJwtKey(config) });
+
+  if (!opts.docsOnly) {
+    const redisUrl = opts.redisUrl ?? config.redisUrl;
+    if (!redisUrl) throw new Error('no Redis to connect to: set REDIS_URL or start the embedded Redis first');
+    await app.register(servicesPlugin, { config, inventory, redisUrl });
+    if (config.workers) await app.register(workersPlugin, { config, inventory, redisUrl });
+  }
+  if (!app.hasDecorator('workers')) app.decorate('workers', null);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Jobs API',
+        version: API_VERSION,
+        description:
+          'Enqueue and watch backups, scans and updates of the servers in your inventory. ' +
+          'Every /api route needs `Authorization: Bearer <JWT>`. Responses use the envelope ' +
+          '`{ success, data }` or `{ success: false, error: { code, message }, requestId }`.',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+      tags: [
+        { name: 'jobs', description: 'Enqueue, read, list, retry and remove jobs' },
+        { name: 'servers', description: 'The server inventory, and jobs for one server' },
+        { name: 'metrics', description: 'Queue counts and health' },
+        { name: 'health', description: 'Liveness and readiness probes' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(registerRoutes);
+  return app;
+}

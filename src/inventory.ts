@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { serverIdSchema, type QueueName } from './job-types.js';
+import { TENANT_PATTERN } from './tenant.js';
+
+const serverSchema = z.strictObject({
+  id: serverIdSchema,
+  name: z.string().min(1).max(200).optional(),
+  tenant: z.string().regex(TENANT_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-"').default('default'),
+  host: z.string().min(1).max(253),
+  backup: z
+    .strictObject({
+      paths: z.array(z.string().min(1)).min(1, 'must list at least one path'),
+      exclude: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
+  scan: z
+    .strictObject({
+      ports: z.array(z.number().int().min(1).max(65535)).min(1, 'must list at least one port'),
+      timeoutMs: z.number().int().min(50).max(60_000).default(2000),
+      concurrency: z.number().int().min(1).max(256).default(20),
+    })
+    .optional(),
+  update: z
+    .strictObject({
+      command: z.array(z.string().min(1)).min(1, 'must be an argv array such as ["/usr/bin/apt-get", "-y", "upgrade"]'),
+      timeoutSec: z.number().int().min(1).max(86_400).default(900),
+    })
+    .optional(),
+});
+
+const inventorySchema = z.strictObject({ servers: z.array(serverSchema) });
+
+export type Server = z.output<typeof serverSchema>;
+
+export class InventoryError extends Error {
+  override name = 'InventoryError';
+}
+
+/** The servers an operator declared. Lookups are by id and scoped by tenant. */
+export class Inventory {
+  private readonly byId: Map<string, Server>;
+
+  constructor(
+    readonly servers: readonly Server[],
+    /** Relative paths and commands in the file resolve from here. */
+    readonly baseDir: string,
+  ) {
+    this.byId = new Map(servers.map((s) => [s.id, s]));
+  }
+
+  /** The server, when it exists and `tenant` may see it (`undefined` tenant: admin, sees all). */
+  get(id: string, tenant: string | undefined): Server | undefined {
+    const server = this.byId.get(id);
+    if (!server || (tenant !== undefined && server.tenant !== tenant)) return undefined;
+    return server;
+  }
+
+  list(tenant: string | undefined): Server[] {
+    return this.servers.filter((s) => tenant === undefined || s.tenant === tenant);
+  }
+
+  resolvePath(p: string): string {
+    return path.resolve(this.baseDir, p);
+  }
+
+  /** argv[0] that looks relative (./x, ../x, dir/x) resolves from the file's folder; a bare name uses PATH. */
+  resolveCommand(argv: readonly string[]): string[] {
+    const [bin, ...rest] = argv;
+    if (bin === undefined) return [];
+    return [bin.includes('/') && !path.isAbsolute(bin) ? this.resolvePath(bin) : bin, ...rest];
+  }
+}
+
+export function declaresKind(server: Server, kind: QueueName): boolean {
+  return server[kind] !== undefined;
+}
+
+export function parseInventory(raw: unknown, baseDir: string, source = 'inventory'): Inventory {
+  const parsed = inventorySchema.safeParse(raw);
+  if (!parsed.success) {
+    const root = raw as { servers?: Array<{ id?: unknown }> };
+    const lines = parsed.error.issues.map((issue) => {
+      const [first, index, ...rest] = issue.path;
+      let where = issue.path.join('.');
+      if (first === 'servers' && typeof index === 'number') {
+        const id = root?.servers?.[index]?.id;
+        where = `servers[${index}]${typeof id === 'string' ? ` (id "${id}")` : ''}${rest.length ? '.' + rest.join('.') : ''}`;
+      }
+      return `  ${where || '(file)'}: ${issue.message}`;
+    });
+    throw new InventoryError(`${source} is invalid:\n${lines.join('\n')}`);
+  }
+  const seen = new Set<string>();
+  parsed.data.servers.forEach((s, i) => {
+    if (seen.has(s.id)) throw new InventoryError(`${source} is invalid:\n  servers[${i}] (id "${s.id}").id: duplicate id`);
+    seen.add(s.id);
+  });
+  return new Inventory(parsed.data.servers, baseDir);
+}
+
+export function loadInventory(file: string): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InventoryError(`cannot read the server inventory ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new InventoryError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseInventory(raw, path.dirname(file), file);
+}

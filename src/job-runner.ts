@@ -1,0 +1,79 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Config } from './config.js';
+import { declaresKind, type Inventory, type Server } from './inventory.js';
+import { envelopeSchema, JOB_DATA_SCHEMAS, queueOfType, JOB_TYPES, type JobEnvelope, type JobType, type QueueName } from './job-types.js';
+import { ProgressReporter } from './progress.js';
+import type { RecordStore } from './records.js';
+
+export type WorkerDeps = {
+  config: Config;
+  inventory: Inventory;
+  records: RecordStore;
+  logger: Logger;
+};
+
+/** What a processor gets besides its job: the verified server and input, progress, a job logger. */
+export type JobContext<D> = {
+  job: Job<JobEnvelope>;
+  type: JobType;
+  input: D;
+  server: Server;
+  recordId: string;
+  progress: ProgressReporter;
+  log: Logger;
+  deps: WorkerDeps;
+};
+
+export type Processor<D> = (ctx: JobContext<D>) => Promise<Record<string, unknown>>;
+
+/**
+ * The steps every job shares: 10 started, re-parse the data with the schema
+ * the route used (an invalid job fails without retries), 20 server verified,
+ * then the processor's own work (which ends by storing its record), then 100.
+ */
+export function runJob<S extends z.ZodType>(
+  queue: QueueName,
+  schemas: Partial<Record<JobType, S>>,
+  processor: Processor<z.output<S>>,
+  deps: WorkerDeps,
+) {
+  return async (job: Job<JobEnvelope>): Promise<Record<string, unknown>> => {
+    const log = deps.logger.child({ queue, jobId: job.id, type: job.name, attempt: job.attemptsMade + 1 });
+    const progress = new ProgressReporter((v) => job.updateProgress(v));
+    await progress.milestone(10);
+
+    const type = job.name as JobType;
+    const schema = (JOB_TYPES as readonly string[]).includes(type) && queueOfType(type) === queue ? schemas[type] : undefined;
+    if (!schema) throw new UnrecoverableError(`unknown job type "${job.name}" for the ${queue} queue`);
+    const parsed = envelopeSchema(schema).safeParse(job.data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new UnrecoverableError(`invalid job data: ${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    const envelope = parsed.data as JobEnvelope<z.output<S>>;
+    const server = deps.inventory.get((envelope.input as { serverId: string }).serverId, envelope.tenant);
+    if (!server || !declaresKind(server, queue)) {
+      throw new UnrecoverableError(`server "${(envelope.input as { serverId: string }).serverId}" is no longer in the inventory with a ${queue} section`);
+    }
+    await progress.milestone(20);
+
+    log.info('job started');
+    const started = Date.now();
+    try {
+      // The processor stores its own record of success; failures are recorded here.
+      const result = await processor({ job, type, input: envelope.input, server, recordId: envelope.recordId, progress, log, deps });
+      await progress.milestone(100);
+      log.info({ ms: Date.now() - started }, 'job completed');
+      return result;
+    } catch (err) {
+      await deps.records.finish(queue, envelope.recordId, 'failed', { error: (err as Error).message }).catch(() => {});
+      await progress.flush().catch(() => {});
+      log.warn({ ms: Date.now() - started, err: (err as Error).message }, 'job attempt failed');
+      throw err;
+    }
+  };
+}
+
+export { JOB_DATA_SCHEMAS };

@@ -1,0 +1,83 @@
+/**
+ * Lua that reads a job's state in O(log n): sorted-set lookups and a position
+ * search in the short `active` list only. BullMQ's own getState() searches the
+ * wait list with LPOS, which grows with queue depth; here a job found in no
+ * other set is waiting, whatever the length of the wait list.
+ */
+const STATE_FN = `
+local function jobState(qprefix, id)
+  if redis.call('ZSCORE', qprefix .. 'completed', id) then return 'completed' end
+  if redis.call('ZSCORE', qprefix .. 'failed', id) then return 'failed' end
+  if redis.call('ZSCORE', qprefix .. 'delayed', id) then return 'delayed' end
+  if redis.call('ZSCORE', qprefix .. 'prioritized', id) then return 'waiting' end
+  if redis.call('LPOS', qprefix .. 'active', id) then return 'active' end
+  return 'waiting'
+end
+local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm', 'ats'}
+`;
+
+/** KEYS[1] queue key prefix (bull:backup-queue:); ARGV[1] job id. */
+export const GET_JOB_LUA = `${STATE_FN}
+local f = redis.call('HMGET', KEYS[1] .. ARGV[1], unpack(FIELDS))
+if not f[1] then return false end
+table.insert(f, 1, jobState(KEYS[1], ARGV[1]))
+return f
+`;
+
+/**
+ * Walk a job index (a sorted set of job ids scored by creation time) from
+ * newest to oldest after a cursor, keep the jobs that pass the filters, stop
+ * at \`limit\` jobs or after \`budget\` index entries. Entries whose job no
+ * longer exists (removed, or expired by retention) are dropped from the index.
+ *
+ * KEYS[1] index key
+ * ARGV[1] key prefix (bull) ARGV[2] cursor score ('+inf' for the first page)
+ * ARGV[3] cursor id ('' for the first page) ARGV[4] limit ARGV[5] state
+ * filter ARGV[6] type filter ARGV[7] queue filter ARGV[8] budget
+ * Returns { nextScore|false, nextId|false, { id, state, fields... }... }
+ */
+export const LIST_JOBS_LUA = `${STATE_FN}
+local index = KEYS[1]
+local prefix, maxScore, cursorId = ARGV[1], ARGV[2], ARGV[3]
+local limit, stateF, typeF, queueF, budget = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local cursorScore = tonumber(maxScore)
+local out, gone = {}, {}
+local scanned, offset, batch = 0, 0, 100
+local lastScore, lastId = false, false
+local exhausted = false
+while #out < limit and scanned < budget and not exhausted do
+  local items = redis.call('ZREVRANGEBYSCORE', index, maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, batch)
+  local stopped = false
+  for i = 1, #items, 2 do
+    local id, score = items[i], items[i + 1]
+    if not (cursorId ~= '' and tonumber(score) == cursorScore and id >= cursorId) then
+      scanned = scanned + 1
+      lastScore, lastId = score, id
+      local q = string.match(id, '^(%l+)_')
+      if q and (queueF == '' or q == queueF) then
+        local qprefix = prefix .. ':' .. q .. '-queue:'
+        local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
+        if not f[1] then
+          table.insert(gone, id)
+        elseif typeF == '' or f[1] == typeF then
+          local st = jobState(qprefix, id)
+          if stateF == '' or st == stateF then
+            table.insert(f, 1, st)
+            table.insert(f, 1, id)
+            table.insert(out, f)
+          end
+        end
+      end
+      if #out >= limit or scanned >= budget then
+        stopped = (i + 1 < #items)
+        break
+      end
+    end
+  end
+  if #items < batch * 2 and not stopped then exhausted = true end
+  offset = offset + batch
+end
+if #gone > 0 then redis.call('ZREM', index, unpack(gone)) end
+if exhausted then return { false, false, out } end
+return { lastScore, lastId, out }
+`;

@@ -1,0 +1,57 @@
+import path from 'node:path';
+import closeWithGrace from 'close-with-grace';
+import { pino } from 'pino';
+import { buildApp } from './app.js';
+import { resolveJwtKey, signToken } from './auth.js';
+import { ConfigError, loadConfig } from './config.js';
+import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js';
+import { InventoryError, loadInventory } from './inventory.js';
+import { loggerOptions } from './logger.js';
+
+const STARTUP_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/** Start the API and its workers; on SIGTERM/SIGINT close everything in order. */
+async function main(): Promise<void> {
+  let embedded: EmbeddedRedis | undefined;
+  try {
+    const config = loadConfig();
+    const logger = pino(loggerOptions(config.logLevel));
+    const inventory = loadInventory(config.serversFile);
+    const jwtKey = resolveJwtKey(config);
+
+    let redisUrl = config.redisUrl;
+    if (!redisUrl) {
+      embedded = await startEmbeddedRedis(path.join(config.dataDir, 'redis'));
+      redisUrl = embedded.url;
+      logger.info({ redis: embedded.url, pid: embedded.pid }, 'embedded redis-server started (set REDIS_URL to use your own)');
+    }
+
+    const app = await buildApp(config, { inventory, jwtKey, redisUrl, logger });
+    closeWithGrace({ delay: config.shutdownTimeoutMs + 10_000, logger }, async ({ signal, err }) => {
+      if (err) logger.error({ err }, 'shutting down after an error');
+      else logger.info({ signal }, 'shutting down: no new requests; letting active jobs finish');
+      await app.close();
+      await embedded?.stop();
+      logger.info('stopped');
+    });
+    await app.listen({ port: config.port, host: config.host });
+
+    if (jwtKey.secretFile) {
+      logger.warn({ secretFile: jwtKey.secretFile }, 'JWT_SECRET is not set: using the secret generated in DATA_DIR');
+      const token = signToken({ sub: 'admin', tenant: 'default', scope: 'admin' }, jwtKey, STARTUP_TOKEN_TTL_SECONDS);
+      const port = (app.server.address() as { port: number } | null)?.port ?? config.port;
+      process.stdout.write(
+        `\nJobs API on http://localhost:${port}  (docs: http://localhost:${port}/docs)\n` +
+          `An admin token for the next 24 hours (npm run token -- --help for more):\n\n` +
+          `export TOKEN=${token}\n\n`,
+      );
+    }
+  } catch (err) {
+    await embedded?.stop().catch(() => {});
+    const known = err instanceof ConfigError || err instanceof InventoryError || err instanceof RedisServerMissingError;
+    process.stderr.write(`jobs-api: cannot start: ${known ? (err as Error).message : (err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+}
+
+void main();

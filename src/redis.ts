@@ -1,0 +1,95 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type ConnectionRole = 'producer' | 'worker';
+
+/**
+ * Turn REDIS_URL into ioredis options. Accepts `redis://`, `rediss://`
+ * and a unix socket path (`/run/redis.sock` or `unix:///run/redis.sock`).
+ */
+export function redisOptionsFromUrl(url: string): RedisOptions {
+  if (url.startsWith('/')) return { path: url };
+  if (url.startsWith('unix://')) return { path: url.slice('unix://'.length) };
+  const u = new URL(url);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    throw new Error(`REDIS_URL must start with redis://, rediss:// or be a socket path, got "${u.protocol}"`);
+  }
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: Number.isInteger(db) ? db : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+  };
+}
+
+/**
+ * The two kinds of connection of BullMQ's production guide, written once:
+ * producers fail fast so an API call answers 503 instead of hanging; workers
+ * wait for Redis forever and pick up where they left off.
+ */
+export function createRedis(url: string, role: ConnectionRole, name: string): Redis {
+  const base = redisOptionsFromUrl(url);
+  const retryStrategy = (times: number) => Math.min(times * 200, 2000);
+  if (role === 'producer') {
+    return new Redis({
+      ...base,
+      connectionName: name,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy,
+    });
+  }
+  return new Redis({
+    ...base,
+    connectionName: name,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy,
+  });
+}
+
+/** Resolve once the client is ready, or reject after `timeoutMs`. */
+export function waitReady(client: Redis, timeoutMs = 10_000): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis did not become ready within ${timeoutMs} ms (${lastError ?? 'no answer'})`));
+    }, timeoutMs);
+    let lastError: string | undefined;
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      lastError = err.message;
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', onError);
+    };
+    client.on('ready', onReady);
+    client.on('error', onError);
+  });
+}
+
+/** Read one field of an `INFO` section (works where CONFIG is disabled). */
+export async function redisInfoField(client: Redis, section: string, field: string): Promise<string | undefined> {
+  const info = await client.info(section);
+  const line = info.split(/\r?\n/).find((l) => l.startsWith(`${field}:`));
+  return line?.slice(field.length + 1).trim();
+}
+
+/** A server whose Redis evicts keys would silently lose jobs: refuse it. */
+export async function assertNoEviction(client: Redis): Promise<void> {
+  const policy = await redisInfoField(client, 'memory', 'maxmemory_policy');
+  if (policy && policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is "${policy}"; queues need "noeviction" or Redis may delete jobs under memory pressure. ` +
+        'Set it with: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf).',
+    );
+  }
+}

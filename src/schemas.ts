@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { JOB_STATES, JOB_TYPES, QUEUE_NAMES } from './job-types.js';
+
+export const errorEnvelopeSchema = z
+  .object({
+    success: z.literal(false),
+    error: z.object({
+      code: z.string().describe('stable UPPER_SNAKE_CASE code to branch on'),
+      message: z.string().describe('a sentence for people; names the field for invalid input'),
+    }),
+    requestId: z.string(),
+  })
+  .describe('Error');
+
+export function okEnvelope<T extends z.ZodType>(data: T) {
+  return z.object({ success: z.literal(true), data });
+}
+
+/** Error responses a route documents, by status code. */
+export function errors(...codes: Array<400 | 401 | 403 | 404 | 409 | 413 | 415 | 503>) {
+  return Object.fromEntries(codes.map((c) => [c, errorEnvelopeSchema])) as Record<number, typeof errorEnvelopeSchema>;
+}
+
+export const jobIdParams = z.object({ id: z.string().min(1).max(200).describe('the job id returned at enqueue') });
+
+export const jobViewSchema = z
+  .object({
+    id: z.string(),
+    queue: z.enum(QUEUE_NAMES),
+    type: z.enum(JOB_TYPES),
+    tenant: z.string(),
+    state: z.enum(JOB_STATES),
+    progress: z.number().describe('0..100'),
+    attempts: z.number().int().describe('attempts started so far'),
+    maxAttempts: z.number().int(),
+    data: z.unknown().describe('the job data as submitted, with defaults applied'),
+    result: z.unknown().describe('what the job produced, once completed; null otherwise'),
+    failedReason: z.string().nullable(),
+    createdAt: z.string().describe('ISO 8601'),
+    processedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .describe('Job');
+
+export const queueCountsSchema = z.object({
+  waiting: z.number().int(),
+  active: z.number().int(),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  delayed: z.number().int(),
+  total: z.number().int(),
+});

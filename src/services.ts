@@ -1,0 +1,84 @@
+import { Queue, type Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { ServiceUnavailableError } from './errors.js';
+import type { Inventory } from './inventory.js';
+import { JobService } from './job-service.js';
+import { JobStore } from './job-store.js';
+import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
+import { assertNoEviction, createRedis, waitReady } from './redis.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    inventory: Inventory;
+    /** The producers' connection: fails fast while Redis is away. */
+    redis: Redis;
+    queues: Record<QueueName, Queue>;
+    jobs: JobService;
+    /** The in-process workers, or null with WORKERS=off. */
+    workers: Record<QueueName, Worker> | null;
+  }
+}
+
+const SWEEP_INTERVAL_MS = 3600_000;
+
+/**
+ * The producer side: one fail-fast connection shared by the three queues and
+ * the job store, the Redis policy check, and a 503 for API calls while Redis
+ * is unreachable (ioredis reconnects by itself; the API recovers with it).
+ */
+export const servicesPlugin = fp(
+  async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redisUrl: string }) => {
+    const { config } = opts;
+    const redis = createRedis(opts.redisUrl, 'producer', 'jobs-api:producer');
+    let lastError = '';
+    redis.on('error', (err: Error) => {
+      if (err.message !== lastError) app.log.warn({ err: err.message }, 'redis connection error');
+      lastError = err.message;
+    });
+    redis.on('ready', () => {
+      if (lastError) app.log.info('redis connection is back');
+      lastError = '';
+    });
+    try {
+      await waitReady(redis);
+      await assertNoEviction(redis);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+
+    const queues = Object.fromEntries(
+      QUEUE_NAMES.map((name) => [
+        name,
+        new Queue(QUEUES[name].redisName, { connection: redis, prefix: config.queuePrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
+      ]),
+    ) as Record<QueueName, Queue>;
+    for (const q of Object.values(queues)) q.on('error', () => {});
+    const store = new JobStore(redis, config.queuePrefix, queues);
+    store.onIndexError = (err, jobId) => app.log.error({ err: err.message, jobId }, 'job accepted but not indexed for listing');
+
+    app.decorate('redis', redis);
+    app.decorate('queues', queues);
+    app.decorate('jobs', new JobService(store, opts.inventory));
+
+    app.addHook('onRequest', async (request) => {
+      if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();
+    });
+
+    const sweep = setInterval(() => {
+      store.sweepIndexes().catch((err: Error) => app.log.warn({ err: err.message }, 'index sweep failed'));
+    }, SWEEP_INTERVAL_MS);
+    sweep.unref();
+
+    app.addHook('onClose', async () => {
+      clearInterval(sweep);
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await redis.quit().catch(() => redis.disconnect());
+    });
+  },
+  { name: 'services' },
+);

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { inject } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { signToken } from '../src/auth.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { parseInventory, type Inventory } from '../src/inventory.js';
+import type { JobView } from '../src/job-store.js';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!';
+
+export function tmpDir(label: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `jobs-api-${label}-`));
+}
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  const dataDir = tmpDir('data');
+  return loadConfig({
+    REDIS_URL: inject('redisUrl'),
+    JWT_SECRET: TEST_SECRET,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    // A queue prefix per app keeps test files apart on the shared Redis.
+    QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}`,
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    ...env,
+  });
+}
+
+export function inventoryOf(servers: unknown[], baseDir = process.cwd()): Inventory {
+  return parseInventory({ servers }, baseDir, 'test inventory');
+}
+
+export async function makeApp(opts: { env?: Record<string, string>; servers?: unknown[]; baseDir?: string } = {}): Promise<FastifyInstance> {
+  const config = testConfig(opts.env);
+  const app = await buildApp(config, { inventory: inventoryOf(opts.servers ?? [], opts.baseDir) });
+  await app.ready();
+  return app;
+}
+
+export function token(claims: { sub?: string; tenant?: string; scope?: string } = {}, ttlSeconds = 600): string {
+  return signToken(
+    { sub: claims.sub ?? 'tester', tenant: claims.tenant ?? 'acme', scope: claims.scope ?? 'jobs:read jobs:write' },
+    { algorithm: 'HS256', key: TEST_SECRET },
+    ttlSeconds,
+  );
+}
+
+export function auth(claims?: Parameters<typeof token>[0]): { authorization: string } {
+  return { authorization: `Bearer ${token(claims)}` };
+}
+
+export const ADMIN = { sub: 'root', tenant: 'default', scope: 'admin' };
+
+/** Poll the job until it is in one of `states` (default: finished). */
+export async function waitForJob(
+  app: FastifyInstance,
+  id: string,
+  states: string[] = ['completed', 'failed'],
+  timeoutMs = 20_000,
+): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await app.jobs.store.get(id, undefined);
+    if (job && states.includes(job.state)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} did not reach ${states.join('/')} (now ${job?.state})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
