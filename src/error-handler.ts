@@ -23,6 +23,7 @@ function validationMessage(err: FastifyError): string {
 const FASTIFY_CODES: Record<string, [string, string?]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', 'The request body is larger than 1 MiB.'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json.'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['INVALID_JSON', 'The body is not valid JSON.'],
   FST_ERR_CTP_EMPTY_JSON_BODY: ['INVALID_JSON', 'The body is empty but Content-Type is application/json; send a JSON object or no Content-Type.'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['BAD_REQUEST', 'Content-Length does not match the body.'],
 };
@@ -40,9 +41,6 @@ export const errorHandlerPlugin = fp(
       if (err.validation) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
       const known = err.code ? FASTIFY_CODES[err.code] : undefined;
       if (known) return send(reply, request, err.statusCode ?? 400, known[0], known[1] ?? err.message);
-      if (err instanceof SyntaxError && err.statusCode === 400) {
-        return send(reply, request, 400, 'INVALID_JSON', `The body is not valid JSON: ${err.message}`);
-      }
       if (isRedisConnectionError(err)) {
         const e = new ServiceUnavailableError();
         request.log.warn({ err: err.message }, 'redis unavailable');

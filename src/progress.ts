@@ -5,29 +5,35 @@ export type ProgressSink = (value: number) => Promise<void>;
 
 /**
  * Progress that only moves forward and is written to Redis as work advances:
- * milestones at once, in-between values at most every 250 ms so that a fast
- * loop does not flood Redis with writes.
+ * milestones at once, in-between values at most every 250 ms (the latest one
+ * is written when the interval ends), so a fast loop does not flood Redis.
  */
 export class ProgressReporter {
-  private current = -1;
+  private written = -1;
+  private wanted = -1;
   private lastWrite = 0;
+  private timer: NodeJS.Timeout | undefined;
   private pending: Promise<void> = Promise.resolve();
 
   constructor(private readonly sink: ProgressSink) {}
 
   get value(): number {
-    return Math.max(this.current, 0);
+    return Math.max(this.wanted, 0);
   }
 
   /** A milestone: written at once (after any write in flight). */
   async milestone(value: number): Promise<void> {
-    this.set(value, true);
+    this.want(value);
+    this.write();
     await this.pending;
   }
 
-  /** A value within a band; written when enough time passed since the last write. */
+  /** A value within a band; written now or when the interval since the last write ends. */
   advance(value: number): void {
-    this.set(value, false);
+    if (!this.want(value)) return;
+    const wait = MIN_INTERVAL_MS - (Date.now() - this.lastWrite);
+    if (wait <= 0) this.write();
+    else this.timer ??= setTimeout(() => this.write(), wait);
   }
 
   /** Map a fraction 0..1 of some work into the band [from, to]. */
@@ -36,17 +42,27 @@ export class ProgressReporter {
     this.advance(Math.floor(from + (to - from) * f));
   }
 
+  /** Wait for writes in flight; drop a trailing write that has not started. */
   flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     return this.pending;
   }
 
-  private set(value: number, force: boolean): void {
+  private want(value: number): boolean {
     const v = Math.min(Math.max(Math.round(value), 0), 100);
-    if (v <= this.current) return;
-    const now = Date.now();
-    if (!force && now - this.lastWrite < MIN_INTERVAL_MS) return;
-    this.current = v;
-    this.lastWrite = now;
+    if (v <= this.wanted) return false;
+    this.wanted = v;
+    return true;
+  }
+
+  private write(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.wanted <= this.written) return;
+    const v = this.wanted;
+    this.written = v;
+    this.lastWrite = Date.now();
     this.pending = this.pending.then(() => this.sink(v));
   }
 }
