@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tmpDir } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+const TSX = require.resolve('tsx/cli');
+
+type Run = { child: ChildProcess; out: () => string; exited: Promise<number | null> };
+
+function start(env: Record<string, string>): Run {
+  let out = '';
+  const child = spawn(process.execPath, [TSX, 'src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, out: () => out, exited };
+}
+
+async function waitFor(run: Run, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = run.out().match(pattern);
+    if (m) return m;
+    if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`no ${pattern} in output:\n${run.out()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start (src/main.ts)', () => {
+  const runs: Run[] = [];
+  afterAll(() => runs.forEach((r) => r.child.kill('SIGKILL')));
+
+  it('starts an embedded Redis, prints an admin token, serves, and on SIGTERM stops everything', async () => {
+    const dataDir = tmpDir('main');
+    const run = start({ DATA_DIR: dataDir, WORKERS: 'on' });
+    runs.push(run);
+    const redisPid = Number((await waitFor(run, /"redis":"[^"]+","pid":(\d+)/))[1]);
+    const port = Number((await waitFor(run, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    const token = (await waitFor(run, /export TOKEN=(\S+)/))[1];
+    expect(alive(redisPid)).toBe(true);
+
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    const servers = await fetch(`${base}/api/servers`, { headers: { authorization: `Bearer ${token}` } });
+    expect(servers.status).toBe(200);
+    const ids = ((await servers.json()) as { data: Array<{ id: string }> }).data.map((s) => s.id);
+    expect(ids).toContain('localhost');
+
+    const scan = await fetch(`${base}/api/servers/localhost/scan`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scan_type: 'quick' }),
+    });
+    expect(scan.status).toBe(202);
+
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.out()).toContain('stopped');
+    for (let i = 0; i < 50 && alive(redisPid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(redisPid)).toBe(false);
+
+    // The generated secret is kept: a second start accepts the first token.
+    const again = start({ DATA_DIR: dataDir, WORKERS: 'off' });
+    runs.push(again);
+    const port2 = Number((await waitFor(again, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    const res = await fetch(`http://127.0.0.1:${port2}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    again.child.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  });
+
+  it('exits non-zero with install advice when redis-server is missing', async () => {
+    const run = start({ DATA_DIR: tmpDir('noredis'), PATH: '/nonexistent' });
+    runs.push(run);
+    expect(await run.exited).toBe(1);
+    expect(run.out()).toContain('"redis-server" was not found on PATH');
+    expect(run.out()).toContain('apt-get install redis-server');
+    expect(run.out()).toContain('REDIS_URL');
+  });
+
+  it('refuses to start with a short JWT_SECRET or a bad inventory, saying why', async () => {
+    const short = start({ DATA_DIR: tmpDir('short'), JWT_SECRET: 'too-short', REDIS_URL: 'redis://127.0.0.1:1' });
+    runs.push(short);
+    expect(await short.exited).toBe(1);
+    expect(short.out()).toContain('at least 32 bytes');
+
+    const inv = tmpDir('inv');
+    const file = `${inv}/servers.json`;
+    await import('node:fs').then((fs) => fs.writeFileSync(file, JSON.stringify({ servers: [{ id: 'ok-1', host: 'a' }, { id: 'web-2', host: 'b', scan: { ports: [70000] } }] })));
+    const bad = start({ DATA_DIR: inv, SERVERS_FILE: file, REDIS_URL: 'redis://127.0.0.1:1' });
+    runs.push(bad);
+    expect(await bad.exited).toBe(1);
+    expect(bad.out()).toContain('servers[1] (id "web-2").scan.ports.0');
+  });
+});
