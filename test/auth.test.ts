@@ -110,3 +110,29 @@ describe('the signing key', () => {
     expect(second.key).toBe(first.key);
   });
 });
+
+describe('JWT_PUBLIC_KEY', () => {
+  it('verifies ES256 tokens with the public key and refuses HS256 tokens made with it (no algorithm confusion)', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { signToken } = await import('../src/auth.js');
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const priv = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const app = await makeApp({ env: { JWT_PUBLIC_KEY: pub, JWT_SECRET: '' } });
+    try {
+      const good = signToken({ sub: 'k', scope: 'jobs:read' }, { algorithm: 'ES256', key: priv }, 60);
+      expect((await app.inject({ url: '/api/jobs', headers: { authorization: `Bearer ${good}` } })).statusCode).toBe(200);
+      const confused = createSigner({ key: pub, algorithm: 'HS256', expiresIn: 60_000 })({ sub: 'k', scope: 'admin' });
+      expect((await app.inject({ url: '/api/jobs', headers: { authorization: `Bearer ${confused}` } })).statusCode).toBe(401);
+      expect((await app.inject({ url: '/api/jobs', headers: { authorization: `Bearer ${token({ scope: 'admin' })}` } })).statusCode).toBe(401);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refuses a key that is not RSA or P-256', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { publicKey } = generateKeyPairSync('ed25519');
+    expect(() => resolveJwtKey(testConfig({ JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString() }))).toThrow(/RSA key \(RS256\) or a P-256/);
+  });
+});

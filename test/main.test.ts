@@ -82,6 +82,38 @@ describe('npm start (src/main.ts)', () => {
     expect(await again.exited).toBe(0);
   });
 
+  it('on SIGTERM lets an active job finish before it exits', async () => {
+    const dataDir = tmpDir('graceful');
+    const file = `${dataDir}/servers.json`;
+    const fs = await import('node:fs');
+    const command = [process.execPath, '-e', "setTimeout(() => console.log('finished the work'), 1500)"];
+    fs.writeFileSync(file, JSON.stringify({ servers: [{ id: 'slow', host: '127.0.0.1', update: { command } }] }));
+    const run = start({ DATA_DIR: dataDir, SERVERS_FILE: file });
+    runs.push(run);
+    const port = Number((await waitFor(run, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    const token = (await waitFor(run, /export TOKEN=(\S+)/))[1];
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${token}` };
+    const res = await fetch(`${base}/api/servers/slow/update`, { method: 'POST', headers });
+    const { jobId } = ((await res.json()) as { data: { jobId: string } }).data;
+    for (let i = 0; i < 100; i++) {
+      const job = (await (await fetch(`${base}/api/jobs/${jobId}`, { headers })).json()) as { data: { state: string } };
+      if (job.data.state === 'active') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+
+    const again = start({ DATA_DIR: dataDir, SERVERS_FILE: file, WORKERS: 'off' });
+    runs.push(again);
+    const port2 = Number((await waitFor(again, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    const job = (await (await fetch(`http://127.0.0.1:${port2}/api/jobs/${jobId}`, { headers })).json()) as { data: { state: string; result: { outputTail: string[] } } };
+    expect(job.data.state).toBe('completed');
+    expect(job.data.result.outputTail).toEqual(['finished the work']);
+    again.child.kill('SIGTERM');
+    await again.exited;
+  });
+
   it('exits non-zero with install advice when redis-server is missing', async () => {
     const run = start({ DATA_DIR: tmpDir('noredis'), PATH: '/nonexistent' });
     runs.push(run);
