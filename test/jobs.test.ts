@@ -239,7 +239,8 @@ describe('jobs API', () => {
 
     it('refuses to retry a job that has not failed (409)', async () => {
       const { jobId } = (await submit({ type: 'scan:quick', data: { serverId: 'web-1' } })).json().data;
-      const res = await app.inject({ method: 'POST', url: `/api/jobs/${jobId}/retry`, headers: acme });
+      // A client that always sends Content-Type: application/json, with no body.
+      const res = await app.inject({ method: 'POST', url: `/api/jobs/${jobId}/retry`, headers: { ...acme, 'content-type': 'application/json' } });
       expect(res.statusCode).toBe(409);
       expect(res.json().error).toMatchObject({ code: 'JOB_NOT_FAILED' });
       expect(res.json().error.message).toContain('waiting');
