@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { QUEUE_NAMES } from '../src/job-types.js';
 import { allQueueCounts, queuesHealth } from '../src/queue-stats.js';
+import { infoField } from '../src/redis.js';
 import { errors, okEnvelope, queueCountsSchema } from '../src/schemas.js';
 import { API_VERSION } from '../src/version.js';
 
@@ -66,7 +67,7 @@ export default async function metricsRoutes(fastify: FastifyInstance) {
     async () => {
       const counts = await allQueueCounts(app.queues);
       const [health, info] = await Promise.all([queuesHealth(app.redis, app.queues, counts), app.redis.info()]);
-      const field = (name: string) => info.split(/\r?\n/).find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim() ?? null;
+      const field = (name: string) => infoField(info, name) ?? null;
       const num = (name: string) => (field(name) === null ? null : Number(field(name)));
       const mem = process.memoryUsage();
       const running = app.workers ? QUEUE_NAMES.filter((q) => app.workers![q].isRunning()) : [];

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Config } from './config.js';
 import { declaresKind, type Inventory, type Server } from './inventory.js';
-import { envelopeSchema, JOB_DATA_SCHEMAS, queueOfType, JOB_TYPES, type JobEnvelope, type JobType, type QueueName } from './job-types.js';
+import { envelopeSchema, queueOfType, JOB_TYPES, type JobEnvelope, type JobType, type QueueName } from './job-types.js';
 import { ProgressReporter } from './progress.js';
 import type { RecordStore } from './records.js';
 
@@ -75,5 +75,3 @@ export function runJob<S extends z.ZodType>(
     }
   };
 }
-
-export { JOB_DATA_SCHEMAS };

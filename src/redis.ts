@@ -76,16 +76,15 @@ export function waitReady(client: Redis, timeoutMs = 10_000): Promise<void> {
   });
 }
 
-/** Read one field of an `INFO` section (works where CONFIG is disabled). */
-export async function redisInfoField(client: Redis, section: string, field: string): Promise<string | undefined> {
-  const info = await client.info(section);
+/** One field of an `INFO` reply (INFO works where CONFIG is disabled, as on managed Redis). */
+export function infoField(info: string, field: string): string | undefined {
   const line = info.split(/\r?\n/).find((l) => l.startsWith(`${field}:`));
   return line?.slice(field.length + 1).trim();
 }
 
 /** A server whose Redis evicts keys would silently lose jobs: refuse it. */
 export async function assertNoEviction(client: Redis): Promise<void> {
-  const policy = await redisInfoField(client, 'memory', 'maxmemory_policy');
+  const policy = infoField(await client.info('memory'), 'maxmemory_policy');
   if (policy && policy !== 'noeviction') {
     throw new Error(
       `Redis maxmemory-policy is "${policy}"; queues need "noeviction" or Redis may delete jobs under memory pressure. ` +
