@@ -17,10 +17,6 @@ export class ProgressReporter {
 
   constructor(private readonly sink: ProgressSink) {}
 
-  get value(): number {
-    return Math.max(this.wanted, 0);
-  }
-
   /** A milestone: written at once (after any write in flight). */
   async milestone(value: number): Promise<void> {
     this.want(value);

@@ -43,9 +43,4 @@ export class RecordStore {
       result: JSON.stringify(result),
     });
   }
-
-  async get(kind: RecordKind, id: string): Promise<Record<string, string> | undefined> {
-    const h = await this.redis.hgetall(this.key(kind, id));
-    return Object.keys(h).length ? h : undefined;
-  }
 }
