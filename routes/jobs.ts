@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../src/errors.js';
+import { BulkInvalidError, ConflictError, NotFoundError, type ItemError } from '../src/errors.js';
 import { conflictForRemove } from '../src/job-store.js';
 import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/job-types.js';
 import { allQueueCounts, sumCounts } from '../src/queue-stats.js';
@@ -35,6 +35,26 @@ const submittedSchema = z.object({
   state: z.enum(JOB_STATES),
 });
 
+/** The most jobs one bulk request may carry. */
+export const BULK_MAX_JOBS = 1000;
+
+const bulkBody = z.strictObject({
+  jobs: z.array(submitBody).min(1).max(BULK_MAX_JOBS).describe(`1..${BULK_MAX_JOBS} jobs, each as POST /api/jobs takes it`),
+});
+
+/** Per-item problems of a bulk body that failed schema validation; undefined when the list itself is wrong. */
+function itemErrors(err: FastifyError): ItemError[] | undefined {
+  const byIndex = new Map<number, string[]>();
+  for (const v of err.validation ?? []) {
+    const [list, index, ...rest] = String(v.instancePath ?? '').split('/').filter(Boolean);
+    if (list !== 'jobs' || index === undefined || !/^\d+$/.test(index)) return undefined;
+    const messages = byIndex.get(Number(index)) ?? [];
+    messages.push(`${[`jobs[${index}]`, ...rest].join('.')}: ${v.message}`);
+    byIndex.set(Number(index), messages);
+  }
+  return [...byIndex].sort(([a], [b]) => a - b).map(([index, messages]) => ({ index, code: 'VALIDATION_ERROR', message: messages.join('; ') }));
+}
+
 const listQuery = z.strictObject({
   queue: z.enum(QUEUE_NAMES).optional(),
   state: z.enum(JOB_STATES).optional(),
@@ -67,6 +87,35 @@ export default async function jobRoutes(fastify: FastifyInstance) {
       const job = await app.jobs.submit(request.principal, type, data, options);
       reply.code(202).header('location', `/api/jobs/${job.jobId}`);
       return { success: true as const, data: { jobId: job.jobId, queue: job.queue, type: job.type, state: job.state } };
+    },
+  );
+
+  app.post(
+    '/bulk',
+    {
+      onRequest: write,
+      attachValidation: true,
+      schema: {
+        tags: ['jobs'],
+        summary: `Enqueue up to ${BULK_MAX_JOBS} jobs at once, all or none`,
+        description:
+          'Each item is what POST /api/jobs takes and is checked the same way. When any item is invalid nothing is enqueued: ' +
+          'the 400 has code BULK_INVALID and error.details lists each bad item by its index. Otherwise the jobs are enqueued ' +
+          'in one round trip to Redis and data.jobs answers in the order of the request.',
+        security,
+        body: bulkBody,
+        response: { 202: okEnvelope(z.object({ count: z.number().int(), jobs: z.array(submittedSchema) })), ...errors(400, 401, 403, 413, 415, 503) },
+      },
+    },
+    async (request, reply) => {
+      if (request.validationError) {
+        const details = itemErrors(request.validationError as FastifyError);
+        if (!details) throw request.validationError;
+        throw new BulkInvalidError(details, (request.body as { jobs: unknown[] }).jobs.length);
+      }
+      const jobs = await app.jobs.submitBulk(request.principal, request.body.jobs);
+      reply.code(202);
+      return { success: true as const, data: { count: jobs.length, jobs: jobs.map(({ jobId, queue, type, state }) => ({ jobId, queue, type, state })) } };
     },
   );
 

@@ -116,11 +116,53 @@ function claimScopes(scope: unknown): Set<string> {
   return new Set();
 }
 
-async function authenticate(request: FastifyRequest): Promise<Principal> {
+/** How many verified tokens are remembered; a poller re-sends the same token many times a second. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+type Verified = { principal: Principal; expiresAt: number };
+
+/**
+ * Verified tokens by their text, until they expire: a script polling a job
+ * sends the same token with every request, and verifying it again each time
+ * (decode, HMAC or signature, claims) is most of the cost of a status read.
+ * Only tokens that passed every check are kept; the oldest go first.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, Verified>();
+
+  get(token: string, now: number): Principal | undefined {
+    const hit = this.entries.get(token);
+    if (!hit) return undefined;
+    if (now < hit.expiresAt) return hit.principal;
+    this.entries.delete(token);
+    return undefined;
+  }
+
+  set(token: string, principal: Principal, expiresAt: number): void {
+    if (this.entries.size >= VERIFIED_CACHE_SIZE) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { principal, expiresAt });
+  }
+}
+
+function principalOf(payload: Record<string, unknown>): Principal {
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw new UnauthorizedError('The token must carry a "sub" claim.', 'TOKEN_INVALID');
+  const tenant = payload.tenant === undefined ? DEFAULT_TENANT : payload.tenant;
+  if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) {
+    throw new UnauthorizedError('The token\'s "tenant" claim must be 1-64 letters, digits, ".", "_" or "-".', 'TOKEN_INVALID');
+  }
+  const scopes = claimScopes(payload.scope);
+  return { sub: payload.sub, tenant, scopes, isAdmin: scopes.has('admin') };
+}
+
+async function authenticate(request: FastifyRequest, verified: VerifiedTokens): Promise<Principal> {
   const header = request.headers.authorization;
   if (header !== undefined && !/^Bearer [^\s]+$/i.test(header.trim())) {
     throw new UnauthorizedError(JWT_ERROR_CODES.FST_JWT_BAD_REQUEST![1], 'TOKEN_MALFORMED');
   }
+  const token = header?.trim().slice('Bearer '.length);
+  const now = Date.now();
+  const known = token ? verified.get(token, now) : undefined;
+  if (known) return known;
   let payload: Record<string, unknown>;
   try {
     payload = await request.jwtVerify<Record<string, unknown>>();
@@ -129,13 +171,9 @@ async function authenticate(request: FastifyRequest): Promise<Principal> {
     const [appCode, message] = JWT_ERROR_CODES[code] ?? ['TOKEN_INVALID', 'The token is not valid: unsigned, wrongly signed, malformed, or not meant for this API.'];
     throw new UnauthorizedError(message, appCode);
   }
-  if (typeof payload.sub !== 'string' || payload.sub === '') throw new UnauthorizedError('The token must carry a "sub" claim.', 'TOKEN_INVALID');
-  const tenant = payload.tenant === undefined ? DEFAULT_TENANT : payload.tenant;
-  if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) {
-    throw new UnauthorizedError('The token\'s "tenant" claim must be 1-64 letters, digits, ".", "_" or "-".', 'TOKEN_INVALID');
-  }
-  const scopes = claimScopes(payload.scope);
-  return { sub: payload.sub, tenant, scopes, isAdmin: scopes.has('admin') };
+  const principal = principalOf(payload);
+  if (token && typeof payload.exp === 'number') verified.set(token, principal, payload.exp * 1000);
+  return principal;
 }
 
 export const authPlugin = fp(
@@ -147,16 +185,16 @@ export const authPlugin = fp(
       requiredClaims: ['exp', 'sub', ...(config.jwt.issuer ? ['iss'] : []), ...(config.jwt.audience ? ['aud'] : [])],
       allowedIss: config.jwt.issuer,
       allowedAud: config.jwt.audience,
-      cache: 1000,
     };
     await app.register(fastifyJwt, {
       secret: key.algorithm === 'HS256' ? key.key : { public: key.key, private: 'unused' },
       verify,
     });
     app.decorateRequest('principal', null as unknown as Principal);
+    const verified = new VerifiedTokens();
     app.decorate('requireScope', (...scopes: Scope[]): onRequestHookHandler => {
       return async (request) => {
-        const principal = await authenticate(request);
+        const principal = await authenticate(request, verified);
         request.principal = principal;
         if (principal.isAdmin || scopes.some((s) => principal.scopes.has(s))) return;
         throw new ForbiddenError(`This needs a token with scope ${scopes.map((s) => `"${s}"`).join(' or ')}.`);

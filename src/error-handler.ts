@@ -1,12 +1,20 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError, isRedisConnectionError, ServiceUnavailableError } from './errors.js';
+import { AppError, BulkInvalidError, isRedisConnectionError, ServiceUnavailableError, type ItemError } from './errors.js';
 
-type Envelope = { success: false; error: { code: string; message: string }; requestId: string };
+type Envelope = { success: false; error: { code: string; message: string; details?: ItemError[] }; requestId: string };
 
-function send(reply: FastifyReply, request: FastifyRequest, status: number, code: string, message: string, headers: Record<string, string> = {}) {
-  const body: Envelope = { success: false, error: { code, message }, requestId: String(request.id) };
+function send(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+  details?: ItemError[],
+) {
+  const body: Envelope = { success: false, error: details ? { code, message, details } : { code, message }, requestId: String(request.id) };
   return reply.code(status).headers(headers).send(body);
 }
 
@@ -35,6 +43,7 @@ const FASTIFY_CODES: Record<string, [string, string?]> = {
 export const errorHandlerPlugin = fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler((err: FastifyError, request, reply) => {
+      if (err instanceof BulkInvalidError) return send(reply, request, 400, err.code, err.message, err.headers, err.details);
       if (err instanceof AppError) return send(reply, request, err.statusCode, err.code, err.message, err.headers);
       if (hasZodFastifySchemaValidationErrors(err)) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
       if (err.validation) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));

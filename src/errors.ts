@@ -20,6 +20,22 @@ export class BadRequestError extends AppError {
   }
 }
 
+/** One rejected item of a bulk request: where it is in the list and why. */
+export type ItemError = { index: number; code: string; message: string };
+
+/** A bulk request with invalid items: nothing of it was enqueued; `details` names each bad item. */
+export class BulkInvalidError extends BadRequestError {
+  constructor(
+    readonly details: ItemError[],
+    total: number,
+  ) {
+    super(
+      `${details.length} of ${total} jobs are invalid, so none was enqueued; error.details lists each (first: ${details[0]?.message})`,
+      'BULK_INVALID',
+    );
+  }
+}
+
 export class UnauthorizedError extends AppError {
   constructor(message = 'A valid bearer token is required.', code = 'UNAUTHORIZED') {
     super(401, code, message, { 'www-authenticate': 'Bearer' });

@@ -28,18 +28,21 @@ return f
  * Walk a job index (a sorted set of job ids scored by creation time) from
  * newest to oldest after a cursor, keep the jobs that pass the filters, stop
  * at \`limit\` jobs or after \`budget\` index entries. Entries whose job no
- * longer exists (removed, or expired by retention) are dropped from the index.
+ * longer exists (removed, or expired by retention) are dropped from the index,
+ * unless they are younger than \`pruneBefore\` (their job may be being added).
  *
  * KEYS[1] index key
  * ARGV[1] key prefix (bull) ARGV[2] cursor score ('+inf' for the first page)
  * ARGV[3] cursor id ('' for the first page) ARGV[4] limit ARGV[5] state
  * filter ARGV[6] type filter ARGV[7] queue filter ARGV[8] budget
+ * ARGV[9] pruneBefore (ms)
  * Returns { nextScore|false, nextId|false, { id, state, fields... }... }
  */
 export const LIST_JOBS_LUA = `${STATE_FN}
 local index = KEYS[1]
 local prefix, maxScore, cursorId = ARGV[1], ARGV[2], ARGV[3]
 local limit, stateF, typeF, queueF, budget = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local pruneBefore = tonumber(ARGV[9])
 local cursorScore = tonumber(maxScore)
 local out, gone = {}, {}
 local scanned, offset, batch = 0, 0, 100
@@ -58,7 +61,7 @@ while #out < limit and scanned < budget and not exhausted do
         local qprefix = prefix .. ':' .. q .. '-queue:'
         local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
         if not f[1] then
-          table.insert(gone, id)
+          if tonumber(score) < pruneBefore then table.insert(gone, id) end
         elseif typeF == '' or f[1] == typeF then
           local st = jobState(qprefix, id)
           if stateF == '' or st == stateF then
@@ -80,4 +83,25 @@ end
 if #gone > 0 then redis.call('ZREM', index, unpack(gone)) end
 if exhausted then return { false, false, out } end
 return { lastScore, lastId, out }
+`;
+
+/**
+ * Index new jobs for listing: one script call instead of a MULTI (a MULTI on
+ * a connection BullMQ has loaded its scripts on costs a copy of all of them).
+ * KEYS[1] all-jobs index, KEYS[2] set of tenants
+ * ARGV[1] tenant index key prefix, then (score, id, tenant) per job.
+ */
+export const INDEX_JOBS_LUA = `
+local allIdx, tenants, tenantPrefix = KEYS[1], KEYS[2], ARGV[1]
+local seen = {}
+for i = 2, #ARGV, 3 do
+  local score, id, tenant = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  redis.call('ZADD', allIdx, score, id)
+  redis.call('ZADD', tenantPrefix .. tenant, score, id)
+  if not seen[tenant] then
+    seen[tenant] = true
+    redis.call('SADD', tenants, tenant)
+  end
+end
+return #ARGV
 `;

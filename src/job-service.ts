@@ -1,9 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequestError, NotFoundError } from './errors.js';
+import { AppError, BadRequestError, BulkInvalidError, NotFoundError, type ItemError } from './errors.js';
 import { declaresKind, type Inventory, type Server } from './inventory.js';
 import type { JobStore } from './job-store.js';
-import { queueOfType, type BackupData, type JobData, type JobOptions, type JobState, type JobType, type QueueName } from './job-types.js';
+import {
+  queueOfType,
+  type BackupData,
+  type JobData,
+  type JobEnvelope,
+  type JobOptions,
+  type JobState,
+  type JobType,
+  type QueueName,
+} from './job-types.js';
 import { visibleTenant, type Principal } from './tenant.js';
+
+/** One job to enqueue, as a validated request body describes it. */
+export type Submission = { type: JobType; data: JobData; options?: JobOptions };
 
 export type Submitted = { jobId: string; queue: QueueName; type: JobType; state: JobState; recordId: string };
 
@@ -25,7 +37,8 @@ export class JobService {
     return server;
   }
 
-  async submit(principal: Principal, type: JobType, data: JobData, options: JobOptions = {}): Promise<Submitted> {
+  /** The server a job of `type` may run on for `principal`, or the 400 that says why not. */
+  private target(principal: Principal, type: JobType, data: JobData): Server {
     const queue = queueOfType(type);
     const server = this.inventory.get(data.serverId, visibleTenant(principal));
     if (!server) {
@@ -43,12 +56,38 @@ export class JobService {
         throw new BadRequestError('data.backup_type: incremental backups are not available yet; use "full"', 'INCREMENTAL_NOT_SUPPORTED');
       }
     }
-    const recordId = randomUUID();
-    const added = await this.store.add(
-      type,
-      { tenant: server.tenant, requestedBy: principal.sub, recordId, input: data },
-      options,
-    );
-    return { ...added, type, recordId };
+    return server;
+  }
+
+  private envelope(principal: Principal, server: Server, data: JobData): JobEnvelope {
+    return { tenant: server.tenant, requestedBy: principal.sub, recordId: randomUUID(), input: data };
+  }
+
+  async submit(principal: Principal, type: JobType, data: JobData, options: JobOptions = {}): Promise<Submitted> {
+    const envelope = this.envelope(principal, this.target(principal, type, data), data);
+    const added = await this.store.add(type, envelope, options);
+    return { ...added, type, recordId: envelope.recordId };
+  }
+
+  /**
+   * Enqueue a list of jobs, all or none: every item is checked first, and one
+   * bad item refuses the whole list with a 400 that names each bad item.
+   * The accepted list is enqueued in one round trip.
+   */
+  async submitBulk(principal: Principal, items: ReadonlyArray<Submission>): Promise<Submitted[]> {
+    const problems: ItemError[] = [];
+    const prepared = items.map(({ type, data, options }, index) => {
+      try {
+        return { type, envelope: this.envelope(principal, this.target(principal, type, data), data), options };
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        problems.push({ index, code: err.code, message: `jobs[${index}].${err.message}` });
+        return undefined;
+      }
+    });
+    if (problems.length > 0) throw new BulkInvalidError(problems, items.length);
+    const ok = prepared as Array<NonNullable<(typeof prepared)[number]>>;
+    const added = await this.store.addBulk(ok);
+    return added.map((a, i) => ({ ...a, type: ok[i]!.type, recordId: ok[i]!.envelope.recordId }));
   }
 }

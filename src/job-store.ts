@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.js';
-import { GET_JOB_LUA, LIST_JOBS_LUA } from './job-scripts.js';
+import { TurnBatcher } from './turn-batcher.js';
+import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA } from './job-scripts.js';
 import {
   DEFAULT_JOB_OPTIONS,
-  INDEX_RETENTION_MS,
   QUEUES,
   queueOfJobId,
   queueOfType,
@@ -44,8 +44,15 @@ export type ListFilter = {
   cursor?: string;
 };
 
+type BulkJob = { name: JobType; data: JobEnvelope; opts: ReturnType<JobStore['jobOptions']> };
+
+export type Added = { jobId: string; queue: QueueName; state: JobState };
+
 export type RemoveOutcome = { status: 'removed' } | { status: 'active' } | { status: 'missing' };
 export type RetryOutcome = { status: 'retried'; state: JobState } | { status: 'not-failed'; state: JobState } | { status: 'missing' };
+
+/** Index entries younger than this are never pruned: their job may be in the middle of being added. */
+export const INDEX_GRACE_MS = 10_000;
 
 /** How many index entries one list call may look at before it answers with a cursor. */
 const LIST_SCAN_BUDGET = 2000;
@@ -65,12 +72,24 @@ declare module 'ioredis' {
       type: string,
       queue: string,
       budget: number,
+      pruneBefore: number,
     ): Promise<[string | null, string | null, RawJob[]]>;
+    jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
   }
 }
 
+/** Random bytes drawn 4 KiB at a time: one job id needs 16, and a system call per id shows in profiles. */
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+
 function newJobId(queue: QueueName): string {
-  return `${queue}_${randomBytes(16).toString('base64url')}`;
+  if (idOffset + 16 > idPool.length) {
+    idPool = randomBytes(4096);
+    idOffset = 0;
+  }
+  const id = `${queue}_${idPool.toString('base64url', idOffset, idOffset + 16)}`;
+  idOffset += 16;
+  return id;
 }
 
 function iso(ms: string | null | undefined): string | null {
@@ -86,6 +105,16 @@ function parseJson(text: string | null | undefined): unknown {
   } catch {
     return text;
   }
+}
+
+/**
+ * The attempts option out of BullMQ's stored options: a top-level number in
+ * its JSON. Read without parsing the whole document, which a status poll
+ * would otherwise do every time.
+ */
+function attemptsOf(opts: string | null | undefined): number {
+  const m = opts ? /"attempts":(\d+)/.exec(opts) : null;
+  return m ? Number(m[1]) : 1;
 }
 
 export function encodeCursor(score: string, id: string): string {
@@ -117,6 +146,7 @@ export class JobStore {
   ) {
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
     redis.defineCommand('jobsapiListJobs', { numberOfKeys: 1, lua: LIST_JOBS_LUA });
+    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 2, lua: INDEX_JOBS_LUA });
   }
 
   private queuePrefix(queue: QueueName): string {
@@ -133,47 +163,82 @@ export class JobStore {
 
   onIndexError?: (err: Error, jobId: string) => void;
 
-  /** Enqueue one job; the index write is pipelined with the add on the same connection. */
-  async add(type: JobType, envelope: JobEnvelope, options: JobOptions = {}): Promise<{ jobId: string; queue: QueueName; state: JobState }> {
-    const queue = queueOfType(type);
-    const jobId = newJobId(queue);
-    const now = Date.now();
+  /** BullMQ options of a job the API enqueues: our id and timestamp, the queue's priority, the caller's options. */
+  private jobOptions(queue: QueueName, jobId: string, now: number, options: JobOptions) {
     const delay = options.delay ?? 0;
-    const indexed = this.redis
-      .multi()
-      .zadd(this.indexKey(undefined), now, jobId)
-      .zadd(this.indexKey(envelope.tenant), now, jobId)
-      .sadd(this.tenantsKey, envelope.tenant)
-      .exec();
-    const added = this.queues[queue].add(type, envelope, {
+    return {
       jobId,
       timestamp: now,
       priority: options.priority ?? QUEUES[queue].defaultPriority,
       attempts: options.attempts ?? DEFAULT_JOB_OPTIONS.attempts,
       ...(delay > 0 ? { delay } : {}),
-    });
+    };
+  }
+
+  /** Index entries of new jobs, written together per turn of the event loop (one script call). */
+  private readonly indexBatch = new TurnBatcher<[number, string, string]>((entries) =>
+    this.redis.jobsapiIndexJobs(this.indexKey(undefined), this.tenantsKey, this.indexKey(''), ...entries.flat()),
+  );
+
+  private indexJobs(now: number, jobs: Array<{ jobId: string; tenant: string }>): Promise<void> {
+    return this.indexBatch.push(...jobs.map(({ jobId, tenant }): [number, string, string] => [now, jobId, tenant]));
+  }
+
+  /** Enqueue one job; its index entry is written alongside, batched with those of concurrent requests. */
+  async add(type: JobType, envelope: JobEnvelope, options: JobOptions = {}): Promise<Added> {
+    const queue = queueOfType(type);
+    const jobId = newJobId(queue);
+    const now = Date.now();
+    const indexed = this.indexJobs(now, [{ jobId, tenant: envelope.tenant }]);
+    const added = this.queues[queue].add(type, envelope, this.jobOptions(queue, jobId, now, options));
     const [addResult, indexResult] = await Promise.allSettled([added, indexed]);
     if (addResult.status === 'rejected') throw addResult.reason;
     // The job is accepted even if its index entry was not written: its status
     // still reads by id; only listings would miss it.
     if (indexResult.status === 'rejected') this.onIndexError?.(indexResult.reason as Error, jobId);
-    return { jobId, queue, state: delay > 0 ? 'delayed' : 'waiting' };
+    return { jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' };
+  }
+
+  /**
+   * Enqueue many jobs in one round trip: one BullMQ addBulk per queue
+   * involved and one index write, all on the same connection.
+   * Answers in the order of `items`.
+   */
+  async addBulk(items: ReadonlyArray<{ type: JobType; envelope: JobEnvelope; options?: JobOptions }>): Promise<Added[]> {
+    const now = Date.now();
+    const added: Added[] = [];
+    const perQueue = new Map<QueueName, BulkJob[]>();
+    for (const { type, envelope, options = {} } of items) {
+      const queue = queueOfType(type);
+      const jobId = newJobId(queue);
+      let list = perQueue.get(queue);
+      if (!list) perQueue.set(queue, (list = []));
+      list.push({ name: type, data: envelope, opts: this.jobOptions(queue, jobId, now, options) });
+      added.push({ jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' });
+    }
+    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, tenant: item.envelope.tenant })));
+    const adds = [...perQueue].map(([queue, jobs]) => this.queues[queue].addBulk(jobs));
+    const [addResults, indexResult] = await Promise.all([Promise.allSettled(adds), indexed.then(() => undefined, (err: Error) => err)]);
+    const failed = addResults.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (indexResult) this.onIndexError?.(indexResult, `${added.length} jobs from ${added[0]?.jobId}`);
+    return added;
   }
 
   private toView(id: string, queue: QueueName, raw: RawJob): JobView {
     const [state, name, data, opts, progress, returnvalue, failedReason, timestamp, processedOn, finishedOn, atm, ats] = raw;
     const envelope = (parseJson(data) ?? {}) as Partial<JobEnvelope>;
-    const options = (parseJson(opts) ?? {}) as { attempts?: number };
-    const p = Number(parseJson(progress) ?? 0);
+    const p = Number(progress ?? 0);
     return {
       id,
       queue,
       type: name as JobType,
       tenant: envelope.tenant ?? 'default',
       state: state as JobState,
-      progress: Number.isFinite(p) ? p : 0,
+      // A job that ended within one turn of the event loop wrote no progress; done is 100.
+      progress: state === 'completed' ? 100 : Number.isFinite(p) ? p : 0,
       attempts: Math.max(Number(ats ?? 0), Number(atm ?? 0)),
-      maxAttempts: options.attempts ?? 1,
+      maxAttempts: attemptsOf(opts),
       data: envelope.input ?? null,
       result: state === 'completed' ? parseJson(returnvalue) : null,
       failedReason: failedReason ?? null,
@@ -212,6 +277,7 @@ export class JobStore {
       filter.type ?? '',
       filter.queue ?? '',
       LIST_SCAN_BUDGET,
+      Date.now() - INDEX_GRACE_MS,
     );
     const jobs = rows.map((row) => {
       const [jobId, ...rest] = row as [string, ...RawJob];
@@ -252,15 +318,37 @@ export class JobStore {
     return { status: 'retried', state: after?.state ?? 'waiting' };
   }
 
-  /** Drop index entries older than the longest retention; the jobs they named are gone. */
-  async sweepIndexes(now = Date.now()): Promise<number> {
-    const cutoff = now - INDEX_RETENTION_MS;
-    const tenants = await this.redis.smembers(this.tenantsKey);
-    const keys = [this.indexKey(undefined), ...tenants.map((t) => this.indexKey(t))];
-    const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.zremrangebyscore(key, '-inf', cutoff);
-    const results = (await pipeline.exec()) ?? [];
-    return results.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  /**
+   * One step of the index sweep: look at about `count` entries of the
+   * all-jobs index from `cursor` (ZSCAN, so entries added or removed meanwhile
+   * do not break the walk) and drop, from every index, the entries whose job
+   * BullMQ no longer has (removed by retention or by a caller). Entries
+   * younger than a minute are left alone: their job may be being added.
+   * Answers the next cursor ('0' once the whole index was walked).
+   */
+  async sweepStep(cursor: string, count: number, now = Date.now()): Promise<{ cursor: string; scanned: number; removed: number }> {
+    const [next, flat] = await this.redis.zscan(this.indexKey(undefined), cursor, 'COUNT', count);
+    const candidates: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      if (Number(flat[i + 1]) < now - INDEX_GRACE_MS) candidates.push(flat[i]!);
+    }
+    const jobs = candidates.filter((id) => queueOfJobId(id));
+    const gone: string[] = candidates.filter((id) => !queueOfJobId(id));
+    if (jobs.length > 0) {
+      const p = this.redis.pipeline();
+      for (const id of jobs) p.exists(`${this.queuePrefix(queueOfJobId(id)!)}${id}`);
+      const found = (await p.exec()) ?? [];
+      found.forEach(([err, n], i) => {
+        if (!err && Number(n) === 0) gone.push(jobs[i]!);
+      });
+    }
+    if (gone.length > 0) {
+      const tenants = await this.redis.smembers(this.tenantsKey);
+      const m = this.redis.multi().zrem(this.indexKey(undefined), ...gone);
+      for (const t of tenants) m.zrem(this.indexKey(t), ...gone);
+      await m.exec();
+    }
+    return { cursor: next, scanned: flat.length / 2, removed: gone.length };
   }
 }
 

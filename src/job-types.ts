@@ -56,9 +56,6 @@ export const DEFAULT_JOB_OPTIONS = {
   removeOnFail: { age: WEEK_SECONDS },
 } as const;
 
-/** How long the job index remembers a job: a day longer than BullMQ keeps it. */
-export const INDEX_RETENTION_MS = (WEEK_SECONDS + 24 * 3600) * 1000;
-
 export const serverIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a server id: lower-case letters, digits and "-", at most 64 characters');

@@ -4,7 +4,7 @@ import type { LoggerOptions } from 'pino';
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
-    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.token'], censor: '[redacted]' },
+    redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
     ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
   };
 }

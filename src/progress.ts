@@ -4,32 +4,44 @@ const MIN_INTERVAL_MS = 250;
 export type ProgressSink = (value: number) => Promise<void>;
 
 /**
- * Progress that only moves forward and is written to Redis as work advances:
- * milestones at once, in-between values at most every 250 ms (the latest one
- * is written when the interval ends), so a fast loop does not flood Redis.
+ * Progress that only moves forward and is written to Redis as work advances,
+ * without making the work wait for Redis:
+ * - a milestone is written at the end of the current turn of the event loop,
+ *   so milestones reached together (no I/O between them) make one write;
+ * - values within a band are written at most every 250 ms (the latest one
+ *   when the interval ends);
+ * - one write at a time: values that arrive meanwhile collapse into the next.
+ * A job that ends within one turn writes nothing: its completion says it all.
  */
 export class ProgressReporter {
-  private written = -1;
+  private sent = -1;
   private wanted = -1;
   private lastWrite = 0;
   private timer: NodeJS.Timeout | undefined;
-  private pending: Promise<void> = Promise.resolve();
+  private turn: NodeJS.Immediate | undefined;
+  private inFlight: Promise<void> | undefined;
+  private finished = false;
 
-  constructor(private readonly sink: ProgressSink) {}
+  constructor(
+    private readonly sink: ProgressSink,
+    private readonly onError: (err: Error) => void = () => {},
+  ) {}
 
-  /** A milestone: written at once (after any write in flight). */
-  async milestone(value: number): Promise<void> {
-    this.want(value);
-    this.write();
-    await this.pending;
+  /** A milestone: written at the end of this turn (or once the write in flight is done). */
+  milestone(value: number): void {
+    if (this.want(value)) this.soon();
   }
 
-  /** A value within a band; written now or when the interval since the last write ends. */
+  /** A value within a band; written when the interval since the last write has passed. */
   advance(value: number): void {
     if (!this.want(value)) return;
     const wait = MIN_INTERVAL_MS - (Date.now() - this.lastWrite);
-    if (wait <= 0) this.write();
-    else this.timer ??= setTimeout(() => this.write(), wait);
+    if (wait <= 0) this.soon();
+    else
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.soon();
+      }, wait);
   }
 
   /** Map a fraction 0..1 of some work into the band [from, to]. */
@@ -38,27 +50,48 @@ export class ProgressReporter {
     this.advance(Math.floor(from + (to - from) * f));
   }
 
-  /** Wait for writes in flight; drop a trailing write that has not started. */
-  flush(): Promise<void> {
+  /**
+   * The job is over: drop values not yet written. With `final` (100 on
+   * success), a job that reported progress writes it now, so that listeners
+   * see the end; the write is sent before anything the caller sends next on
+   * the same connection, so the caller need not wait for it.
+   */
+  finish(final?: number): void {
+    this.finished = true;
+    clearImmediate(this.turn);
     clearTimeout(this.timer);
-    this.timer = undefined;
-    return this.pending;
+    if (final !== undefined && this.sent >= 0 && final > this.sent) {
+      this.sent = final;
+      this.sink(final).catch(this.onError);
+    }
   }
 
   private want(value: number): boolean {
     const v = Math.min(Math.max(Math.round(value), 0), 100);
-    if (v <= this.wanted) return false;
+    if (this.finished || v <= this.wanted) return false;
     this.wanted = v;
     return true;
   }
 
+  private soon(): void {
+    this.turn ??= setImmediate(() => {
+      this.turn = undefined;
+      this.write();
+    });
+  }
+
   private write(): void {
+    if (this.finished || this.inFlight || this.wanted <= this.sent) return;
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.wanted <= this.written) return;
     const v = this.wanted;
-    this.written = v;
+    this.sent = v;
     this.lastWrite = Date.now();
-    this.pending = this.pending.then(() => this.sink(v));
+    this.inFlight = this.sink(v)
+      .catch(this.onError)
+      .finally(() => {
+        this.inFlight = undefined;
+        if (this.wanted > this.sent) this.soon();
+      });
   }
 }

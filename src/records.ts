@@ -6,6 +6,8 @@ export type RecordStatus = 'pending' | 'running' | 'completed' | 'failed';
 
 /** How long scan and update records are kept; backup records live as long as their archive. */
 const RECORD_TTL_SECONDS = 8 * 24 * 3600;
+/** The newest scan and update records kept per server; older ones are deleted as new ones start. */
+export const RECORDS_PER_SERVER = 100;
 
 /**
  * The durable trace a job leaves about its server: a backup, scan or update
@@ -34,6 +36,19 @@ export class RecordStore {
       .zadd(this.serverKey(kind, fields.serverId), now, id);
     if (kind !== 'backup') m.expire(this.key(kind, id), RECORD_TTL_SECONDS);
     await m.exec();
+    if (kind !== 'backup') await this.trim(kind, fields.serverId);
+  }
+
+  /** Keep the newest RECORDS_PER_SERVER records of a server: a busy server's history does not grow Redis without bound. */
+  private async trim(kind: RecordKind, serverId: string): Promise<void> {
+    const key = this.serverKey(kind, serverId);
+    const old = await this.redis.zrange(key, 0, -(RECORDS_PER_SERVER + 1));
+    if (old.length === 0) return;
+    await this.redis
+      .multi()
+      .del(...old.map((id) => this.key(kind, id)))
+      .zrem(key, ...old)
+      .exec();
   }
 
   async finish(kind: RecordKind, id: string, status: RecordStatus, result: unknown): Promise<void> {

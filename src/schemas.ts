@@ -7,6 +7,10 @@ export const errorEnvelopeSchema = z
     error: z.object({
       code: z.string().describe('stable UPPER_SNAKE_CASE code to branch on'),
       message: z.string().describe('a sentence for people; names the field for invalid input'),
+      details: z
+        .array(z.object({ index: z.number().int(), code: z.string(), message: z.string() }))
+        .optional()
+        .describe('BULK_INVALID only: each rejected item of the list, by its index'),
     }),
     requestId: z.string(),
   })

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { ServiceUnavailableError } from './errors.js';
 import type { Inventory } from './inventory.js';
+import { IndexSweeper } from './index-sweeper.js';
 import { JobService } from './job-service.js';
 import { JobStore } from './job-store.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
@@ -22,8 +23,6 @@ declare module 'fastify' {
     workers: Record<QueueName, Worker> | null;
   }
 }
-
-const SWEEP_INTERVAL_MS = 3600_000;
 
 /**
  * The producer side: one fail-fast connection shared by the three queues and
@@ -69,13 +68,11 @@ export const servicesPlugin = fp(
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();
     });
 
-    const sweep = setInterval(() => {
-      store.sweepIndexes().catch((err: Error) => app.log.warn({ err: err.message }, 'index sweep failed'));
-    }, SWEEP_INTERVAL_MS);
-    sweep.unref();
+    const sweeper = new IndexSweeper(store, { onError: (err) => app.log.warn({ err: err.message }, 'job index sweep failed') });
+    sweeper.start();
 
     app.addHook('onClose', async () => {
-      clearInterval(sweep);
+      await sweeper.stop();
       await Promise.all(Object.values(queues).map((q) => q.close()));
       await redis.quit().catch(() => redis.disconnect());
     });

@@ -60,6 +60,23 @@ describe('authentication', () => {
     expect(metricsOnly.statusCode).toBe(403);
   });
 
+  it('stops accepting a token the moment it expires, though it was accepted (and remembered) before', async () => {
+    const exp = now() + 2;
+    const t = `Bearer ${createSigner({ key: TEST_SECRET })({ sub: 'poller', tenant: 'acme', scope: 'jobs:read', exp })}`;
+    for (let i = 0; i < 3; i += 1) expect((await get(t)).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    const res = await get(t);
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.code).toBe('TOKEN_EXPIRED');
+  });
+
+  it('keeps each remembered token\'s own scopes', async () => {
+    const reader = `Bearer ${token({ scope: 'jobs:read' })}`;
+    expect((await get(reader)).statusCode).toBe(200);
+    const post = await app.inject({ method: 'POST', url: '/api/jobs', headers: { authorization: reader }, payload: { type: 'scan:quick', data: { serverId: 'x' } } });
+    expect(post.statusCode).toBe(403);
+  });
+
   it('lets admin through every scope check', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/metrics/system', headers: auth({ scope: 'admin' }) });
     expect(res.statusCode).toBe(200);

@@ -98,6 +98,88 @@ describe('jobs API', () => {
     });
   });
 
+  describe('POST /api/jobs/bulk', () => {
+    // Its own app (own queue prefix), so the counts and listings of the other tests stay exact.
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      app = await makeApp({ env: { WORKERS: 'off' }, servers });
+    });
+    afterAll(() => app.close());
+    const bulk = (jobs: unknown, headers: Record<string, string> = acme) =>
+      app.inject({ method: 'POST', url: '/api/jobs/bulk', headers, payload: { jobs } as object });
+    const waitingIn = async (queue: 'scan' | 'backup' | 'update') => {
+      const c = await app.queues[queue].getJobCounts('waiting', 'prioritized', 'delayed');
+      return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
+    };
+
+    it('enqueues every job of the list, across queues, and answers in order', async () => {
+      const before = { scan: await waitingIn('scan'), backup: await waitingIn('backup') };
+      const jobs = [
+        { type: 'scan:quick', data: { serverId: 'web-1' } },
+        { type: 'backup:manual', data: { serverId: 'web-1' }, options: { priority: 4 } },
+        ...Array.from({ length: 248 }, () => ({ type: 'scan:full', data: { serverId: 'scan-only' } })),
+      ];
+      const res = await bulk(jobs);
+      expect(res.statusCode).toBe(202);
+      const { data } = res.json();
+      expect(data.count).toBe(250);
+      expect(data.jobs[0]).toMatchObject({ queue: 'scan', type: 'scan:quick', state: 'waiting' });
+      expect(data.jobs[1]).toMatchObject({ queue: 'backup', type: 'backup:manual', state: 'waiting' });
+      expect(new Set(data.jobs.map((j: { jobId: string }) => j.jobId)).size).toBe(250);
+      expect(await waitingIn('scan')).toBe(before.scan + 249);
+      expect(await waitingIn('backup')).toBe(before.backup + 1);
+      // Each job reads and lists like one enqueued alone.
+      const backup = (await app.inject({ url: `/api/jobs/${data.jobs[1].jobId}`, headers: acme })).json().data;
+      expect(backup).toMatchObject({ tenant: 'acme', state: 'waiting', data: { serverId: 'web-1', backup_type: 'full' } });
+      const listed = (await app.inject({ url: '/api/jobs?type=backup:manual&limit=100', headers: acme })).json().data.jobs;
+      expect(listed.map((j: { id: string }) => j.id)).toContain(data.jobs[1].jobId);
+    });
+
+    it('refuses the whole list when any item is bad, naming each bad item', async () => {
+      const before = await waitingIn('scan');
+      const res = await bulk([
+        { type: 'scan:quick', data: { serverId: 'web-1' } },
+        { type: 'scan:quick', data: {} },
+        { type: 'scan:quick', data: { serverId: 'web-1' } },
+        { type: 'update:server', data: { serverId: 'scan-only' } },
+        { type: 'scan:full', data: { serverId: 'globex-db' } },
+        { type: 'reboot', data: {} },
+      ]);
+      expect(res.statusCode).toBe(400);
+      const { error } = res.json();
+      expect(error.code).toBe('BULK_INVALID');
+      expect(error.message).toMatch(/of 6 jobs are invalid, so none was enqueued/);
+      expect(error.details.map((d: { index: number }) => d.index)).toEqual(expect.arrayContaining([1, 5]));
+      expect(error.details.find((d: { index: number }) => d.index === 1).message).toMatch(/jobs\[1\]\.data\.serverId/);
+      expect(await waitingIn('scan')).toBe(before);
+      // Once the schema passes, the inventory checks name their items the same way.
+      const second = (await bulk([
+        { type: 'scan:quick', data: { serverId: 'web-1' } },
+        { type: 'update:server', data: { serverId: 'scan-only' } },
+        { type: 'scan:full', data: { serverId: 'globex-db' } },
+      ])).json().error;
+      expect(second.code).toBe('BULK_INVALID');
+      expect(second.details).toEqual([
+        { index: 1, code: 'KIND_NOT_DECLARED', message: expect.stringMatching(/^jobs\[1\]\.data\.serverId: server "scan-only" declares no "update"/) },
+        { index: 2, code: 'UNKNOWN_SERVER', message: expect.stringMatching(/^jobs\[2\]\.data\.serverId: there is no server "globex-db"/) },
+      ]);
+      expect(await waitingIn('scan')).toBe(before);
+    });
+
+    it('refuses an empty list, more than 1000 jobs, a missing list, and a read-only token', async () => {
+      const empty = await bulk([]);
+      expect(empty.statusCode).toBe(400);
+      expect(empty.json().error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(/body\.jobs/) });
+      const tooMany = await bulk(Array.from({ length: 1001 }, () => ({ type: 'scan:quick', data: { serverId: 'web-1' } })));
+      expect(tooMany.statusCode).toBe(400);
+      expect(tooMany.json().error.message).toMatch(/body\.jobs.*1000/);
+      const missing = await app.inject({ method: 'POST', url: '/api/jobs/bulk', headers: acme, payload: {} });
+      expect(missing.statusCode).toBe(400);
+      const readOnly = await bulk([{ type: 'scan:quick', data: { serverId: 'web-1' } }], auth({ tenant: 'acme', scope: 'jobs:read' }));
+      expect(readOnly.statusCode).toBe(403);
+    });
+  });
+
   describe('GET /api/jobs/:id', () => {
     it('shows the status body of the contract', async () => {
       const { jobId } = (await submit({ type: 'scan:full', data: { serverId: 'web-1' } })).json().data;

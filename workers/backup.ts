@@ -57,13 +57,13 @@ export async function collectFiles(roots: string[], exclude: string[]): Promise<
 export const processBackup: Processor<BackupData> = async ({ job, input, server, recordId, progress, log, deps }) => {
   const spec = server.backup!;
   await deps.records.start('backup', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
-  await progress.milestone(30);
+  progress.milestone(30);
 
   const roots = spec.paths.map((p) => deps.inventory.resolvePath(p));
   const files = await collectFiles(roots, spec.exclude);
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   log.info({ files: files.length, bytes: totalBytes }, 'backup source collected');
-  await progress.milestone(40);
+  progress.milestone(40);
 
   const dir = path.join(deps.config.backupDir, server.id);
   await mkdir(dir, { recursive: true });
@@ -102,7 +102,7 @@ export const processBackup: Processor<BackupData> = async ({ job, input, server,
     throw err;
   }
   const sha256 = hash.digest('hex');
-  await progress.milestone(90);
+  progress.milestone(90);
 
   const result = {
     backupId: recordId,

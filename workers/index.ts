@@ -1,7 +1,8 @@
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { runJob, type WorkerDeps } from '../src/job-runner.js';
-import { JOB_DATA_SCHEMAS, QUEUES, type QueueName } from '../src/job-types.js';
+import { JOB_DATA_SCHEMAS, QUEUES, type JobEnvelope, type QueueName } from '../src/job-types.js';
 import { processBackup } from './backup.js';
 import { processScan } from './scan.js';
 import { processUpdate } from './update.js';
@@ -22,17 +23,29 @@ function processorFor(queue: QueueName, deps: WorkerDeps) {
   }
 }
 
-/** One BullMQ worker per queue, at the contract's concurrency, sharing one waiting connection. */
+/**
+ * A BullMQ worker for one queue at the contract's concurrency. `processor` is
+ * the whole job function (runJob around a processor); the benchmark passes
+ * runJob around a no-op to measure this wiring.
+ */
+export function createWorker(
+  queue: QueueName,
+  processor: (job: Job<JobEnvelope>) => Promise<Record<string, unknown>>,
+  connection: Redis,
+  prefix: string,
+  logger: Logger,
+): Worker {
+  const worker = new Worker(QUEUES[queue].redisName, processor, {
+    connection,
+    prefix,
+    concurrency: QUEUES[queue].concurrency,
+  });
+  worker.on('error', (err) => logger.error({ queue, err: err.message }, 'worker error'));
+  return worker;
+}
+
+/** One BullMQ worker per queue, sharing one waiting connection. */
 export function createWorkers(connection: Redis, prefix: string, deps: WorkerDeps): Record<QueueName, Worker> {
-  const make = (queue: QueueName) => {
-    const def = QUEUES[queue];
-    const worker = new Worker(def.redisName, processorFor(queue, deps), {
-      connection,
-      prefix,
-      concurrency: def.concurrency,
-    });
-    worker.on('error', (err) => deps.logger.error({ queue, err: err.message }, 'worker error'));
-    return worker;
-  };
+  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger);
   return { backup: make('backup'), scan: make('scan'), update: make('update') };
 }

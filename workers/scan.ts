@@ -45,7 +45,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 export const processScan: Processor<ScanData> = async ({ job, type, server, recordId, progress, log, deps }) => {
   const spec = server.scan!;
   await deps.records.start('scan', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
-  await progress.milestone(30);
+  progress.milestone(30);
 
   const resolveStarted = Date.now();
   let address: string;
@@ -55,7 +55,7 @@ export const processScan: Processor<ScanData> = async ({ job, type, server, reco
     throw new Error(`cannot resolve host "${server.host}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const resolveMs = Date.now() - resolveStarted;
-  await progress.milestone(40);
+  progress.milestone(40);
 
   const ports = type === 'scan:quick' ? spec.ports.slice(0, 1) : spec.ports;
   let checked = 0;
@@ -65,7 +65,7 @@ export const processScan: Processor<ScanData> = async ({ job, type, server, reco
     progress.band(40, 80, checked / ports.length);
     return r;
   });
-  await progress.milestone(80);
+  progress.milestone(80);
   log.info({ host: server.host, checked: results.length }, 'ports checked');
 
   const open = results.filter((r) => r.open).map(({ port, latencyMs }) => ({ port, latencyMs }));
@@ -82,6 +82,6 @@ export const processScan: Processor<ScanData> = async ({ job, type, server, reco
     closed,
   };
   await deps.records.finish('scan', recordId, 'completed', result);
-  await progress.milestone(90);
+  progress.milestone(90);
   return result;
 };

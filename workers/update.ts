@@ -61,10 +61,10 @@ export function runCommand(argv: string[], timeoutSec: number, onLine: (line: st
 export const processUpdate: Processor<UpdateData> = async ({ job, server, recordId, progress, log, deps }) => {
   const spec = server.update!;
   await deps.records.start('update', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
-  await progress.milestone(30);
+  progress.milestone(30);
 
   const argv = deps.inventory.resolveCommand(spec.command);
-  await progress.milestone(40);
+  progress.milestone(40);
   const started = Date.now();
   let logged = 0;
   let logWrites: Promise<unknown> = Promise.resolve();
@@ -87,7 +87,7 @@ export const processUpdate: Processor<UpdateData> = async ({ job, server, record
     throw new Error(`update command ${how}; last output:\n${output}`);
   }
   log.info({ durationMs, lines: outcome.lines }, 'update command succeeded');
-  await progress.milestone(90);
+  progress.milestone(90);
   const result = { updateId: recordId, serverId: server.id, exitCode: 0, durationMs, outputLines: outcome.lines, outputTail: outcome.tail };
   await deps.records.finish('update', recordId, 'completed', result);
   return result;

@@ -1,0 +1,337 @@
+/**
+ * `npm run bench`: starts its own redis-server and the product, measures the
+ * baselines B0-B3 and the product rows P1-P7 in one run on this machine,
+ * prints a table and writes bench/results.json. BENCHMARKS.md says what each
+ * row measures and why.
+ *
+ *   npm run bench                 full run (a few minutes)
+ *   npm run bench -- --quick      a few seconds per row: proves the benchmark runs (CI);
+ *                                 writes bench/results-quick.json
+ *   npm run bench -- --out FILE   write the results elsewhere
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { signToken } from '../src/auth.js';
+import { loadConfig } from '../src/config.js';
+import { startEmbeddedRedis } from '../src/embedded-redis.js';
+import { parseInventory } from '../src/inventory.js';
+import { runJob } from '../src/job-runner.js';
+import { JobStore } from '../src/job-store.js';
+import { DEFAULT_JOB_OPTIONS, JOB_DATA_SCHEMAS, QUEUES, QUEUE_NAMES, type JobEnvelope, type QueueName } from '../src/job-types.js';
+import { RecordStore } from '../src/records.js';
+import { createRedis } from '../src/redis.js';
+import { createWorker } from '../workers/index.js';
+import { concurrently, httpLoad, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+const QUICK = args.quick;
+// A quick run proves the benchmark runs; it does not replace the figures of a full one.
+const OUT = args.out ?? path.join(ROOT, 'bench', QUICK ? 'results-quick.json' : 'results.json');
+const SECONDS = QUICK ? 2 : 8;
+const DEEP = QUICK ? 10_000 : 100_000;
+const PROCESSED = QUICK ? 2_000 : 20_000;
+const P7_JOBS = QUICK ? 4_000 : 100_000;
+const TENANTS = 10;
+/** Completed jobs BullMQ keeps per queue (removeOnComplete.count). */
+const RETAINED = DEFAULT_JOB_OPTIONS.removeOnComplete.count;
+const SECRET = 'bench-secret-bench-secret-bench-secret-1234';
+
+type Row = {
+  id: string;
+  what: string;
+  value: number;
+  unit: string;
+  baseline: number | null;
+  ratio: number | null;
+  target: string | null;
+  pass: boolean | null;
+};
+const rows: Row[] = [];
+const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function baseline(id: string, what: string, value: number, unit: string): number {
+  rows.push({ id, what, value: round(value), unit, baseline: null, ratio: null, target: null, pass: null });
+  log(`${id} ${what}: ${round(value)} ${unit}`);
+  return value;
+}
+
+/** A row whose target is a ratio to a baseline: pass when value/baseline >= min (or <= max). */
+function ratioRow(id: string, what: string, value: number, unit: string, base: number, target: { min?: number; max?: number; text: string }): void {
+  const ratio = value / base;
+  const pass = target.min !== undefined ? ratio >= target.min : target.max !== undefined ? ratio <= target.max : null;
+  rows.push({ id, what, value: round(value, 2), unit, baseline: round(base, 2), ratio: round(ratio, 3), target: target.text, pass });
+  log(`${id} ${what}: ${round(value, 2)} ${unit} / ${round(base, 2)} = ${round(ratio, 3)} (${target.text})${pass === null ? '' : pass ? ' pass' : ' MISS'}`);
+}
+
+/** A row with an absolute limit (latency) or no target at all (reported). */
+function plainRow(id: string, what: string, value: number, unit: string, limit?: { max: number; text: string }): void {
+  const pass = limit ? value <= limit.max : null;
+  rows.push({ id, what, value: round(value, 2), unit, baseline: null, ratio: null, target: limit?.text ?? 'reported', pass });
+  log(`${id} ${what}: ${round(value, 2)} ${unit}${limit ? ` (${limit.text}) ${pass ? 'pass' : 'MISS'}` : ''}`);
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+// ---------------------------------------------------------------- setup
+const dir = mkdtempSync(path.join(os.tmpdir(), 'jobs-bench-'));
+const redisServer = await startEmbeddedRedis(path.join(dir, 'redis'));
+const redis = createRedis(redisServer.url, 'worker', 'bench');
+const children: Child[] = [];
+const connections: Redis[] = [];
+/** A worker connection the cleanup closes (BullMQ does not close a connection it was given). */
+const workerConnection = (name: string) => {
+  const c = createRedis(redisServer.url, 'worker', name);
+  connections.push(c);
+  return c;
+};
+const cleanup = async () => {
+  await Promise.all(children.map((c) => c.stop()));
+  for (const c of connections) c.disconnect();
+  redis.disconnect();
+  await redisServer.stop();
+  rmSync(dir, { recursive: true, force: true });
+};
+
+// A port that answers, so that P7's real scans find it open.
+const listening = net.createServer((s) => s.destroy());
+await new Promise<void>((r) => listening.listen(0, '127.0.0.1', r));
+const openPort = (listening.address() as net.AddressInfo).port;
+
+const servers = [
+  { id: 'b', tenant: 'default', host: '127.0.0.1', scan: { ports: [openPort] } },
+  ...Array.from({ length: TENANTS }, (_, i) => ({ id: `t${i}`, tenant: `t${i}`, host: '127.0.0.1', scan: { ports: [openPort] } })),
+];
+const serversFile = path.join(dir, 'servers.json');
+writeFileSync(serversFile, JSON.stringify({ servers }));
+const inventory = parseInventory({ servers }, dir);
+const config = loadConfig({ REDIS_URL: redisServer.url, JWT_SECRET: SECRET, DATA_DIR: dir, SERVERS_FILE: serversFile });
+const jwt = { algorithm: 'HS256' as const, key: SECRET };
+const bearer = (tenant: string, scope = 'jobs:read jobs:write') => ({
+  authorization: `Bearer ${signToken({ sub: 'bench', tenant, scope }, jwt, 3600)}`,
+});
+const productEnv = (extra: Record<string, string> = {}) => ({
+  REDIS_URL: redisServer.url,
+  JWT_SECRET: SECRET,
+  DATA_DIR: dir,
+  SERVERS_FILE: serversFile,
+  LOG_LEVEL: 'info',
+  ...extra,
+});
+
+const envelope = (tenant = 'default', serverId = 'b'): JobEnvelope => ({ tenant, requestedBy: 'bench', recordId: 'r', input: { serverId } });
+const scanQueue = (prefix: string) => new Queue(QUEUES.scan.redisName, { connection: redis, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+const rawJob = () => ({ name: 'scan:quick', data: envelope(), opts: { priority: QUEUES.scan.defaultPriority } });
+const oneJobBody = JSON.stringify({ type: 'scan:quick', data: { serverId: 'b' } });
+const bulkBody = JSON.stringify({ jobs: Array.from({ length: 1000 }, () => ({ type: 'scan:quick', data: { serverId: 'b' } })) });
+
+/** Process `n` prefilled scan jobs with `makeWorker`'s worker; jobs per second from its start to the last completion. */
+async function processRate(prefix: string, n: number, makeWorker: (prefix: string) => Worker): Promise<number> {
+  const queue = scanQueue(prefix);
+  for (let i = 0; i < n; i += 1000) await queue.addBulk(Array.from({ length: Math.min(1000, n - i) }, rawJob));
+  let completed = 0;
+  let failed = 0;
+  const worker = makeWorker(prefix);
+  worker.on('completed', () => (completed += 1));
+  worker.on('failed', () => (failed += 1));
+  const started = process.hrtime.bigint();
+  if (!worker.isRunning()) void worker.run();
+  await until(`${n} jobs processed in ${prefix}`, async () => completed + failed >= n, 300_000, 5);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await worker.close();
+  await queue.close();
+  if (failed > 0) throw new Error(`${failed} of ${n} jobs failed in ${prefix}`);
+  return n / seconds;
+}
+
+try {
+  log(`${QUICK ? 'quick' : 'full'} run: ${SECONDS} s per load row, ${DEEP} deep, ${PROCESSED} processed, ${P7_JOBS} for memory`);
+
+  // ---------------------------------------------------------------- baselines
+  const bare = await startChild('bench/bare-server.ts', {}, '/');
+  children.push(bare);
+  const b0 = await httpLoad({ url: bare.base + '/', connections: 10, seconds: SECONDS });
+  baseline('B0', 'bare Fastify route, small JSON (10 connections)', b0.rps, 'req/s');
+  await bare.stop();
+
+  const b1Queue = scanQueue('b1');
+  const b1 = await concurrently(50, SECONDS, () => b1Queue.add('scan:quick', envelope(), { priority: QUEUES.scan.defaultPriority }));
+  baseline('B1', 'raw BullMQ queue.add, 50 concurrent callers', b1, 'jobs/s');
+  await b1Queue.close();
+
+  const b2Queue = scanQueue('b2');
+  const b2 = 1000 * (await concurrently(1, SECONDS, () => b2Queue.addBulk(Array.from({ length: 1000 }, rawJob))));
+  baseline('B2', 'raw BullMQ addBulk of 1000 jobs, one caller', b2, 'jobs/s');
+  await b2Queue.close();
+
+  const b3 = await processRate('b3', PROCESSED, (prefix) => {
+    const w = new Worker(QUEUES.scan.redisName, async () => {}, {
+      connection: workerConnection('bench-b3'),
+      prefix,
+      concurrency: QUEUES.scan.concurrency,
+      autorun: false,
+    });
+    return w;
+  });
+  baseline('B3', `raw BullMQ Worker, no-op processor, concurrency ${QUEUES.scan.concurrency}`, b3, 'jobs/s');
+
+  // ---------------------------------------------------------------- P5: worker wiring
+  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
+  const p5 = await processRate('p5', PROCESSED, (prefix) => {
+    const connection = workerConnection('bench-p5');
+    const deps = { config, inventory, records: new RecordStore(connection, prefix), logger };
+    const noop = runJob('scan', { 'scan:quick': JOB_DATA_SCHEMAS['scan:quick'] }, async () => ({ ok: true }), deps);
+    const w = createWorker('scan', noop, connection, prefix, logger);
+    return w;
+  });
+  ratioRow('P5', 'product worker wiring (validation, progress, logging) around a no-op', p5, 'jobs/s', b3, { min: 0.8, text: '>= 0.8 x B3' });
+
+  // ---------------------------------------------------------------- the product over HTTP
+  const product = await startChild('src/main.ts', productEnv({ WORKERS: 'off' }));
+  children.push(product);
+  const queues = Object.fromEntries(
+    QUEUE_NAMES.map((q) => [q, new Queue(QUEUES[q].redisName, { connection: redis, prefix: 'bull', defaultJobOptions: DEFAULT_JOB_OPTIONS })]),
+  ) as Record<QueueName, Queue>;
+  const store = new JobStore(redis, 'bull', queues);
+  const fill = async (n: number) => {
+    for (let i = 0; i < n; i += 1000) {
+      await store.addBulk(
+        Array.from({ length: Math.min(1000, n - i) }, (_, k) => {
+          const t = (i + k) % TENANTS;
+          return { type: 'scan:quick' as const, envelope: envelope(`t${t}`, `t${t}`) };
+        }),
+      );
+    }
+  };
+  const waitingScans = async () => {
+    const c = await queues.scan.getJobCounts('waiting', 'prioritized');
+    return (c.waiting ?? 0) + (c.prioritized ?? 0);
+  };
+  const dflt = bearer('default');
+  const oldest = (await store.add('scan:quick', envelope())).jobId;
+  await fill(99);
+
+  // P3 shallow first: the queue holds 100 jobs.
+  const statusUrl = `${product.base}/api/jobs/${oldest}`;
+  const shallow = await httpLoad({ url: statusUrl, connections: 10, seconds: SECONDS, headers: dflt });
+
+  const post = (connections: number) =>
+    httpLoad({ url: `${product.base}/api/jobs`, method: 'POST', body: oneJobBody, connections, seconds: SECONDS, headers: dflt });
+  const p1 = await post(50);
+  if (p1.errors) throw new Error(`P1: ${p1.errors} requests failed`);
+  ratioRow('P1', 'POST /api/jobs, authenticated and validated (50 connections)', p1.rps, 'jobs/s', b1, { min: 0.5, text: '>= 0.5 x B1' });
+
+  const bulk = (connections: number) =>
+    httpLoad({ url: `${product.base}/api/jobs/bulk`, method: 'POST', body: bulkBody, connections, seconds: SECONDS, headers: dflt });
+  const p2one = await bulk(1);
+  const p2 = await bulk(4);
+  if (p2.errors + p2one.errors) throw new Error(`P2: ${p2.errors + p2one.errors} requests failed`);
+  ratioRow('P2', 'POST /api/jobs/bulk, 1000 jobs a request (4 callers)', p2.rps * 1000, 'jobs/s', b2, { min: 1, text: '>= 1.0 x B2' });
+  ratioRow('P2-1', 'POST /api/jobs/bulk, 1000 jobs a request (1 caller)', p2one.rps * 1000, 'jobs/s', b2, { text: 'reported' });
+
+  // P3 deep: fill the queue to DEEP waiting jobs, the oldest still first in line.
+  await fill(Math.max(0, DEEP - (await waitingScans())));
+  const depth = await waitingScans();
+  const deep = await httpLoad({ url: statusUrl, connections: 10, seconds: SECONDS, headers: dflt });
+  if (deep.errors + shallow.errors) throw new Error('P3: status reads failed');
+  ratioRow('P3-depth', `GET /api/jobs/:id of the oldest job, ${depth} vs 100 waiting (10 connections)`, deep.rps, 'req/s', shallow.rps, {
+    min: 0.8,
+    text: 'deep >= 0.8 x shallow',
+  });
+  ratioRow('P3-b0', `GET /api/jobs/:id at ${depth} waiting vs B0`, deep.rps, 'req/s', b0.rps, { min: 0.3, text: '>= 0.3 x B0' });
+  plainRow('P3-p99', `GET /api/jobs/:id at ${depth} waiting, p99 latency`, deep.p99, 'ms', { max: 5, text: '<= 5 ms' });
+
+  // P4: P1 again while 50 connections poll the deep job.
+  const [p4, polls] = await Promise.all([post(50), httpLoad({ url: statusUrl, connections: 50, seconds: SECONDS, headers: dflt })]);
+  ratioRow('P4', `POST /api/jobs while 50 connections poll a job (${round(polls.rps)} polls/s)`, p4.rps, 'jobs/s', p1.rps, {
+    min: 0.8,
+    text: '>= 0.8 x P1',
+  });
+
+  // P6: one tenant's first page of 50 among everything in Redis.
+  const total = (await redis.zcard('bull:jobsapi:idx:all')) as number;
+  const p6 = await httpLoad({ url: `${product.base}/api/jobs?limit=50`, connections: 10, seconds: SECONDS, headers: bearer('t3') });
+  if (p6.errors) throw new Error('P6: listing failed');
+  plainRow('P6', `GET /api/jobs?limit=50 of one tenant among ${total} jobs, p99 (${round(p6.rps)} req/s)`, p6.p99, 'ms', { max: 20, text: '<= 20 ms' });
+  plainRow('P7-api-rss', `API server RSS after accepting ${total} jobs`, product.rssBytes() / 2 ** 20, 'MiB');
+  await product.stop();
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+  // P7 measures Redis memory on its own: start from an empty Redis.
+  await redis.flushall();
+
+  // ---------------------------------------------------------------- P7: memory with retention, real scans
+  const worker = await startChild('src/main.ts', productEnv({ QUEUE_PREFIX: 'p7' }));
+  children.push(worker);
+  const p7Queue = scanQueue('p7');
+  const finished = async () => {
+    const c = await p7Queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+    return Object.values(c).reduce((a, b) => a + b, 0) === 0;
+  };
+  const p7Index = async () => Number(await redis.zcard('p7:jobsapi:idx:all'));
+  const enqueue = async (n: number) => {
+    for (let i = 0; i < n; i += 1000) {
+      const res = await fetch(`${worker.base}/api/jobs/bulk`, { method: 'POST', headers: { ...dflt, 'content-type': 'application/json' }, body: bulkBody });
+      if (res.status !== 202) throw new Error(`P7: bulk enqueue answered ${res.status}`);
+    }
+  };
+  const checkpoint = async () => {
+    const t0 = Date.now();
+    await until('P7 jobs to finish', finished, 900_000, 500);
+    const settled = Date.now();
+    // The index forgets the jobs retention removed (BullMQ keeps the last 1000
+    // completed), once they are past the sweep's grace period and a walk came by.
+    await until('P7 index sweep', async () => (await p7Index()) <= RETAINED + 100, 60_000, 500).catch(() => log('P7: the index sweep did not finish within 60 s'));
+    return { redis: await usedMemory(redis), rss: worker.rssBytes(), drainMs: settled - t0, sweepMs: Date.now() - settled, index: await p7Index() };
+  };
+  const half = Math.floor(P7_JOBS / 2000) * 1000;
+  await enqueue(half);
+  const mid = await checkpoint();
+  await enqueue(P7_JOBS - half);
+  const end = await checkpoint();
+  const completedIds = await redis.zrange('p7:scan-queue:completed', 0, 99);
+  let jobBytes = 0;
+  for (const id of completedIds) jobBytes += Number(await redis.call('MEMORY', 'USAGE', `p7:scan-queue:${id}`, 'SAMPLES', '0'));
+  plainRow('P7-job-bytes', `Redis bytes per retained finished job (scan result kept; mean of ${completedIds.length})`, jobBytes / completedIds.length, 'B');
+  ratioRow('P7-redis', `Redis used_memory after ${P7_JOBS} vs ${half} real scan jobs (index ${end.index} entries)`, end.redis / 2 ** 20, 'MiB', mid.redis / 2 ** 20, {
+    max: 1.1,
+    text: 'flat: <= 1.1 x',
+  });
+  ratioRow('P7-rss', `API+worker server RSS after ${P7_JOBS} vs ${half} jobs`, end.rss / 2 ** 20, 'MiB', mid.rss / 2 ** 20, { max: 1.2, text: 'flat: <= 1.2 x' });
+  log(`P7 drained ${half} jobs in ${mid.drainMs} ms (index sweep ${mid.sweepMs} ms), the rest in ${end.drainMs} ms (sweep ${end.sweepMs} ms)`);
+  await p7Queue.close();
+} finally {
+  listening.close();
+  await cleanup();
+}
+
+// ---------------------------------------------------------------- report
+console.table(
+  rows.map((r) => ({
+    id: r.id,
+    what: r.what.length > 70 ? r.what.slice(0, 69) + '…' : r.what,
+    value: `${r.value} ${r.unit}`,
+    baseline: r.baseline ?? '',
+    ratio: r.ratio ?? '',
+    target: r.target ?? '',
+    pass: r.pass === null ? '' : r.pass ? 'yes' : 'NO',
+  })),
+);
+const meta = {
+  date: new Date().toISOString(),
+  quick: QUICK,
+  node: process.version,
+  cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown'}`,
+  memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+  redis: 'embedded redis-server (AOF everysec, noeviction), unix socket',
+};
+writeFileSync(OUT, JSON.stringify({ meta, rows }, null, 2) + '\n');
+log(`wrote ${path.relative(process.cwd(), OUT)}`);
+const missed = rows.filter((r) => r.pass === false).map((r) => r.id);
+log(missed.length ? `targets missed: ${missed.join(', ')}` : 'every target met');
