@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import { registerRoutes } from '../routes/index.js';
 import { authPlugin, resolveJwtKey, type JwtKey } from './auth.js';
 import type { Config } from './config.js';
 import { errorHandlerPlugin } from './error-handler.js';
 import { loadInventory, type Inventory } from './inventory.js';
-import { loggerOptions } from './logger.js';
+import { createLogger } from './logger.js';
+import { serializerCompiler } from './serializer.js';
 import { servicesPlugin } from './services.js';
 import { workersPlugin } from './workers-plugin.js';
 
@@ -31,7 +32,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Build the whole product for one configuration; tests build as many as they like. */
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: loggerOptions(config.logLevel) }),
+    loggerInstance: opts.logger ?? createLogger(config.logLevel),
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: (req) => {

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import closeWithGrace from 'close-with-grace';
-import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { resolveJwtKey, signToken } from './auth.js';
 import { ConfigError, loadConfig } from './config.js';
 import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js';
 import { InventoryError, loadInventory } from './inventory.js';
-import { loggerOptions } from './logger.js';
+import { createLogger } from './logger.js';
 
 const STARTUP_TOKEN_TTL_SECONDS = 24 * 3600;
 
@@ -15,7 +14,7 @@ async function main(): Promise<void> {
   let embedded: EmbeddedRedis | undefined;
   try {
     const config = loadConfig();
-    const logger = pino(loggerOptions(config.logLevel));
+    const logger = createLogger(config.logLevel);
     const inventory = loadInventory(config.serversFile);
     const jwtKey = resolveJwtKey(config);
 
