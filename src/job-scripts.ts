@@ -105,3 +105,35 @@ for i = 2, #ARGV, 3 do
 end
 return #ARGV
 `;
+
+/**
+ * One step of the index sweep, inside Redis so that it costs the API process
+ * one call: ZSCAN about \`count\` entries of the all-jobs index from a cursor,
+ * and drop from every index (all, and each tenant's) the entries older than
+ * \`pruneBefore\` whose job hash is gone.
+ * KEYS[1] all-jobs index, KEYS[2] set of tenants
+ * ARGV[1] cursor ARGV[2] count ARGV[3] key prefix (bull) ARGV[4] pruneBefore (ms)
+ * ARGV[5] tenant index key prefix
+ * Returns { nextCursor, scanned, removed }
+ */
+export const SWEEP_INDEX_LUA = `
+local scan = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local items, prefix, pruneBefore = scan[2], ARGV[3], tonumber(ARGV[4])
+local gone = {}
+for i = 1, #items, 2 do
+  local id, score = items[i], tonumber(items[i + 1])
+  if score < pruneBefore then
+    local q = string.match(id, '^(%l+)_')
+    if not q or redis.call('EXISTS', prefix .. ':' .. q .. '-queue:' .. id) == 0 then
+      table.insert(gone, id)
+    end
+  end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    redis.call('ZREM', ARGV[5] .. tenant, unpack(gone))
+  end
+end
+return { scan[1], #items / 2, #gone }
+`;

@@ -3,7 +3,7 @@ import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.js';
 import { TurnBatcher } from './turn-batcher.js';
-import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA } from './job-scripts.js';
+import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from './job-scripts.js';
 import {
   DEFAULT_JOB_OPTIONS,
   QUEUES,
@@ -77,6 +77,15 @@ declare module 'ioredis' {
       budget: number,
       pruneBefore: number,
     ): Promise<[string | null, string | null, RawJob[]]>;
+    jobsapiSweepIndex(
+      allIndex: string,
+      tenants: string,
+      cursor: string,
+      count: number,
+      prefix: string,
+      pruneBefore: number,
+      tenantPrefix: string,
+    ): Promise<[string, number, number]>;
     jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
   }
 }
@@ -150,6 +159,7 @@ export class JobStore {
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
     redis.defineCommand('jobsapiListJobs', { numberOfKeys: 1, lua: LIST_JOBS_LUA });
     redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 2, lua: INDEX_JOBS_LUA });
+    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 2, lua: SWEEP_INDEX_LUA });
   }
 
   private queuePrefix(queue: QueueName): string {
@@ -331,33 +341,23 @@ export class JobStore {
    * all-jobs index from `cursor` (ZSCAN, so entries added or removed meanwhile
    * do not break the walk) and drop, from every index, the entries whose job
    * BullMQ no longer has (removed by retention or by a caller). Entries
-   * younger than a minute are left alone: their job may be being added.
+   * younger than INDEX_GRACE_MS are left alone: their job may be being added.
+   * One script call (SWEEP_INDEX_LUA).
    * Answers the next cursor ('0' once the whole index was walked).
    */
   async sweepStep(cursor: string, count: number, now = Date.now()): Promise<{ cursor: string; scanned: number; removed: number }> {
-    const [next, flat] = await this.redis.zscan(this.indexKey(undefined), cursor, 'COUNT', count);
-    const candidates: string[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      if (Number(flat[i + 1]) < now - INDEX_GRACE_MS) candidates.push(flat[i]!);
-    }
-    const jobs = candidates.filter((id) => queueOfJobId(id));
-    const gone: string[] = candidates.filter((id) => !queueOfJobId(id));
-    if (jobs.length > 0) {
-      const p = this.redis.pipeline();
-      for (const id of jobs) p.exists(`${this.queuePrefix(queueOfJobId(id)!)}${id}`);
-      const found = (await p.exec()) ?? [];
-      found.forEach(([err, n], i) => {
-        if (!err && Number(n) === 0) gone.push(jobs[i]!);
-      });
-    }
-    if (gone.length > 0) {
-      const tenants = await this.redis.smembers(this.tenantsKey);
-      const m = this.redis.multi().zrem(this.indexKey(undefined), ...gone);
-      for (const t of tenants) m.zrem(this.indexKey(t), ...gone);
-      await m.exec();
-    }
-    return { cursor: next, scanned: flat.length / 2, removed: gone.length };
+    const [next, scanned, removed] = await this.redis.jobsapiSweepIndex(
+      this.indexKey(undefined),
+      this.tenantsKey,
+      cursor,
+      count,
+      this.prefix,
+      now - INDEX_GRACE_MS,
+      this.indexKey(''),
+    );
+    return { cursor: next, scanned, removed };
   }
+
 }
 
 export function conflictForRemove(id: string): ConflictError {
