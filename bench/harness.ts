@@ -76,9 +76,9 @@ export function freePort(): Promise<number> {
 export type Child = { base: string; pid: number; rssBytes(): number; stop(): Promise<void> };
 
 /** Start a TypeScript entry point (the product, or the bare server) on a free port and wait until it answers. */
-export async function startChild(entry: string, env: Record<string, string>, readyPath = '/health'): Promise<Child> {
+export async function startChild(entry: string, env: Record<string, string>, readyPath = '/health', nodeArgs: string[] = []): Promise<Child> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -114,6 +114,12 @@ export async function startChild(entry: string, env: Record<string, string>, rea
         setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
       }),
   };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Resident set size of a process, from /proc (Linux). */

@@ -93,17 +93,31 @@ return { lastScore, lastId, out }
  */
 export const INDEX_JOBS_LUA = `
 local allIdx, tenants, tenantPrefix = KEYS[1], KEYS[2], ARGV[1]
-local seen = {}
+local all, byTenant = {}, {}
 for i = 2, #ARGV, 3 do
   local score, id, tenant = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  redis.call('ZADD', allIdx, score, id)
-  redis.call('ZADD', tenantPrefix .. tenant, score, id)
-  if not seen[tenant] then
-    seen[tenant] = true
-    redis.call('SADD', tenants, tenant)
+  all[#all + 1] = score
+  all[#all + 1] = id
+  local members = byTenant[tenant]
+  if not members then
+    members = {}
+    byTenant[tenant] = members
+  end
+  members[#members + 1] = score
+  members[#members + 1] = id
+end
+-- One ZADD per index (in chunks that fit unpack), not one per job.
+local function zadd(key, members)
+  for i = 1, #members, 1000 do
+    redis.call('ZADD', key, unpack(members, i, math.min(i + 999, #members)))
   end
 end
-return #ARGV
+zadd(allIdx, all)
+for tenant, members in pairs(byTenant) do
+  zadd(tenantPrefix .. tenant, members)
+  redis.call('SADD', tenants, tenant)
+end
+return #all / 2
 `;
 
 /**
