@@ -1,16 +1,33 @@
 /**
  * Lua that reads a job's state in O(log n): sorted-set lookups and a position
- * search in the short `active` list only. BullMQ's own getState() searches the
+ * search in the short \`active\` list only. BullMQ's own getState() searches the
  * wait list with LPOS, which grows with queue depth; here a job found in no
  * other set is waiting, whatever the length of the wait list.
+ *
+ * The job hash (read first) says where to look first: a job with finishedOn
+ * is most likely completed or failed, one with processedOn only is most
+ * likely active, any other is most likely waiting with its priority. Every
+ * answer still comes from the sets; the hint only orders the lookups, so a
+ * waiting job costs one lookup instead of four.
  */
 const STATE_FN = `
-local function jobState(qprefix, id)
-  if redis.call('ZSCORE', qprefix .. 'completed', id) then return 'completed' end
-  if redis.call('ZSCORE', qprefix .. 'failed', id) then return 'failed' end
-  if redis.call('ZSCORE', qprefix .. 'delayed', id) then return 'delayed' end
-  if redis.call('ZSCORE', qprefix .. 'prioritized', id) then return 'waiting' end
-  if redis.call('LPOS', qprefix .. 'active', id) then return 'active' end
+local CHECKS = {
+  completed = function(q, id) return redis.call('ZSCORE', q .. 'completed', id) end,
+  failed = function(q, id) return redis.call('ZSCORE', q .. 'failed', id) end,
+  delayed = function(q, id) return redis.call('ZSCORE', q .. 'delayed', id) end,
+  waiting = function(q, id) return redis.call('ZSCORE', q .. 'prioritized', id) end,
+  active = function(q, id) return redis.call('LPOS', q .. 'active', id) end,
+}
+local ORDER_FINISHED = {'completed', 'failed', 'waiting', 'delayed', 'active'}
+local ORDER_STARTED = {'active', 'delayed', 'waiting', 'completed', 'failed'}
+local ORDER_NEW = {'waiting', 'delayed', 'active', 'completed', 'failed'}
+-- f: the job's fields as read with FIELDS (f[8] processedOn, f[9] finishedOn)
+local function jobState(qprefix, id, f)
+  local order = ORDER_NEW
+  if f[9] then order = ORDER_FINISHED elseif f[8] then order = ORDER_STARTED end
+  for _, state in ipairs(order) do
+    if CHECKS[state](qprefix, id) then return state end
+  end
   return 'waiting'
 end
 local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm', 'ats'}
@@ -20,7 +37,7 @@ local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason
 export const GET_JOB_LUA = `${STATE_FN}
 local f = redis.call('HMGET', KEYS[1] .. ARGV[1], unpack(FIELDS))
 if not f[1] then return false end
-table.insert(f, 1, jobState(KEYS[1], ARGV[1]))
+table.insert(f, 1, jobState(KEYS[1], ARGV[1], f))
 return f
 `;
 
@@ -45,7 +62,10 @@ local limit, stateF, typeF, queueF, budget = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local pruneBefore = tonumber(ARGV[9])
 local cursorScore = tonumber(maxScore)
 local out, gone = {}, {}
-local scanned, offset, batch = 0, 0, 100
+-- Without filters the first page needs limit entries (one more tells whether
+-- the index ends there); with filters, read ahead by hundreds.
+local unfiltered = stateF == '' and typeF == '' and queueF == ''
+local scanned, offset, batch = 0, 0, unfiltered and math.min(limit + 1, 100) or 100
 local lastScore, lastId = false, false
 local exhausted = false
 while #out < limit and scanned < budget and not exhausted do
@@ -63,7 +83,7 @@ while #out < limit and scanned < budget and not exhausted do
         if not f[1] then
           if tonumber(score) < pruneBefore then table.insert(gone, id) end
         elseif typeF == '' or f[1] == typeF then
-          local st = jobState(qprefix, id)
+          local st = jobState(qprefix, id, f)
           if stateF == '' or st == stateF then
             table.insert(f, 1, st)
             table.insert(f, 1, id)
@@ -79,6 +99,7 @@ while #out < limit and scanned < budget and not exhausted do
   end
   if #items < batch * 2 and not stopped then exhausted = true end
   offset = offset + batch
+  batch = 100
 end
 if #gone > 0 then redis.call('ZREM', index, unpack(gone)) end
 if exhausted then return { false, false, out } end
