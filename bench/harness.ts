@@ -111,7 +111,7 @@ export async function startChild(entry: string, env: Record<string, string>, rea
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+        setTimeout(() => child.kill("SIGKILL"), 40_000).unref();
       }),
   };
 }

@@ -8,6 +8,7 @@
  *   npm run bench:profile -- post     POST /api/jobs, 50 connections
  *   npm run bench:profile -- get      GET /api/jobs/:id, 10 connections
  *   npm run bench:profile -- bulk     POST /api/jobs/bulk of 1000 jobs, 4 connections
+ *   npm run bench:profile -- list     GET /api/jobs?limit=50 over 5000 jobs, 10 connections
  *   ... [--seconds 6] [--top 40]
  * The .cpuprofile is kept (path printed) for Chrome DevTools or speedscope.
  */
@@ -25,7 +26,7 @@ const { values, positionals } = parseArgs({
   options: { seconds: { type: 'string', default: '6' }, top: { type: 'string', default: '40' } },
 });
 const kind = positionals[0] ?? 'post';
-if (!['post', 'get', 'bulk'].includes(kind)) throw new Error('usage: bench/profile.ts post|get|bulk');
+if (!['post', 'get', 'bulk', 'list'].includes(kind)) throw new Error('usage: bench/profile.ts post|get|bulk|list');
 const SECONDS = Number(values.seconds);
 const SECRET = 'bench-secret-bench-secret-bench-secret-1234';
 
@@ -54,7 +55,14 @@ const target = {
     jobs: 1000,
   },
   get: { url: '', method: 'GET' as const, body: undefined, connections: 10, jobs: 0 },
-}[kind as 'post' | 'get' | 'bulk'];
+  list: { url: `${product.base}/api/jobs?limit=50`, method: 'GET' as const, body: undefined, connections: 10, jobs: 0 },
+}[kind as 'post' | 'get' | 'bulk' | 'list'];
+if (kind === 'list') {
+  const body = JSON.stringify({ jobs: Array.from({ length: 1000 }, () => JSON.parse(one)) });
+  for (let i = 0; i < 5; i += 1) {
+    await fetch(`${product.base}/api/jobs/bulk`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+  }
+}
 if (kind === 'get') {
   const res = await fetch(`${product.base}/api/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: one });
   target.url = `${product.base}${res.headers.get('location')}`;

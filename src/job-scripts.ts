@@ -11,33 +11,38 @@
  * waiting job costs one lookup instead of four.
  */
 const STATE_FN = `
-local CHECKS = {
-  completed = function(q, id) return redis.call('ZSCORE', q .. 'completed', id) end,
-  failed = function(q, id) return redis.call('ZSCORE', q .. 'failed', id) end,
-  delayed = function(q, id) return redis.call('ZSCORE', q .. 'delayed', id) end,
-  waiting = function(q, id) return redis.call('ZSCORE', q .. 'prioritized', id) end,
-  active = function(q, id) return redis.call('LPOS', q .. 'active', id) end,
-}
-local ORDER_FINISHED = {'completed', 'failed', 'waiting', 'delayed', 'active'}
-local ORDER_STARTED = {'active', 'delayed', 'waiting', 'completed', 'failed'}
-local ORDER_NEW = {'waiting', 'delayed', 'active', 'completed', 'failed'}
--- f: the job's fields as read with FIELDS (f[8] processedOn, f[9] finishedOn)
-local function jobState(qprefix, id, f)
-  local order = ORDER_NEW
-  if f[9] then order = ORDER_FINISHED elseif f[8] then order = ORDER_STARTED end
-  for _, state in ipairs(order) do
-    if CHECKS[state](qprefix, id) then return state end
+local function jobState(q, id, f)
+  if f[9] then
+    if redis.call('ZSCORE', q .. 'completed', id) then return 'completed' end
+    if redis.call('ZSCORE', q .. 'failed', id) then return 'failed' end
+  elseif f[8] then
+    if redis.call('LPOS', q .. 'active', id) then return 'active' end
+  elseif redis.call('ZSCORE', q .. 'prioritized', id) then
+    return 'waiting'
   end
+  -- The hint was wrong (a retried or moved job): look everywhere.
+  if redis.call('ZSCORE', q .. 'completed', id) then return 'completed' end
+  if redis.call('ZSCORE', q .. 'failed', id) then return 'failed' end
+  if redis.call('ZSCORE', q .. 'delayed', id) then return 'delayed' end
+  if redis.call('ZSCORE', q .. 'prioritized', id) then return 'waiting' end
+  if redis.call('LPOS', q .. 'active', id) then return 'active' end
   return 'waiting'
 end
 local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm', 'ats'}
+-- Of BullMQ's options only the attempts number is shown: send that, not the whole document.
+local function slim(f)
+  f[3] = (f[3] and string.match(f[3], '"attempts":(%d+)')) or false
+  return f
+end
 `;
 
 /** KEYS[1] queue key prefix (bull:backup-queue:); ARGV[1] job id. */
 export const GET_JOB_LUA = `${STATE_FN}
 local f = redis.call('HMGET', KEYS[1] .. ARGV[1], unpack(FIELDS))
 if not f[1] then return false end
-table.insert(f, 1, jobState(KEYS[1], ARGV[1], f))
+local state = jobState(KEYS[1], ARGV[1], f)
+slim(f)
+table.insert(f, 1, state)
 return f
 `;
 
@@ -85,6 +90,7 @@ while #out < limit and scanned < budget and not exhausted do
         elseif typeF == '' or f[1] == typeF then
           local st = jobState(qprefix, id, f)
           if stateF == '' or st == stateF then
+            slim(f)
             table.insert(f, 1, st)
             table.insert(f, 1, id)
             table.insert(out, f)

@@ -119,16 +119,6 @@ function parseJson(text: string | null | undefined): unknown {
   }
 }
 
-/**
- * The attempts option out of BullMQ's stored options: a top-level number in
- * its JSON. Read without parsing the whole document, which a status poll
- * would otherwise do every time.
- */
-function attemptsOf(opts: string | null | undefined): number {
-  const m = opts ? /"attempts":(\d+)/.exec(opts) : null;
-  return m ? Number(m[1]) : 1;
-}
-
 export function encodeCursor(score: string, id: string): string {
   return Buffer.from(JSON.stringify([score, id])).toString('base64url');
 }
@@ -244,7 +234,7 @@ export class JobStore {
   }
 
   private toView(id: string, queue: QueueName, raw: RawJob): JobView {
-    const [state, name, data, opts, progress, returnvalue, failedReason, timestamp, processedOn, finishedOn, atm, ats] = raw;
+    const [state, name, data, attempts, progress, returnvalue, failedReason, timestamp, processedOn, finishedOn, atm, ats] = raw;
     const envelope = (parseJson(data) ?? {}) as Partial<JobEnvelope>;
     const p = Number(progress ?? 0);
     return {
@@ -256,7 +246,7 @@ export class JobStore {
       // A job that ended within one turn of the event loop wrote no progress; done is 100.
       progress: state === 'completed' ? 100 : Number.isFinite(p) ? p : 0,
       attempts: Math.max(Number(ats ?? 0), Number(atm ?? 0)),
-      maxAttempts: attemptsOf(opts),
+      maxAttempts: Number(attempts ?? 1),
       data: envelope.input ?? null,
       result: state === 'completed' ? parseJson(returnvalue) : null,
       failedReason: failedReason ?? null,
