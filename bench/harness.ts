@@ -129,6 +129,12 @@ export function rssOf(pid: number): number {
   return kb ? Number(kb) * 1024 : NaN;
 }
 
+/** CPU seconds (user + system) Redis has used so far, from INFO. */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]);
+}
+
 export async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);

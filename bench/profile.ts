@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { signToken } from '../src/auth.js';
 import { startEmbeddedRedis } from '../src/embedded-redis.js';
 import { createRedis } from '../src/redis.js';
-import { cpuSecondsOf, httpLoad, startChild } from './harness.js';
+import { cpuSecondsOf, httpLoad, redisCpuSeconds, startChild } from './harness.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,7 +39,7 @@ writeFileSync(serversFile, JSON.stringify({ servers: [{ id: 'b', host: '127.0.0.
 const spawnedAt = Date.now();
 const product = await startChild(
   'src/main.ts',
-  { REDIS_URL: redisServer.url, JWT_SECRET: SECRET, DATA_DIR: dir, SERVERS_FILE: serversFile, WORKERS: 'off', LOG_LEVEL: 'info' },
+  { REDIS_URL: redisServer.url, JWT_SECRET: SECRET, DATA_DIR: dir, SERVERS_FILE: serversFile, WORKERS: 'off', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
   '/health',
   ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
 );
@@ -68,10 +68,7 @@ if (kind === 'get') {
   target.url = `${product.base}${res.headers.get('location')}`;
 }
 
-const redisCpu = async () => {
-  const info = await redis.info('cpu');
-  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]);
-};
+const redisCpu = () => redisCpuSeconds(redis);
 const startedAt = Date.now();
 const before = { api: cpuSecondsOf(product.pid), redis: await redisCpu() };
 // httpLoad warms up for a second before it measures; the CPU figures include the warm-up requests.

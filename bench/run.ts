@@ -28,7 +28,7 @@ import { DEFAULT_JOB_OPTIONS, JOB_DATA_SCHEMAS, QUEUES, QUEUE_NAMES, type JobEnv
 import { RecordStore } from '../src/records.js';
 import { createRedis } from '../src/redis.js';
 import { createWorker } from '../workers/index.js';
-import { concurrently, httpLoad, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
+import { concurrently, httpLoad, redisCpuSeconds, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
 const QUICK = args.quick;
@@ -150,13 +150,9 @@ async function settle(): Promise<void> {
 
 /** Starts a measure of Redis's CPU time; the returned function answers the percent of one CPU it used since. */
 async function redisBusy(client: Redis): Promise<() => Promise<number>> {
-  const cpu = async () => {
-    const info = await client.info('cpu');
-    return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]);
-  };
   const t0 = Date.now();
-  const c0 = await cpu();
-  return async () => Math.round(((await cpu()) - c0) / ((Date.now() - t0) / 1000) * 100);
+  const c0 = await redisCpuSeconds(client);
+  return async () => Math.round((((await redisCpuSeconds(client)) - c0) / ((Date.now() - t0) / 1000)) * 100);
 }
 
 /** Process `n` prefilled scan jobs with `makeWorker`'s worker; jobs per second from its start to the last completion. */
