@@ -55,6 +55,11 @@ function itemErrors(err: FastifyError): ItemError[] | undefined {
   return [...byIndex].sort(([a], [b]) => a - b).map(([index, messages]) => ({ index, code: 'VALIDATION_ERROR', message: messages.join('; ') }));
 }
 
+const logsQuery = z.strictObject({
+  start: z.coerce.number().int().min(0).default(0).describe('index of the first line, 0 = the oldest'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe('1..1000, default 100'),
+});
+
 const listQuery = z.strictObject({
   queue: z.enum(QUEUE_NAMES).optional(),
   state: z.enum(JOB_STATES).optional(),
@@ -154,6 +159,43 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     async (request) => {
       const job = await app.jobs.store.mustGet(request.params.id, visibleTenant(request.principal));
       return { success: true as const, data: job };
+    },
+  );
+
+  app.get(
+    '/:id/logs',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Read a job\'s log lines (an update\'s command output), a page at a time',
+        description:
+          'Lines are kept across attempts, oldest first; they are written while the job runs, so a running job can be followed ' +
+          'by asking again from nextStart. nextStart is null when there is nothing more yet.',
+        security,
+        params: jobIdParams,
+        querystring: logsQuery,
+        response: {
+          200: okEnvelope(
+            z.object({
+              jobId: z.string(),
+              start: z.number().int(),
+              count: z.number().int().describe('lines the job has logged so far'),
+              lines: z.array(z.string()),
+              nextStart: z.number().int().nullable().describe('start of the next page, or null'),
+            }),
+          ),
+          ...errors(400, 401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { start, limit } = request.query;
+      const page = await app.jobs.store.logs(id, visibleTenant(request.principal), start, limit);
+      if (!page) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+      const next = start + page.lines.length;
+      return { success: true as const, data: { jobId: id, start, count: page.count, lines: page.lines, nextStart: next < page.count ? next : null } };
     },
   );
 

@@ -294,6 +294,14 @@ export class JobStore {
     return { jobs, nextCursor: nextScore && nextId ? encodeCursor(nextScore, nextId) : null };
   }
 
+  /** A page of the job's log lines (all attempts, oldest first) and how many there are; undefined when the job is not visible. */
+  async logs(id: string, tenant: string | undefined, start: number, limit: number): Promise<{ lines: string[]; count: number } | undefined> {
+    const job = await this.get(id, tenant);
+    if (!job) return undefined;
+    const { logs, count } = await this.queues[job.queue].getJobLogs(id, start, start + limit - 1);
+    return { lines: logs, count };
+  }
+
   async remove(id: string, tenant: string | undefined): Promise<RemoveOutcome> {
     const job = await this.get(id, tenant);
     if (!job) return { status: 'missing' };

@@ -173,6 +173,20 @@ describe('workers doing the real work', () => {
     const done = await waitForJob(app, jobId);
     expect(done).toMatchObject({ state: 'completed', progress: 100 });
     expect(done.result).toMatchObject({ exitCode: 0, outputTail: ['PROGRESS 50', 'upgraded 3 packages'] });
+
+    // The command's output is the job's log, read a page at a time.
+    const logs = (q: string, headers = H) => app.inject({ url: `/api/jobs/${jobId}/logs${q}`, headers });
+    const all = (await logs('')).json().data;
+    expect(all).toMatchObject({ jobId, start: 0, count: 2, lines: ['PROGRESS 50', 'upgraded 3 packages'], nextStart: null });
+    expect((await logs('?limit=1')).json().data).toMatchObject({ lines: ['PROGRESS 50'], nextStart: 1 });
+    expect((await logs('?start=1&limit=1')).json().data).toMatchObject({ lines: ['upgraded 3 packages'], nextStart: null });
+    expect((await logs('?start=5')).json().data).toMatchObject({ lines: [], count: 2, nextStart: null });
+    expect((await logs('?limit=0')).statusCode).toBe(400);
+    expect((await logs('?start=-1')).json().error.message).toMatch(/querystring\.start/);
+    // Another tenant's job reads as missing.
+    const other = await logs('', auth({ tenant: 'someone-else' }));
+    expect(other.statusCode).toBe(404);
+    expect(other.json().error.code).toBe('JOB_NOT_FOUND');
   });
 
   it('update: a non-zero exit fails with the exit code and the last lines, and retries per attempts', async () => {
