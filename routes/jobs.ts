@@ -114,9 +114,19 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     },
     async (request, reply) => {
       if (request.validationError) {
-        const details = itemErrors(request.validationError as FastifyError);
-        if (!details) throw request.validationError;
-        throw new BulkInvalidError(details, (request.body as { jobs: unknown[] }).jobs.length);
+        const invalid = itemErrors(request.validationError as FastifyError);
+        if (!invalid) throw request.validationError;
+        // Report every bad item at once: the items whose shape is right are checked against the inventory too.
+        const items = (request.body as { jobs: unknown[] }).jobs;
+        const shaped = new Set(invalid.map((d) => d.index));
+        const details = [...invalid];
+        items.forEach((item, index) => {
+          if (shaped.has(index)) return;
+          const parsed = submitBody.safeParse(item);
+          const problem = parsed.success ? app.jobs.itemProblem(request.principal, parsed.data, index) : undefined;
+          if (problem) details.push(problem);
+        });
+        throw new BulkInvalidError(details.sort((a, b) => a.index - b.index), items.length);
       }
       const jobs = await app.jobs.submitBulk(request.principal, request.body.jobs);
       reply.code(202);

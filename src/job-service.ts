@@ -74,20 +74,32 @@ export class JobService {
    * bad item refuses the whole list with a 400 that names each bad item.
    * The accepted list is enqueued in one round trip.
    */
+  /** The server the item at `index` of a bulk list runs on, or why it cannot run (unknown server, kind not declared, ...). */
+  private checkItem(principal: Principal, { type, data }: Submission, index: number): { server: Server } | { problem: ItemError } {
+    try {
+      return { server: this.target(principal, type, data) };
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      return { problem: { index, code: err.code, message: `jobs[${index}].${err.message}` } };
+    }
+  }
+
+  /** Why the item at `index` of a bulk list cannot run, or undefined when it can. */
+  itemProblem(principal: Principal, item: Submission, index: number): ItemError | undefined {
+    const checked = this.checkItem(principal, item, index);
+    return 'problem' in checked ? checked.problem : undefined;
+  }
+
   async submitBulk(principal: Principal, items: ReadonlyArray<Submission>): Promise<Submitted[]> {
     const problems: ItemError[] = [];
-    const prepared = items.map(({ type, data, options }, index) => {
-      try {
-        return { type, envelope: this.envelope(principal, this.target(principal, type, data), data), options };
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        problems.push({ index, code: err.code, message: `jobs[${index}].${err.message}` });
-        return undefined;
-      }
+    const prepared: Array<{ type: JobType; envelope: JobEnvelope; options?: JobOptions }> = [];
+    items.forEach((item, index) => {
+      const checked = this.checkItem(principal, item, index);
+      if ('problem' in checked) problems.push(checked.problem);
+      else prepared.push({ type: item.type, envelope: this.envelope(principal, checked.server, item.data), options: item.options });
     });
     if (problems.length > 0) throw new BulkInvalidError(problems, items.length);
-    const ok = prepared as Array<NonNullable<(typeof prepared)[number]>>;
-    const added = await this.store.addBulk(ok);
-    return added.map((a, i) => ({ ...a, type: ok[i]!.type, recordId: ok[i]!.envelope.recordId }));
+    const added = await this.store.addBulk(prepared);
+    return added.map((a, i) => ({ ...a, type: prepared[i]!.type, recordId: prepared[i]!.envelope.recordId }));
   }
 }
