@@ -25,13 +25,21 @@ export class IndexSweeper {
   /** Totals since start, for logs and tests. */
   readonly totals = { walks: 0, scanned: 0, removed: 0 };
 
+  private readonly batch: number;
+  private readonly stepMs: number;
+  private readonly restMs: number;
+
   constructor(
     private readonly store: JobStore,
     private readonly opts: SweeperOptions = {},
-  ) {}
+  ) {
+    this.batch = opts.batch ?? 250;
+    this.stepMs = opts.stepMs ?? 25;
+    this.restMs = opts.restMs ?? 10_000;
+  }
 
   start(): void {
-    this.schedule(this.opts.restMs ?? 10_000);
+    this.schedule(this.restMs);
   }
 
   async stop(): Promise<void> {
@@ -49,20 +57,20 @@ export class IndexSweeper {
   }
 
   private async step(): Promise<void> {
-    let next = this.opts.stepMs ?? 25;
+    let next = this.stepMs;
     try {
-      const r = await this.store.sweepStep(this.cursor, this.opts.batch ?? 250);
+      const r = await this.store.sweepStep(this.cursor, this.batch);
       this.cursor = r.cursor;
       this.totals.scanned += r.scanned;
       this.totals.removed += r.removed;
       if (r.cursor === '0') {
         this.totals.walks += 1;
-        next = this.opts.restMs ?? 10_000;
+        next = this.restMs;
       }
     } catch (err) {
       // Redis away: try again after a rest, from where the walk was.
       this.opts.onError?.(err as Error);
-      next = this.opts.restMs ?? 10_000;
+      next = this.restMs;
     }
     this.schedule(next);
   }

@@ -157,7 +157,12 @@ export class JobStore {
   }
 
   indexKey(tenant: string | undefined): string {
-    return tenant === undefined ? `${this.prefix}:jobsapi:idx:all` : `${this.prefix}:jobsapi:idx:tenant:${tenant}`;
+    return tenant === undefined ? `${this.prefix}:jobsapi:idx:all` : this.tenantIndexPrefix + tenant;
+  }
+
+  /** Tenant index keys are this plus the tenant; the Lua scripts that touch every tenant's index build them from it. */
+  private get tenantIndexPrefix(): string {
+    return `${this.prefix}:jobsapi:idx:tenant:`;
   }
 
   private get tenantsKey(): string {
@@ -180,7 +185,7 @@ export class JobStore {
 
   /** Index entries of new jobs, written together per turn of the event loop (one script call). */
   private readonly indexBatch = new TurnBatcher<[number, string, string]>((entries) =>
-    this.redis.jobsapiIndexJobs(this.indexKey(undefined), this.tenantsKey, this.indexKey(''), ...entries.flat()),
+    this.redis.jobsapiIndexJobs(this.indexKey(undefined), this.tenantsKey, this.tenantIndexPrefix, ...entries.flat()),
   );
 
   private indexJobs(now: number, jobs: Array<{ jobId: string; tenant: string }>): Promise<void> {
@@ -351,7 +356,7 @@ export class JobStore {
       count,
       this.prefix,
       now - INDEX_GRACE_MS,
-      this.indexKey(''),
+      this.tenantIndexPrefix,
     );
     return { cursor: next, scanned, removed };
   }
