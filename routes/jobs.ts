@@ -21,6 +21,7 @@ const submitBody = z.discriminatedUnion(
   [
     submission('backup:manual'),
     submission('backup:scheduled'),
+    submission('backup:restore'),
     submission('scan:full'),
     submission('scan:quick'),
     submission('update:server'),
@@ -54,6 +55,14 @@ function itemErrors(err: FastifyError): ItemError[] | undefined {
   }
   return [...byIndex].sort(([a], [b]) => a - b).map(([index, messages]) => ({ index, code: 'VALIDATION_ERROR', message: messages.join('; ') }));
 }
+
+const cancelSchema = z.object({
+  jobId: z.string(),
+  outcome: z
+    .enum(['removed', 'cancelled', 'cancelling'])
+    .describe('removed: it had not started and is gone; cancelled: it was running and has failed with the reason `cancelled`; cancelling: it is still stopping'),
+  job: jobViewSchema.nullable().describe('the job as it is now; null once removed'),
+});
 
 const logsQuery = z.strictObject({
   start: z.coerce.number().int().min(0).default(0).describe('index of the first line, 0 = the oldest'),
@@ -271,6 +280,32 @@ export default async function jobRoutes(fastify: FastifyInstance) {
         throw new ConflictError(`Job "${id}" is ${outcome.state}; only a failed job can be retried.`, 'JOB_NOT_FAILED');
       }
       return { success: true as const, data: { jobId: id, state: outcome.state } };
+    },
+  );
+
+  app.post(
+    '/:id/cancel',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Stop a job: remove it when waiting or delayed, abort it when running',
+        description:
+          'A waiting or delayed job is removed (200, outcome `removed`). A running one is stopped (an update\'s process tree is killed, a backup or restore leaves no partial file, a scan stops probing) and fails with the reason `cancelled`, without further attempts: 200 with outcome `cancelled` once it has stopped, or 202 with outcome `cancelling` when it takes longer than 5 s. A finished job is a 409.',
+        security,
+        params: jobIdParams,
+        response: {
+          200: okEnvelope(cancelSchema),
+          202: okEnvelope(cancelSchema),
+          ...errors(401, 403, 404, 409, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const { outcome, job } = await app.jobs.cancel(request.principal, id);
+      if (outcome === 'cancelling') reply.code(202);
+      return { success: true as const, data: { jobId: id, outcome, job } };
     },
   );
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Server } from '../src/inventory.js';
-import { backupDataSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/job-types.js';
+import { backupDataSchema, backupIdSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/job-types.js';
 import { errors, okEnvelope } from '../src/schemas.js';
 import { visibleTenant } from '../src/tenant.js';
 
@@ -14,7 +14,13 @@ const serverSchema = z
     host: z.string(),
     kinds: z.array(z.enum(QUEUE_NAMES)).describe('the kinds of job this server declares'),
     backup: z.object({ paths: z.array(z.string()), exclude: z.array(z.string()) }).nullable(),
-    scan: z.object({ ports: z.array(z.number().int()), timeoutMs: z.number().int() }).nullable(),
+    scan: z
+      .object({
+        ports: z.array(z.number().int()),
+        expect: z.array(z.number().int()).nullable().describe('the ports that should be open; null when not declared'),
+        timeoutMs: z.number().int(),
+      })
+      .nullable(),
     update: z.object({ timeoutSec: z.number().int() }).nullable().describe('the command itself is never shown'),
   })
   .describe('Server');
@@ -27,7 +33,7 @@ function present(s: Server): z.output<typeof serverSchema> {
     host: s.host,
     kinds: QUEUE_NAMES.filter((k) => s[k] !== undefined),
     backup: s.backup ? { paths: s.backup.paths, exclude: s.backup.exclude } : null,
-    scan: s.scan ? { ports: s.scan.ports, timeoutMs: s.scan.timeoutMs } : null,
+    scan: s.scan ? { ports: s.scan.ports, expect: s.scan.expect ?? null, timeoutMs: s.scan.timeoutMs } : null,
     update: s.update ? { timeoutSec: s.update.timeoutSec } : null,
   };
 }
@@ -47,6 +53,71 @@ const updateBody = z.strictObject({ ...options });
 async function emptyBodyAsObject(request: { body: unknown }) {
   if (request.body === undefined || request.body === null) request.body = {};
 }
+
+const backupSchema = z
+  .object({
+    backupId: z.string(),
+    jobId: z.string().describe('the job that wrote it'),
+    type: z.enum(['full', 'incremental']).describe('what the archive holds: every file, or the files changed since baseId'),
+    baseId: z.string().nullable().describe('the backup an incremental one builds on (restore extracts it first)'),
+    compressed: z.boolean(),
+    encrypted: z.boolean(),
+    files: z.number().int().describe('files in the archive'),
+    skipped: z.number().int().describe('unchanged files an incremental backup left out'),
+    deleted: z.number().int().describe('files of the base backup gone from the source'),
+    sourceBytes: z.number().int(),
+    bytes: z.number().int().describe('size of the archive file'),
+    sha256: z.string().describe('SHA-256 of the archive file, verified by re-reading it after writing'),
+    createdAt: z.string(),
+  })
+  .describe('Backup');
+
+const findingSchema = z
+  .object({
+    kind: z.enum(['expected-port-closed', 'unexpected-port-open', 'certificate-expiring', 'certificate-expired']),
+    port: z.number().int(),
+    message: z.string(),
+    daysLeft: z.number().int().optional(),
+  })
+  .describe('Finding');
+
+const portSchema = z.object({
+  port: z.number().int(),
+  latencyMs: z.number(),
+  tls: z
+    .object({
+      subject: z.string(),
+      issuer: z.string(),
+      validFrom: z.string(),
+      validTo: z.string(),
+      daysLeft: z.number().int().describe('days until the certificate expires; negative once expired'),
+      selfSigned: z.boolean(),
+      trusted: z.boolean().describe('whether the certificate chains to a CA this server trusts for the host name'),
+      trustError: z.string().nullable(),
+    })
+    .nullable()
+    .optional()
+    .describe('the certificate, when the port speaks TLS (scan:full)'),
+});
+
+const scanRecordSchema = z
+  .object({
+    scanId: z.string(),
+    jobId: z.string(),
+    status: z.enum(['running', 'completed', 'failed']),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+    scanType: z.enum(['full', 'quick']).nullable(),
+    reachable: z.boolean().nullable(),
+    open: z.array(portSchema),
+    closed: z.array(z.object({ port: z.number().int(), latencyMs: z.number(), reason: z.string().optional() })),
+    findings: z.array(findingSchema),
+    error: z.string().nullable().describe('why the scan failed'),
+  })
+  .describe('ScanRecord');
+
+const restoreParams = z.object({ id: serverIdSchema.describe('a server id of the inventory'), backupId: backupIdSchema });
+const scansQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20).describe('1..100, default 20') });
 
 const pending = (idName: 'backupId' | 'scanId' | 'updateId') =>
   okEnvelope(z.object({ [idName]: z.string(), jobId: z.string(), status: z.literal('pending') }));
@@ -127,6 +198,108 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       const job = await app.jobs.submit(request.principal, 'update:server', { serverId: server.id }, request.body.options);
       reply.code(202).header('location', `/api/jobs/${job.jobId}`);
       return { success: true as const, data: { updateId: job.recordId, jobId: job.jobId, status: 'pending' as const } };
+    },
+  );
+
+  app.get(
+    '/:id/backups',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['servers'],
+        summary: 'The server\'s backups, newest first',
+        description: 'Completed, verified backups only; the newest BACKUP_RETENTION are kept (and the ones kept incremental backups build on).',
+        security,
+        params,
+        response: { 200: okEnvelope(z.array(backupSchema)), ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const server = app.jobs.server(request.principal, request.params.id);
+      const entries = await app.jobs.backups.list(server.id);
+      return {
+        success: true as const,
+        data: entries.map((e) => ({
+          backupId: e.backupId,
+          jobId: e.jobId,
+          type: e.type,
+          baseId: e.baseId,
+          compressed: e.compressed,
+          encrypted: e.encrypted,
+          files: e.files,
+          skipped: e.skipped,
+          deleted: e.deleted,
+          sourceBytes: e.sourceBytes,
+          bytes: e.bytes,
+          sha256: e.sha256,
+          createdAt: e.createdAt,
+        })),
+      };
+    },
+  );
+
+  app.post(
+    '/:id/backups/:backupId/restore',
+    {
+      onRequest: write,
+      preValidation: emptyBodyAsObject,
+      schema: {
+        tags: ['servers'],
+        summary: 'Restore a backup into a new directory under DATA_DIR/restores/',
+        description: 'Enqueues a backup:restore job on the backup queue. Its result names the directory and the number of files.',
+        security,
+        params: restoreParams,
+        body: z.strictObject({ ...options }),
+        response: {
+          202: okEnvelope(z.object({ restoreId: z.string(), backupId: z.string(), jobId: z.string(), status: z.literal('pending') })),
+          ...enqueueErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const backup = await app.jobs.backup(request.principal, request.params.id, request.params.backupId);
+      const job = await app.jobs.submit(request.principal, 'backup:restore', { serverId: backup.serverId, backupId: backup.backupId }, request.body.options);
+      reply.code(202).header('location', `/api/jobs/${job.jobId}`);
+      return { success: true as const, data: { restoreId: job.recordId, backupId: backup.backupId, jobId: job.jobId, status: 'pending' as const } };
+    },
+  );
+
+  app.get(
+    '/:id/scans',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['servers'],
+        summary: 'The server\'s recent scans, newest first',
+        description: 'Up to the newest 100 scans of the server are kept (for 8 days).',
+        security,
+        params,
+        querystring: scansQuery,
+        response: { 200: okEnvelope(z.array(scanRecordSchema)), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const server = app.jobs.server(request.principal, request.params.id);
+      const records = await app.jobs.records.recent('scan', server.id, request.query.limit);
+      return {
+        success: true as const,
+        data: records.map((r) => {
+          const res = (r.result ?? {}) as Record<string, unknown>;
+          return {
+            scanId: r.id,
+            jobId: r.jobId,
+            status: r.status === 'pending' ? ('running' as const) : r.status,
+            createdAt: r.createdAt,
+            finishedAt: r.finishedAt,
+            scanType: (res.scanType as 'full' | 'quick' | undefined) ?? null,
+            reachable: (res.reachable as boolean | undefined) ?? null,
+            open: (res.open as z.input<typeof portSchema>[] | undefined) ?? [],
+            closed: (res.closed as Array<{ port: number; latencyMs: number; reason?: string }> | undefined) ?? [],
+            findings: (res.findings as z.input<typeof findingSchema>[] | undefined) ?? [],
+            error: r.status === 'failed' ? String(res.error ?? 'failed') : null,
+          };
+        }),
+      };
     },
   );
 }

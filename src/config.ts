@@ -21,6 +21,8 @@ const envSchema = z.object({
   SERVERS_FILE: z.string().min(1).default('config/servers.json'),
   DATA_DIR: z.string().min(1).default('./data'),
   BACKUP_DIR: optionalString,
+  BACKUP_ENCRYPTION_KEY: optionalString,
+  BACKUP_RETENTION: z.coerce.number().int().min(1).max(1000).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKERS: onOff.default(true),
   QUEUE_PREFIX: z
@@ -43,6 +45,11 @@ export type Config = Readonly<{
   serversFile: string;
   dataDir: string;
   backupDir: string;
+  /** The AES-256 key of encrypted backups (32 bytes), or undefined when encryption is not configured. */
+  backupKey: Buffer | undefined;
+  /** Completed backups kept per server (older archives are deleted). */
+  backupRetention: number;
+  restoreDir: string;
   logLevel: string;
   workers: boolean;
   queuePrefix: string;
@@ -51,6 +58,26 @@ export type Config = Readonly<{
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/**
+ * BACKUP_ENCRYPTION_KEY: 32 bytes as 64 hex digits or as base64 (44
+ * characters). Anything else stops the start, since a backup encrypted with a
+ * key nobody can reproduce is a backup lost.
+ */
+function parseKey(raw: string): Buffer {
+  const v = raw.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(v)
+    ? Buffer.from(v, 'hex')
+    : /^[A-Za-z0-9+/_-]{43}=?$/.test(v)
+      ? Buffer.from(v, 'base64')
+      : undefined;
+  if (key?.length !== 32) {
+    throw new ConfigError(
+      'invalid configuration:\n  BACKUP_ENCRYPTION_KEY: must be 32 bytes as 64 hex digits or base64 (make one with: openssl rand -hex 32)',
+    );
+  }
+  return key;
 }
 
 /** Parse the environment once into a frozen, typed configuration. */
@@ -75,6 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serversFile: path.resolve(e.SERVERS_FILE),
     dataDir,
     backupDir: e.BACKUP_DIR ? path.resolve(e.BACKUP_DIR) : path.join(dataDir, 'backups'),
+    backupKey: e.BACKUP_ENCRYPTION_KEY === undefined ? undefined : parseKey(e.BACKUP_ENCRYPTION_KEY),
+    backupRetention: e.BACKUP_RETENTION,
+    restoreDir: path.join(dataDir, 'restores'),
     logLevel: e.LOG_LEVEL,
     workers: e.WORKERS,
     queuePrefix: e.QUEUE_PREFIX,

@@ -18,6 +18,10 @@ const serverSchema = z.strictObject({
   scan: z
     .strictObject({
       ports: z.array(z.number().int().min(1).max(65535)).min(1, 'must list at least one port'),
+      expect: z
+        .array(z.number().int().min(1).max(65535))
+        .optional()
+        .describe('the ports that should be open: a scan reports an expected port closed and an open port not listed here'),
       timeoutMs: z.number().int().min(50).max(60_000).default(2000),
       concurrency: z.number().int().min(1).max(256).default(20),
     })

@@ -1,18 +1,52 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Config } from './config.js';
 import { declaresKind, type Inventory, type Server } from './inventory.js';
 import { envelopeSchema, queueOfType, JOB_TYPES, type JobEnvelope, type JobType, type QueueName } from './job-types.js';
 import { ProgressReporter } from './progress.js';
+import type { BackupCatalog } from './backup-catalog.js';
+import { CANCELLED, type CancelRequests } from './cancellation.js';
 import type { RecordStore } from './records.js';
+import type { HeldLock, ServerLocks } from './server-lock.js';
 
 export type WorkerDeps = {
   config: Config;
   inventory: Inventory;
   records: RecordStore;
   logger: Logger;
+  /** Absent in the benchmark's bare wiring: no per-server locks, no cancel requests. */
+  locks?: ServerLocks;
+  cancels?: CancelRequests;
+  catalog?: BackupCatalog;
 };
+
+/** Queues whose jobs take the per-server lock: two backups or two updates of one server never overlap. */
+const LOCKED_QUEUES: ReadonlySet<QueueName> = new Set(['backup', 'update']);
+/** How long a job that found its server busy waits (delayed) before it looks again. */
+export const LOCK_RETRY_MS = 1000;
+
+/**
+ * Lines a job writes to its log (GET /api/jobs/:id/logs), in order, without
+ * making the work wait for Redis; `flush()` waits for all of them.
+ */
+export class JobLog {
+  private chain: Promise<unknown> = Promise.resolve();
+  constructor(private readonly job: Job) {}
+
+  line(text: string): void {
+    this.chain = this.chain.then(() => this.job.log(text)).catch(() => {});
+  }
+
+  /** A step of the work, as opposed to a command's own output. */
+  step(text: string): void {
+    this.line(`[jobs-api] ${text}`);
+  }
+
+  flush(): Promise<unknown> {
+    return this.chain;
+  }
+}
 
 /** What a processor gets besides its job: the verified server and input, progress, a job logger. */
 export type JobContext<D> = {
@@ -23,6 +57,10 @@ export type JobContext<D> = {
   recordId: string;
   progress: ProgressReporter;
   log: Logger;
+  /** The job's own log, which callers read. */
+  jobLog: JobLog;
+  /** Aborted when someone cancels the job: stop, clean up, throw. */
+  signal: AbortSignal;
   deps: WorkerDeps;
 };
 
@@ -30,10 +68,15 @@ export type Processor<D> = (ctx: JobContext<D>) => Promise<Record<string, unknow
 
 /**
  * The steps every job shares: 10 started, re-parse the data with the schema
- * the route used (an invalid job fails without retries), 20 server verified,
- * then the processor's own work (which ends by storing its record), then 100.
+ * the route used (an invalid job fails without retries), take the server's
+ * lock for backups and updates (when another job holds it, the job goes back
+ * to `delayed` and looks again after LOCK_RETRY_MS: it waits, it does not
+ * fail), 20 server verified, then the processor's own work (which ends by
+ * storing its record), then 100.
  * Progress is written as the work goes (see ProgressReporter) and never makes
  * it wait; a completed job reads as 100.
+ * A cancelled job (POST /api/jobs/:id/cancel) fails with the reason
+ * `cancelled` and no further attempts.
  */
 export function runJob<S extends z.ZodType>(
   queue: QueueName,
@@ -47,12 +90,18 @@ export function runJob<S extends z.ZodType>(
       .filter(([type]) => (JOB_TYPES as readonly string[]).includes(type) && queueOfType(type as JobType) === queue)
       .map(([type, schema]) => [type, envelopeSchema(schema as S)]),
   );
-  return async (job: Job<JobEnvelope>): Promise<Record<string, unknown>> => {
+  const noSignal = new AbortController().signal;
+  // Whom each job waiting for a server's lock last said it waits for (one log line per holder, not one a second).
+  const waitingOn = new Map<string, string>();
+  // BullMQ hands the processor an abort signal only when it declares three parameters (no default values: they do not count).
+  return async (job: Job<JobEnvelope>, token?: string, abortSignal?: AbortSignal): Promise<Record<string, unknown>> => {
+    const signal = abortSignal ?? noSignal;
     const log = deps.logger.child({ queue, jobId: job.id, type: job.name, attempt: job.attemptsMade + 1 });
     const progress = new ProgressReporter(
       (v) => job.updateProgress(v),
       (err) => log.debug({ err: err.message }, 'progress not written'),
     );
+    const jobLog = new JobLog(job);
     progress.milestone(10);
 
     const type = job.name as JobType;
@@ -65,26 +114,61 @@ export function runJob<S extends z.ZodType>(
       throw new UnrecoverableError(`invalid job data: ${issue?.path.join('.')}: ${issue?.message}`);
     }
     const envelope = parsed.data as JobEnvelope<z.output<S>>;
-    const server = deps.inventory.get((envelope.input as { serverId: string }).serverId, envelope.tenant);
+    const serverId = (envelope.input as { serverId: string }).serverId;
+    const server = deps.inventory.get(serverId, envelope.tenant);
     if (!server || !declaresKind(server, queue)) {
       progress.finish();
-      throw new UnrecoverableError(`server "${(envelope.input as { serverId: string }).serverId}" is no longer in the inventory with a ${queue} section`);
+      throw new UnrecoverableError(`server "${serverId}" is no longer in the inventory with a ${queue} section`);
+    }
+    // A cancel that arrived while no process was running the job (or before this one tracked it).
+    if (deps.cancels && (await deps.cancels.take(job.id!))) {
+      progress.finish();
+      await deps.records.finish(queue, envelope.recordId, 'failed', { error: CANCELLED }).catch(() => {});
+      throw new UnrecoverableError(CANCELLED);
+    }
+
+    let lock: HeldLock | undefined;
+    if (deps.locks && LOCKED_QUEUES.has(queue)) {
+      const got = await deps.locks.acquire(queue, server.id, job.id!);
+      if ('holder' in got) {
+        progress.finish();
+        if (waitingOn.get(job.id!) !== got.holder) {
+          if (waitingOn.size >= 10_000) waitingOn.clear();
+          waitingOn.set(job.id!, got.holder);
+          jobLog.step(`waiting: job ${got.holder} is running a ${queue} of server ${server.id}; this job runs when it ends`);
+          await jobLog.flush();
+        }
+        await job.moveToDelayed(Date.now() + LOCK_RETRY_MS, token);
+        throw new DelayedError(`server ${server.id} is busy with job ${got.holder}`);
+      }
+      lock = got.held;
+      waitingOn.delete(job.id!);
     }
     progress.milestone(20);
 
     log.info('job started');
     const started = Date.now();
     try {
+      if (signal.aborted) throw new Error(CANCELLED);
       // The processor stores its own record of success; failures are recorded here.
-      const result = await processor({ job, type, input: envelope.input, server, recordId: envelope.recordId, progress, log, deps });
+      const result = await processor({ job, type, input: envelope.input, server, recordId: envelope.recordId, progress, log, jobLog, signal, deps });
       progress.finish(100);
       log.info({ ms: Date.now() - started }, 'job completed');
       return result;
     } catch (err) {
       progress.finish();
-      await deps.records.finish(queue, envelope.recordId, 'failed', { error: (err as Error).message }).catch(() => {});
-      log.warn({ ms: Date.now() - started, err: (err as Error).message }, 'job attempt failed');
-      throw err;
+      const cancelled = signal.aborted;
+      const reason = cancelled ? CANCELLED : (err as Error).message;
+      if (cancelled) {
+        jobLog.step('cancelled: the work was stopped');
+        await deps.cancels?.take(job.id!).catch(() => {});
+      }
+      await deps.records.finish(queue, envelope.recordId, 'failed', { error: reason }).catch(() => {});
+      log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
+      throw cancelled ? new UnrecoverableError(CANCELLED) : err;
+    } finally {
+      await jobLog.flush();
+      await lock?.release();
     }
   };
 }

@@ -28,7 +28,7 @@ local function jobState(q, id, f)
   if redis.call('LPOS', q .. 'active', id) then return 'active' end
   return 'waiting'
 end
-local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm', 'ats'}
+local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm'}
 -- Of BullMQ's options only the attempts number is shown: send that, not the whole document.
 local function slim(f)
   f[3] = (f[3] and string.match(f[3], '"attempts":(%d+)')) or false

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, BadRequestError, BulkInvalidError, NotFoundError, type ItemError } from './errors.js';
+import type { BackupCatalog, BackupEntry } from './backup-catalog.js';
+import type { CancelRequests } from './cancellation.js';
+import { AppError, BadRequestError, BulkInvalidError, ConflictError, NotFoundError, type ItemError } from './errors.js';
+import type { JobView } from './job-store.js';
 import { declaresKind, type Inventory, type Server } from './inventory.js';
 import type { JobStore } from './job-store.js';
+import type { RecordStore } from './records.js';
 import {
   queueOfType,
   type BackupData,
@@ -11,11 +15,23 @@ import {
   type JobState,
   type JobType,
   type QueueName,
+  type RestoreData,
 } from './job-types.js';
 import { visibleTenant, type Principal } from './tenant.js';
 
 /** One job to enqueue, as a validated request body describes it. */
 export type Submission = { type: JobType; data: JobData; options?: JobOptions };
+
+/** How long POST /api/jobs/:id/cancel waits for a running job to stop before it answers 202. */
+export const CANCEL_WAIT_MS = 5000;
+
+export type CancelOutcome =
+  /** It was waiting or delayed: it is gone from the queue. */
+  | { outcome: 'removed'; job: null }
+  /** It was running and has stopped: failed with the reason `cancelled`. */
+  | { outcome: 'cancelled'; job: JobView }
+  /** It was running and is still winding down. */
+  | { outcome: 'cancelling'; job: JobView };
 
 export type Submitted = { jobId: string; queue: QueueName; type: JobType; state: JobState; recordId: string };
 
@@ -25,10 +41,86 @@ export type Submitted = { jobId: string; queue: QueueName; type: JobType; state:
  * server's tenant.
  */
 export class JobService {
-  constructor(
-    readonly store: JobStore,
-    readonly inventory: Inventory,
-  ) {}
+  readonly store: JobStore;
+  readonly inventory: Inventory;
+  readonly backups: BackupCatalog;
+  /** The scan, update and backup records jobs leave about their servers. */
+  readonly records: RecordStore;
+  private readonly cancels: CancelRequests;
+  /** Whether BACKUP_ENCRYPTION_KEY is configured: without it, encrypted backups are refused at enqueue. */
+  private readonly encryption: boolean;
+
+  constructor(parts: {
+    store: JobStore;
+    inventory: Inventory;
+    backups: BackupCatalog;
+    records: RecordStore;
+    cancels: CancelRequests;
+    encryption: boolean;
+  }) {
+    this.store = parts.store;
+    this.inventory = parts.inventory;
+    this.backups = parts.backups;
+    this.records = parts.records;
+    this.cancels = parts.cancels;
+    this.encryption = parts.encryption;
+  }
+
+  /**
+   * Stop a job: a waiting or delayed one is removed from its queue; an active
+   * one is asked to stop (its process aborts the work and fails it with the
+   * reason `cancelled`, no further attempts), and this waits up to
+   * CANCEL_WAIT_MS for that to happen. A finished job is a 409.
+   */
+  async cancel(principal: Principal, id: string): Promise<CancelOutcome> {
+    const tenant = visibleTenant(principal);
+    const view = await this.store.get(id, tenant);
+    if (!view) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+    if (view.state === 'completed' || view.state === 'failed') {
+      throw new ConflictError(`Job "${id}" has already ${view.state === 'completed' ? 'completed' : 'failed'}; there is nothing to cancel.`, 'JOB_FINISHED');
+    }
+    if (view.state !== 'active') {
+      const removed = await this.store.remove(id, tenant);
+      if (removed.status === 'removed') return { outcome: 'removed', job: null };
+      if (removed.status === 'missing') throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+      // It started meanwhile: stop it like any running job.
+    }
+    await this.cancels.request(id);
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    for (;;) {
+      const now = await this.store.get(id, tenant);
+      if (!now) return { outcome: 'removed', job: null };
+      if (now.state === 'failed') return { outcome: 'cancelled', job: now };
+      if (now.state === 'completed') {
+        throw new ConflictError(`Job "${id}" completed before it could be stopped.`, 'JOB_FINISHED');
+      }
+      if (Date.now() >= deadline) return { outcome: 'cancelling', job: now };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** A completed backup of a server `principal` may see, or a 404. */
+  async backup(principal: Principal, serverId: string, backupId: string): Promise<BackupEntry> {
+    const server = this.server(principal, serverId);
+    const entry = await this.backups.get(server.id, backupId);
+    if (!entry) throw new NotFoundError(`Backup "${backupId}" of server "${server.id}"`, 'BACKUP_NOT_FOUND');
+    return entry;
+  }
+
+  /** The restore items of a list whose backup does not exist (or is not the server's), as 400 problems. */
+  private async missingBackups(items: ReadonlyArray<{ item: Submission; index: number }>): Promise<ItemError[]> {
+    const restores = items.filter(({ item }) => item.type === 'backup:restore');
+    const found = await Promise.all(
+      restores.map(({ item }) => this.backups.get(item.data.serverId, (item.data as RestoreData).backupId)),
+    );
+    return restores
+      .filter((_, i) => found[i] === undefined)
+      .map(({ item, index }) => ({
+        index,
+        code: 'UNKNOWN_BACKUP',
+        message: `data.backupId: server "${item.data.serverId}" has no backup "${(item.data as RestoreData).backupId}" (see GET /api/servers/${item.data.serverId}/backups)`,
+      }));
+  }
 
   /** The server `principal` may see, or a 404 identical to a missing one. */
   server(principal: Principal, id: string): Server {
@@ -47,14 +139,11 @@ export class JobService {
     if (!declaresKind(server, queue)) {
       throw new BadRequestError(`data.serverId: server "${server.id}" declares no "${queue}" section, so it cannot run ${type} jobs`, 'KIND_NOT_DECLARED');
     }
-    if (queue === 'backup') {
-      const backup = data as BackupData;
-      if (backup.encryption) {
-        throw new BadRequestError('data.encryption: encrypted backups are not available on this server (no encryption key is configured)', 'ENCRYPTION_NOT_CONFIGURED');
-      }
-      if (backup.backup_type === 'incremental') {
-        throw new BadRequestError('data.backup_type: incremental backups are not available yet; use "full"', 'INCREMENTAL_NOT_SUPPORTED');
-      }
+    if ((type === 'backup:manual' || type === 'backup:scheduled') && (data as BackupData).encryption && !this.encryption) {
+      throw new BadRequestError(
+        'data.encryption: encrypted backups need BACKUP_ENCRYPTION_KEY, which this server does not have; ask its operator, or back up without encryption',
+        'ENCRYPTION_NOT_CONFIGURED',
+      );
     }
     return server;
   }
@@ -65,6 +154,8 @@ export class JobService {
 
   async submit(principal: Principal, type: JobType, data: JobData, options: JobOptions = {}): Promise<Submitted> {
     const envelope = this.envelope(principal, this.target(principal, type, data), data);
+    const [missing] = await this.missingBackups([{ item: { type, data }, index: 0 }]);
+    if (missing) throw new BadRequestError(missing.message, missing.code);
     const added = await this.store.add(type, envelope, options);
     return { ...added, type, recordId: envelope.recordId };
   }
@@ -98,6 +189,12 @@ export class JobService {
       if ('problem' in checked) problems.push(checked.problem);
       else prepared.push({ type: item.type, envelope: this.envelope(principal, checked.server, item.data), options: item.options });
     });
+    if (problems.length === 0) {
+      const wellAimed = items.map((item, index) => ({ item, index }));
+      for (const missing of await this.missingBackups(wellAimed)) {
+        problems.push({ ...missing, message: `jobs[${missing.index}].${missing.message}` });
+      }
+    }
     if (problems.length > 0) throw new BulkInvalidError(problems, items.length);
     const added = await this.store.addBulk(prepared);
     return added.map((a, i) => ({ ...a, type: prepared[i]!.type, recordId: prepared[i]!.envelope.recordId }));

@@ -239,7 +239,7 @@ export class JobStore {
   }
 
   private toView(id: string, queue: QueueName, raw: RawJob): JobView {
-    const [state, name, data, attempts, progress, returnvalue, failedReason, timestamp, processedOn, finishedOn, atm, ats] = raw;
+    const [state, name, data, attempts, progress, returnvalue, failedReason, timestamp, processedOn, finishedOn, atm] = raw;
     const envelope = (parseJson(data) ?? {}) as Partial<JobEnvelope>;
     const p = Number(progress ?? 0);
     return {
@@ -250,7 +250,9 @@ export class JobStore {
       state: state as JobState,
       // A job that ended within one turn of the event loop wrote no progress; done is 100.
       progress: state === 'completed' ? 100 : Number.isFinite(p) ? p : 0,
-      attempts: Math.max(Number(ats ?? 0), Number(atm ?? 0)),
+      // Attempts made, plus the one running now. (BullMQ's attemptsStarted also counts the
+      // times a job went back to `delayed` to wait for its server's lock: those are not attempts.)
+      attempts: Number(atm ?? 0) + (state === 'active' ? 1 : 0),
       maxAttempts: Number(attempts ?? 1),
       data: envelope.input ?? null,
       result: state === 'completed' ? parseJson(returnvalue) : null,

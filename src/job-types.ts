@@ -15,7 +15,7 @@ export type QueueDefinition = {
   types: readonly JobType[];
 };
 
-export const JOB_TYPES = ['backup:manual', 'backup:scheduled', 'scan:full', 'scan:quick', 'update:server'] as const;
+export const JOB_TYPES = ['backup:manual', 'backup:scheduled', 'backup:restore', 'scan:full', 'scan:quick', 'update:server'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 export const QUEUES: Readonly<Record<QueueName, QueueDefinition>> = {
@@ -24,7 +24,7 @@ export const QUEUES: Readonly<Record<QueueName, QueueDefinition>> = {
     redisName: 'backup-queue',
     concurrency: 2,
     defaultPriority: PRIORITY.HIGH,
-    types: ['backup:manual', 'backup:scheduled'],
+    types: ['backup:manual', 'backup:scheduled', 'backup:restore'],
   },
   scan: {
     name: 'scan',
@@ -67,21 +67,30 @@ export const backupDataSchema = z.strictObject({
   encryption: z.boolean().default(false),
 });
 
+export const backupIdSchema = z.uuid().describe('a backupId from GET /api/servers/{id}/backups');
+
+export const restoreDataSchema = z.strictObject({
+  serverId: serverIdSchema,
+  backupId: backupIdSchema,
+});
+
 export const scanDataSchema = z.strictObject({ serverId: serverIdSchema });
 export const updateDataSchema = z.strictObject({ serverId: serverIdSchema });
 
 export const JOB_DATA_SCHEMAS = {
   'backup:manual': backupDataSchema,
   'backup:scheduled': backupDataSchema,
+  'backup:restore': restoreDataSchema,
   'scan:full': scanDataSchema,
   'scan:quick': scanDataSchema,
   'update:server': updateDataSchema,
 } as const satisfies Record<JobType, z.ZodType>;
 
 export type BackupData = z.output<typeof backupDataSchema>;
+export type RestoreData = z.output<typeof restoreDataSchema>;
 export type ScanData = z.output<typeof scanDataSchema>;
 export type UpdateData = z.output<typeof updateDataSchema>;
-export type JobData = BackupData | ScanData | UpdateData;
+export type JobData = BackupData | RestoreData | ScanData | UpdateData;
 
 /** What callers may set per job; BullMQ internals (removeOnComplete, repeat...) are not reachable. */
 export const jobOptionsSchema = z.strictObject({

@@ -2,12 +2,15 @@ import { Queue, type Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
+import { BackupCatalog } from './backup-catalog.js';
+import { CancelRequests } from './cancellation.js';
 import type { Config } from './config.js';
 import { ServiceUnavailableError } from './errors.js';
 import type { Inventory } from './inventory.js';
 import { IndexSweeper } from './index-sweeper.js';
 import { JobService } from './job-service.js';
 import { JobStore } from './job-store.js';
+import { RecordStore } from './records.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
 import { assertNoEviction, createRedis, waitReady } from './redis.js';
 
@@ -62,7 +65,10 @@ export const servicesPlugin = fp(
 
     app.decorate('redis', redis);
     app.decorate('queues', queues);
-    app.decorate('jobs', new JobService(store, opts.inventory));
+    const catalog = new BackupCatalog(redis, config.queuePrefix);
+    const records = new RecordStore(redis, config.queuePrefix);
+    const cancels = new CancelRequests(redis, config.queuePrefix);
+    app.decorate('jobs', new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined }));
 
     app.addHook('onRequest', async (request) => {
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();

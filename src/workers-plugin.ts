@@ -4,7 +4,10 @@ import type { Logger } from 'pino';
 import { createWorkers } from '../workers/index.js';
 import type { Config } from './config.js';
 import type { Inventory } from './inventory.js';
+import { BackupCatalog } from './backup-catalog.js';
+import { CANCELLED, CancelRequests } from './cancellation.js';
 import { RecordStore } from './records.js';
+import { ServerLocks } from './server-lock.js';
 import { createRedis } from './redis.js';
 
 /**
@@ -20,8 +23,18 @@ export const workersPlugin = fp(
     connection.on('error', () => {});
     const logger = app.log.child({ component: 'worker' }) as unknown as Logger;
     const records = new RecordStore(connection, config.queuePrefix);
-    const workers = createWorkers(connection, config.queuePrefix, { config, inventory: opts.inventory, records, logger });
+    const locks = new ServerLocks(connection, config.queuePrefix, (key) => logger.warn({ key }, 'a server lock expired while its job still ran'));
+    const cancels = new CancelRequests(connection, config.queuePrefix);
+    const catalog = new BackupCatalog(connection, config.queuePrefix);
+    const workers = createWorkers(connection, config.queuePrefix, { config, inventory: opts.inventory, records, logger, locks, cancels, catalog });
     app.decorate('workers', workers);
+
+    // Cancel requests from any API process reach the worker running the job.
+    const subscriber = createRedis(opts.redisUrl, 'worker', 'jobs-api:cancel-listener');
+    subscriber.on('error', () => {});
+    await cancels.listen(subscriber, (jobId) => {
+      for (const w of Object.values(workers)) if (w.cancelJob(jobId, CANCELLED)) logger.info({ jobId }, 'job cancelled');
+    });
 
     app.addHook('onClose', async () => {
       const all = Object.values(workers);
@@ -35,6 +48,7 @@ export const workersPlugin = fp(
         await Promise.all(all.map((w) => w.close(true)));
       }
       clearTimeout(timer);
+      await subscriber.quit().catch(() => subscriber.disconnect());
       await connection.quit().catch(() => connection.disconnect());
     });
   },

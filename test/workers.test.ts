@@ -174,13 +174,19 @@ describe('workers doing the real work', () => {
     expect(done).toMatchObject({ state: 'completed', progress: 100 });
     expect(done.result).toMatchObject({ exitCode: 0, outputTail: ['PROGRESS 50', 'upgraded 3 packages'] });
 
-    // The command's output is the job's log, read a page at a time.
+    // The command's output is the job's log, between the steps the worker logs, read a page at a time.
     const logs = (q: string, headers = H) => app.inject({ url: `/api/jobs/${jobId}/logs${q}`, headers });
     const all = (await logs('')).json().data;
-    expect(all).toMatchObject({ jobId, start: 0, count: 2, lines: ['PROGRESS 50', 'upgraded 3 packages'], nextStart: null });
-    expect((await logs('?limit=1')).json().data).toMatchObject({ lines: ['PROGRESS 50'], nextStart: 1 });
-    expect((await logs('?start=1&limit=1')).json().data).toMatchObject({ lines: ['upgraded 3 packages'], nextStart: null });
-    expect((await logs('?start=5')).json().data).toMatchObject({ lines: [], count: 2, nextStart: null });
+    expect(all).toMatchObject({ jobId, start: 0, count: 4, nextStart: null });
+    expect(all.lines).toEqual([
+      '[jobs-api] running the update command (timeout 30s)',
+      'PROGRESS 50',
+      'upgraded 3 packages',
+      expect.stringMatching(/^\[jobs-api\] command ended after \d+ ms: exit code 0$/),
+    ]);
+    expect((await logs('?start=1&limit=1')).json().data).toMatchObject({ lines: ['PROGRESS 50'], nextStart: 2 });
+    expect((await logs('?start=2&limit=5')).json().data).toMatchObject({ lines: ['upgraded 3 packages', all.lines[3]], nextStart: null });
+    expect((await logs('?start=5')).json().data).toMatchObject({ lines: [], count: 4, nextStart: null });
     expect((await logs('?limit=0')).statusCode).toBe(400);
     expect((await logs('?start=-1')).json().error.message).toMatch(/querystring\.start/);
     // Another tenant's job reads as missing.

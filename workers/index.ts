@@ -1,9 +1,11 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { z } from 'zod';
 import type { Logger } from 'pino';
-import { runJob, type WorkerDeps } from '../src/job-runner.js';
-import { JOB_DATA_SCHEMAS, QUEUES, type JobEnvelope, type QueueName } from '../src/job-types.js';
+import { runJob, type JobContext, type WorkerDeps } from '../src/job-runner.js';
+import { JOB_DATA_SCHEMAS, QUEUES, type BackupData, type JobEnvelope, type QueueName, type RestoreData } from '../src/job-types.js';
 import { processBackup } from './backup.js';
+import { processRestore } from './restore.js';
 import { processScan } from './scan.js';
 import { processUpdate } from './update.js';
 
@@ -12,8 +14,15 @@ function processorFor(queue: QueueName, deps: WorkerDeps) {
     case 'backup':
       return runJob(
         'backup',
-        { 'backup:manual': JOB_DATA_SCHEMAS['backup:manual'], 'backup:scheduled': JOB_DATA_SCHEMAS['backup:scheduled'] },
-        processBackup,
+        {
+          'backup:manual': JOB_DATA_SCHEMAS['backup:manual'] as z.ZodType<BackupData | RestoreData>,
+          'backup:scheduled': JOB_DATA_SCHEMAS['backup:scheduled'],
+          'backup:restore': JOB_DATA_SCHEMAS['backup:restore'],
+        },
+        (ctx) =>
+          ctx.type === 'backup:restore'
+            ? processRestore(ctx as JobContext<RestoreData>)
+            : processBackup(ctx as JobContext<BackupData>),
         deps,
       );
     case 'scan':
@@ -30,7 +39,7 @@ function processorFor(queue: QueueName, deps: WorkerDeps) {
  */
 export function createWorker(
   queue: QueueName,
-  processor: (job: Job<JobEnvelope>) => Promise<Record<string, unknown>>,
+  processor: (job: Job<JobEnvelope>, token?: string, signal?: AbortSignal) => Promise<Record<string, unknown>>,
   connection: Redis,
   prefix: string,
   logger: Logger,

@@ -1,48 +1,153 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Processor } from '../src/job-runner.js';
 import type { ScanData } from '../src/job-types.js';
 
 export type PortResult = { port: number; open: boolean; latencyMs: number; error?: string };
+type CheckedPort = PortResult & { tls?: TlsInfo | null };
 
 /** TCP-connect to host:port; open when the handshake completes within the timeout. */
-export function probePort(address: string, port: number, timeoutMs: number): Promise<PortResult> {
+export function probePort(address: string, port: number, timeoutMs: number, abort?: AbortSignal): Promise<PortResult> {
   const started = process.hrtime.bigint();
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100;
   return new Promise((resolve) => {
     const socket = net.connect({ host: address, port });
     const finish = (open: boolean, error?: string) => {
+      abort?.removeEventListener('abort', onAbort);
       socket.removeAllListeners();
       socket.on('error', () => {});
       socket.destroy();
       resolve({ port, open, latencyMs: elapsed(), ...(error ? { error } : {}) });
     };
+    const onAbort = () => finish(false, 'cancelled');
+    abort?.addEventListener('abort', onAbort, { once: true });
     socket.setTimeout(timeoutMs, () => finish(false, 'timeout'));
     socket.once('connect', () => finish(true));
     socket.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
   });
 }
 
-/** Run `fn` over `items` with at most `limit` calls in flight, keeping order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export type TlsInfo = {
+  subject: string;
+  issuer: string;
+  validFrom: string;
+  validTo: string;
+  daysLeft: number;
+  selfSigned: boolean;
+  trusted: boolean;
+  trustError: string | null;
+};
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function distinguishedName(name: Record<string, string | string[]> | undefined): string {
+  return Object.entries(name ?? {})
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+    .join(', ');
+}
+
+/**
+ * The certificate of a port that speaks TLS, or null when it does not (the
+ * handshake fails or times out). The certificate is read, not trusted:
+ * `trusted` says whether it chains to a known CA for `servername`.
+ */
+export function probeTls(address: string, port: number, servername: string, timeoutMs: number, abort?: AbortSignal): Promise<TlsInfo | null> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: address,
+      port,
+      servername: net.isIP(servername) ? undefined : servername,
+      rejectUnauthorized: false,
+    });
+    const finish = (info: TlsInfo | null) => {
+      abort?.removeEventListener('abort', onAbort);
+      socket.removeAllListeners();
+      socket.on('error', () => {});
+      socket.destroy();
+      resolve(info);
+    };
+    const onAbort = () => finish(null);
+    abort?.addEventListener('abort', onAbort, { once: true });
+    socket.setTimeout(timeoutMs, () => finish(null));
+    socket.once('error', () => finish(null));
+    socket.once('secureConnect', () => {
+      const cert = socket.getPeerCertificate();
+      if (!cert || !cert.valid_to) return finish(null);
+      const validTo = new Date(cert.valid_to);
+      const subject = distinguishedName(cert.subject as unknown as Record<string, string>);
+      const issuer = distinguishedName(cert.issuer as unknown as Record<string, string>);
+      finish({
+        subject,
+        issuer,
+        validFrom: new Date(cert.valid_from).toISOString(),
+        validTo: validTo.toISOString(),
+        daysLeft: Math.floor((validTo.getTime() - Date.now()) / DAY_MS),
+        selfSigned: subject === issuer,
+        trusted: socket.authorized,
+        trustError: socket.authorized ? null : String(socket.authorizationError ?? 'not trusted'),
+      });
+    });
+  });
+}
+
+/** A certificate that expires within this many days is a finding. */
+export const CERT_WARN_DAYS = 14;
+
+export type Finding = {
+  kind: 'expected-port-closed' | 'unexpected-port-open' | 'certificate-expiring' | 'certificate-expired';
+  port: number;
+  message: string;
+  daysLeft?: number;
+};
+
+/** What a scan should tell an operator: ports against `scan.expect`, and certificates that expire soon or have. */
+export function findingsOf(
+  checked: readonly CheckedPort[],
+  expect: readonly number[] | undefined,
+): Finding[] {
+  const out: Finding[] = [];
+  for (const r of checked) {
+    if (expect && expect.includes(r.port) && !r.open) {
+      out.push({ kind: 'expected-port-closed', port: r.port, message: `port ${r.port} should be open but is closed (${r.error ?? 'no answer'})` });
+    }
+    if (expect && !expect.includes(r.port) && r.open) {
+      out.push({ kind: 'unexpected-port-open', port: r.port, message: `port ${r.port} is open but not in scan.expect` });
+    }
+    const t = r.tls;
+    if (t && Date.parse(t.validTo) <= Date.now()) {
+      out.push({ kind: 'certificate-expired', port: r.port, daysLeft: t.daysLeft, message: `the certificate on port ${r.port} (${t.subject}) expired on ${t.validTo}` });
+    } else if (t && t.daysLeft <= CERT_WARN_DAYS) {
+      out.push({ kind: 'certificate-expiring', port: r.port, daysLeft: t.daysLeft, message: `the certificate on port ${r.port} (${t.subject}) expires in ${t.daysLeft} days, on ${t.validTo}` });
+    }
+  }
+  return out;
+}
+
+/** Run `fn` over `items` with at most `limit` calls in flight, keeping order; stops starting new calls once `abort` fires. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>, abort?: AbortSignal): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !abort?.aborted) {
       const i = next++;
       out[i] = await fn(items[i]!);
     }
   });
   await Promise.all(runners);
+  abort?.throwIfAborted();
   return out;
 }
 
 /**
  * scan:quick resolves the host and connects to its first declared port;
- * scan:full connects to every declared port, a bounded number at a time.
+ * scan:full connects to every declared port (and every port of `scan.expect`),
+ * a bounded number at a time, and reads the TLS certificate of each open port
+ * that speaks TLS. The result carries `findings`: an expected port closed, an
+ * unexpected port open, a certificate expiring within 14 days or expired.
  * Progress 40..80 as ports are checked.
  */
-export const processScan: Processor<ScanData> = async ({ job, type, server, recordId, progress, log, deps }) => {
+export const processScan: Processor<ScanData> = async ({ job, type, server, recordId, progress, log, jobLog, signal, deps }) => {
   const spec = server.scan!;
   await deps.records.start('scan', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
   progress.milestone(30);
@@ -55,31 +160,47 @@ export const processScan: Processor<ScanData> = async ({ job, type, server, reco
     throw new Error(`cannot resolve host "${server.host}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const resolveMs = Date.now() - resolveStarted;
+  jobLog.step(`${server.host} resolves to ${address} (${resolveMs} ms)`);
   progress.milestone(40);
 
-  const ports = type === 'scan:quick' ? spec.ports.slice(0, 1) : spec.ports;
+  const full = type !== 'scan:quick';
+  const ports = full ? [...new Set([...spec.ports, ...(spec.expect ?? [])])] : spec.ports.slice(0, 1);
   let checked = 0;
-  const results = await mapLimit(ports, spec.concurrency, async (port) => {
-    const r = await probePort(address, port, spec.timeoutMs);
-    checked += 1;
-    progress.band(40, 80, checked / ports.length);
-    return r;
-  });
+  const results = await mapLimit(
+    ports,
+    spec.concurrency,
+    async (port): Promise<CheckedPort> => {
+      const r = await probePort(address, port, spec.timeoutMs, signal);
+      const tlsInfo = full && r.open ? await probeTls(address, port, server.host, spec.timeoutMs, signal) : undefined;
+      checked += 1;
+      progress.band(40, 80, checked / ports.length);
+      jobLog.step(
+        r.open
+          ? `port ${port} open (${r.latencyMs} ms)${tlsInfo ? `, TLS certificate ${tlsInfo.subject}, issued by ${tlsInfo.issuer}, ${tlsInfo.daysLeft} days left` : ''}`
+          : `port ${port} closed (${r.error})`,
+      );
+      return { ...r, tls: tlsInfo };
+    },
+    signal,
+  );
   progress.milestone(80);
   log.info({ host: server.host, checked: results.length }, 'ports checked');
 
-  const open = results.filter((r) => r.open).map(({ port, latencyMs }) => ({ port, latencyMs }));
+  const findings = findingsOf(results, full ? spec.expect : spec.expect?.filter((p) => ports.includes(p)));
+  for (const f of findings) jobLog.step(`finding: ${f.message}`);
+  const open = results.filter((r) => r.open).map(({ port, latencyMs, tls: t }) => (full ? { port, latencyMs, tls: t ?? null } : { port, latencyMs }));
   const closed = results.filter((r) => !r.open).map(({ port, latencyMs, error }) => ({ port, latencyMs, reason: error }));
   const result = {
     scanId: recordId,
     serverId: server.id,
-    scanType: type === 'scan:quick' ? 'quick' : 'full',
+    scanType: full ? 'full' : 'quick',
     host: server.host,
     address,
     resolveMs,
     reachable: open.length > 0,
     open,
     closed,
+    findings,
   };
   await deps.records.finish('scan', recordId, 'completed', result);
   progress.milestone(90);

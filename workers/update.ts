@@ -9,19 +9,37 @@ const TAIL_LINES = 10;
 const MAX_LOG_LINES = 1000;
 const PROGRESS_LINE = /^PROGRESS\s+(\d{1,3})\s*$/;
 
-export type CommandOutcome = { exitCode: number | null; signal: NodeJS.Signals | null; timedOut: boolean; tail: string[]; lines: number };
+export type CommandOutcome = {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  tail: string[];
+  lines: number;
+};
+
+/** After SIGTERM, a process group gets this long to exit before SIGKILL. */
+const KILL_GRACE_MS = 2000;
 
 /**
- * Run argv (never through a shell) in its own process group; at `timeoutSec`
- * kill the whole group. Each output line goes to `onLine`.
+ * Run argv (never through a shell) in its own process group; at `timeoutSec`,
+ * or when `abort` fires, kill the whole group (the command and everything it
+ * started): SIGTERM, then SIGKILL after KILL_GRACE_MS. Each output line goes
+ * to `onLine`.
  */
-export function runCommand(argv: string[], timeoutSec: number, onLine: (line: string) => void): Promise<CommandOutcome> {
+export function runCommand(
+  argv: string[],
+  timeoutSec: number,
+  onLine: (line: string) => void,
+  abort?: AbortSignal,
+): Promise<CommandOutcome> {
   const [bin, ...args] = argv;
   return new Promise((resolve, reject) => {
     const child = spawn(bin!, args, { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     const tail: string[] = [];
     let lines = 0;
     let timedOut = false;
+    let cancelled = false;
     const take = (line: string) => {
       lines += 1;
       tail.push(line);
@@ -37,19 +55,35 @@ export function runCommand(argv: string[], timeoutSec: number, onLine: (line: st
         // already gone
       }
     };
+    const stop = () => {
+      killGroup('SIGTERM');
+      // The group, not the child: a grandchild that ignores SIGTERM still goes.
+      setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS).unref();
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      killGroup('SIGTERM');
-      setTimeout(() => killGroup('SIGKILL'), 2000).unref();
+      stop();
     }, timeoutSec * 1000);
-    child.once('error', (err: NodeJS.ErrnoException) => {
+    const onAbort = () => {
+      cancelled = true;
+      stop();
+    };
+    abort?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
       clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
+    };
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      done();
       reject(new Error(`cannot run ${bin}: ${err.code ?? err.message}`));
     });
     child.once('close', (exitCode, signal) => {
-      clearTimeout(timer);
-      resolve({ exitCode, signal, timedOut, tail, lines });
+      done();
+      // The command is gone; make sure nothing it left behind in its group lives on.
+      if (timedOut || cancelled) killGroup('SIGKILL');
+      resolve({ exitCode, signal, timedOut, cancelled, tail, lines });
     });
+    if (abort?.aborted) onAbort();
   });
 }
 
@@ -58,27 +92,32 @@ export function runCommand(argv: string[], timeoutSec: number, onLine: (line: st
  * completes; anything else fails the attempt with the exit code and the last
  * lines of output. A `PROGRESS <n>` line (0..100) moves progress within 40..90.
  */
-export const processUpdate: Processor<UpdateData> = async ({ job, server, recordId, progress, log, deps }) => {
+export const processUpdate: Processor<UpdateData> = async ({ job, server, recordId, progress, log, jobLog, signal, deps }) => {
   const spec = server.update!;
   await deps.records.start('update', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
   progress.milestone(30);
 
   const argv = deps.inventory.resolveCommand(spec.command);
   progress.milestone(40);
+  jobLog.step(`running the update command (timeout ${spec.timeoutSec}s)`);
   const started = Date.now();
   let logged = 0;
-  let logWrites: Promise<unknown> = Promise.resolve();
-  const outcome = await runCommand(argv, spec.timeoutSec, (line) => {
-    const m = PROGRESS_LINE.exec(line);
-    if (m) progress.band(40, 90, Number(m[1]) / 100);
-    if (logged < MAX_LOG_LINES) {
+  const outcome = await runCommand(
+    argv,
+    spec.timeoutSec,
+    (line) => {
+      const m = PROGRESS_LINE.exec(line);
+      if (m) progress.band(40, 90, Number(m[1]) / 100);
+      if (logged < MAX_LOG_LINES) jobLog.line(line);
+      else if (logged === MAX_LOG_LINES) jobLog.step(`more than ${MAX_LOG_LINES} lines of output: the rest is not kept in this log`);
       logged += 1;
-      logWrites = logWrites.then(() => job.log(line)).catch(() => {});
-    }
-  });
-  await logWrites;
+    },
+    signal,
+  );
   const durationMs = Date.now() - started;
   const output = outcome.tail.join('\n');
+  if (outcome.cancelled) throw new Error(`update command stopped: the job was cancelled`);
+  jobLog.step(`command ended after ${durationMs} ms: ${outcome.timedOut ? 'timed out' : outcome.exitCode === null ? `killed by ${outcome.signal}` : `exit code ${outcome.exitCode}`}`);
   if (outcome.timedOut) {
     throw new Error(`update command timed out after ${spec.timeoutSec}s and was killed; last output:\n${output}`);
   }
