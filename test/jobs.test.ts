@@ -57,7 +57,9 @@ describe('jobs API', () => {
       ['a server that does not exist', { type: 'scan:full', data: { serverId: 'nope' } }, /data\.serverId: there is no server "nope"/, 'UNKNOWN_SERVER'],
       ['another tenant\'s server', { type: 'scan:full', data: { serverId: 'globex-db' } }, /data\.serverId: there is no server "globex-db"/, 'UNKNOWN_SERVER'],
       ['a kind the server does not declare', { type: 'update:server', data: { serverId: 'scan-only' } }, /declares no "update" section/, 'KIND_NOT_DECLARED'],
-      ['encryption without a key', { type: 'backup:manual', data: { serverId: 'web-1', encryption: true } }, /data\.encryption/, 'ENCRYPTION_NOT_CONFIGURED'],
+      ['encryption without a key', { type: 'backup:manual', data: { serverId: 'web-1', encryption: true } }, /data\.encryption: encrypted backups need BACKUP_ENCRYPTION_KEY/, 'ENCRYPTION_NOT_CONFIGURED'],
+      ['a restore of a backup that does not exist', { type: 'backup:restore', data: { serverId: 'web-1', backupId: '3b241101-e2bb-4255-8caf-4136c566a962' } }, /data\.backupId: server "web-1" has no backup "3b241101/, 'UNKNOWN_BACKUP'],
+      ['a restore of something that is not a backup id', { type: 'backup:restore', data: { serverId: 'web-1', backupId: '../../etc' } }, /body\.data\.backupId/],
     ];
     for (const [what, payload, message, code] of bad) {
       it(`answers 400 to ${what}, naming the field`, async () => {

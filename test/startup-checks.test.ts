@@ -55,6 +55,19 @@ describe('configuration', () => {
   it('names the variable that is wrong', () => {
     expect(() => loadConfig({ PORT: 'http' })).toThrow(/PORT/);
     expect(() => loadConfig({ WORKERS: 'maybe' })).toThrow(/WORKERS/);
+    expect(() => loadConfig({ BACKUP_RETENTION: '0' })).toThrow(/BACKUP_RETENTION/);
+  });
+
+  it('reads BACKUP_ENCRYPTION_KEY as 32 bytes of hex or base64, and refuses anything else', () => {
+    const key = Buffer.alloc(32, 7);
+    expect(loadConfig({}).backupKey).toBeUndefined();
+    expect(loadConfig({ BACKUP_ENCRYPTION_KEY: '' }).backupKey).toBeUndefined();
+    expect(loadConfig({ BACKUP_ENCRYPTION_KEY: key.toString('hex') }).backupKey).toEqual(key);
+    expect(loadConfig({ BACKUP_ENCRYPTION_KEY: key.toString('base64') }).backupKey).toEqual(key);
+    expect(loadConfig({}).backupRetention).toBe(10);
+    for (const bad of ['secret', key.subarray(0, 16).toString('hex'), key.toString('hex') + '00', Buffer.alloc(24).toString('base64')]) {
+      expect(() => loadConfig({ BACKUP_ENCRYPTION_KEY: bad })).toThrow(/BACKUP_ENCRYPTION_KEY: must be 32 bytes/);
+    }
   });
 
   it('reads redis://, rediss:// and socket paths', () => {
