@@ -19,6 +19,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { signToken } from '../src/auth.js';
+import { CancelRequests } from '../src/cancellation.js';
 import { loadConfig } from '../src/config.js';
 import { startEmbeddedRedis } from '../src/embedded-redis.js';
 import { parseInventory } from '../src/inventory.js';
@@ -213,7 +214,8 @@ try {
   const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
   const p5 = await processRate('p5', PROCESSED, (prefix) => {
     const connection = workerConnection('bench-p5');
-    const deps = { config, inventory, records: new RecordStore(connection, prefix), logger };
+    // As the product wires it, cancel checks included (scan jobs take no server lock).
+    const deps = { config, inventory, records: new RecordStore(connection, prefix), logger, cancels: new CancelRequests(connection, prefix) };
     const noop = runJob('scan', { 'scan:quick': JOB_DATA_SCHEMAS['scan:quick'] }, async () => ({ ok: true }), deps);
     const w = createWorker('scan', noop, connection, prefix, logger);
     return w;

@@ -14,6 +14,9 @@ export const CANCELLED = 'cancelled';
  * signal; the others ignore the message.
  */
 export class CancelRequests {
+  /** Jobs this process heard a cancel request for (kept a minute), so a job about to start can be stopped without asking Redis. */
+  private readonly heard = new Map<string, number>();
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -33,13 +36,30 @@ export class CancelRequests {
 
   /** Whether the job was asked to stop; the request is consumed (a retried job starts clean). */
   async take(jobId: string): Promise<boolean> {
+    this.heard.delete(jobId);
     return (await this.redis.getdel(this.key(jobId))) !== null;
+  }
+
+  /**
+   * Whether a job about to start was asked to stop. A job started for the
+   * first time can only have been cancelled while this process listened, so
+   * the answer is local; a job started before (its process died, or it waited
+   * for its server's lock) asks Redis, where the request waits for it.
+   */
+  async requested(job: { id?: string; attemptsStarted: number; attemptsMade: number }): Promise<boolean> {
+    const id = job.id!;
+    if (this.heard.has(id) || job.attemptsStarted > job.attemptsMade + 1) return this.take(id);
+    return false;
   }
 
   /** Call `onCancel(jobId)` for every request, on a connection of its own (subscribed connections do nothing else). */
   async listen(subscriber: Redis, onCancel: (jobId: string) => void): Promise<void> {
     subscriber.on('message', (channel: string, jobId: string) => {
-      if (channel === this.channel) onCancel(jobId);
+      if (channel !== this.channel) return;
+      const now = Date.now();
+      for (const [id, until] of this.heard) if (until > now) break; else this.heard.delete(id);
+      this.heard.set(jobId, now + 60_000);
+      onCancel(jobId);
     });
     await subscriber.subscribe(this.channel);
   }

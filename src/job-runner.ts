@@ -121,7 +121,7 @@ export function runJob<S extends z.ZodType>(
       throw new UnrecoverableError(`server "${serverId}" is no longer in the inventory with a ${queue} section`);
     }
     // A cancel that arrived while no process was running the job (or before this one tracked it).
-    if (deps.cancels && (await deps.cancels.take(job.id!))) {
+    if (deps.cancels && (await deps.cancels.requested(job))) {
       progress.finish();
       await deps.records.finish(queue, envelope.recordId, 'failed', { error: CANCELLED }).catch(() => {});
       throw new UnrecoverableError(CANCELLED);
@@ -135,7 +135,7 @@ export function runJob<S extends z.ZodType>(
         if (waitingOn.get(job.id!) !== got.holder) {
           if (waitingOn.size >= 10_000) waitingOn.clear();
           waitingOn.set(job.id!, got.holder);
-          jobLog.step(`waiting: job ${got.holder} is running a ${queue} of server ${server.id}; this job runs when it ends`);
+          jobLog.step(`waiting: job ${got.holder} holds the ${queue} lock of server ${server.id}; this job runs when it is free`);
           await jobLog.flush();
         }
         await job.moveToDelayed(Date.now() + LOCK_RETRY_MS, token);

@@ -250,7 +250,7 @@ describe('backups operators can trust', () => {
     const waiting = await waitForJob(app, jobId, ['delayed']);
     expect(waiting.state).toBe('delayed');
     const log = (await app.inject({ url: `/api/jobs/${jobId}/logs`, headers: H })).json().data.lines as string[];
-    expect(log).toContain('[jobs-api] waiting: job backup_crashedholder0000000000 is running a backup of server locked; this job runs when it ends');
+    expect(log).toContain('[jobs-api] waiting: job backup_crashedholder0000000000 holds the backup lock of server locked; this job runs when it is free');
     const done = await waitForJob(app, jobId, ['completed', 'failed'], LOCK_TTL_MS);
     expect(done.state).toBe('completed');
     expect(done.attempts).toBe(1);

@@ -170,6 +170,11 @@ describe('workers doing the real work', () => {
       mid = (await app.jobs.store.get(jobId, undefined))!;
     }
     expect(mid).toMatchObject({ state: 'active', progress: 65 });
+    // The output is in the job's log while the command still runs.
+    const whileRunning = (await app.inject({ url: `/api/jobs/${jobId}/logs`, headers: H })).json().data;
+    expect(whileRunning.lines).toContain('PROGRESS 50');
+    expect(whileRunning.lines).not.toContain('upgraded 3 packages');
+    expect((await app.jobs.store.get(jobId, undefined))!.state).toBe('active');
     const done = await waitForJob(app, jobId);
     expect(done).toMatchObject({ state: 'completed', progress: 100 });
     expect(done.result).toMatchObject({ exitCode: 0, outputTail: ['PROGRESS 50', 'upgraded 3 packages'] });

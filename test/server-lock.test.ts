@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, makeApp, waitForJob } from './helpers.js';
+
+const H = auth({ tenant: 'ops' });
+
+describe('one update at a time per server, across processes', () => {
+  // Two processes with workers on one Redis: each could run an update at the same moment.
+  let one: FastifyInstance;
+  let two: FastifyInstance;
+
+  beforeAll(async () => {
+    const env = { QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}` };
+    const command = [process.execPath, '-e', "console.log('start'); setTimeout(() => console.log('end'), 800)"];
+    const servers = [
+      { id: 'db', tenant: 'ops', host: '127.0.0.1', update: { command, timeoutSec: 30 } },
+      { id: 'cache', tenant: 'ops', host: '127.0.0.1', update: { command, timeoutSec: 30 } },
+    ];
+    one = await makeApp({ env, servers });
+    two = await makeApp({ env, servers });
+  });
+  afterAll(async () => {
+    await one.close();
+    await two.close();
+  });
+
+  const update = async (serverId: string) => {
+    const res = await one.inject({ method: 'POST', url: `/api/servers/${serverId}/update`, headers: H });
+    expect(res.statusCode).toBe(202);
+    return res.json().data.jobId as string;
+  };
+
+  it('a second update of the same server waits for the first; another server\'s update does not', async () => {
+    const ids = [await update('db'), await update('db'), await update('cache')];
+    const [a, b, c] = await Promise.all(ids.map((id) => waitForJob(one, id, ['completed', 'failed'], 30_000)));
+    expect([a, b, c].map((j) => j!.state)).toEqual(['completed', 'completed', 'completed']);
+    expect([a, b, c].map((j) => j!.attempts)).toEqual([1, 1, 1]);
+
+    const span = (j: typeof a) => [Date.parse(j!.processedAt!), Date.parse(j!.finishedAt!)] as const;
+    const [first, second] = [span(a), span(b)].sort((x, y) => x[0] - y[0]);
+    expect(second![0]).toBeGreaterThanOrEqual(first![1]);
+
+    // The one that waited says for whom; the other server's update ran alongside.
+    const logs = await Promise.all(
+      [a, b].map(async (j) => (await one.inject({ url: `/api/jobs/${j!.id}/logs`, headers: H })).json().data.lines as string[]),
+    );
+    const waited = logs.flat().filter((l) => l.startsWith('[jobs-api] waiting: job update_') && l.includes('holds the update lock of server db'));
+    expect(waited).toHaveLength(1);
+    const cacheSpan = span(c);
+    const overlapsDb = cacheSpan[0] < first![1] || cacheSpan[0] < second![1];
+    expect(overlapsDb).toBe(true);
+  });
+});
