@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import deadLetterRoutes from './dead-letters.js';
 import healthRoutes from './health.js';
 import jobRoutes from './jobs.js';
 import metricsRoutes from './metrics.js';
+import queueRoutes from './queues.js';
 import serverRoutes from './servers.js';
+import workerRoutes from './workers.js';
 
 /** Every route of the API, registered explicitly. */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
@@ -10,4 +13,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(jobRoutes, { prefix: '/api/jobs' });
   await app.register(serverRoutes, { prefix: '/api/servers' });
   await app.register(metricsRoutes, { prefix: '/api/metrics' });
+  await app.register(queueRoutes, { prefix: '/api/queues' });
+  await app.register(deadLetterRoutes, { prefix: '/api/dead-letters' });
+  await app.register(workerRoutes, { prefix: '/api/workers' });
 }

@@ -308,4 +308,19 @@ export default async function jobRoutes(fastify: FastifyInstance) {
       return { success: true as const, data: { jobId: id, outcome, job } };
     },
   );
+
+  app.post(
+    '/:id/promote',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Run a delayed job now',
+        security,
+        params: jobIdParams,
+        response: { 200: okEnvelope(jobViewSchema), ...errors(401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => ({ success: true as const, data: await app.queueOps.promote(request.params.id, visibleTenant(request.principal)) }),
+  );
 }

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Server } from '../src/inventory.js';
 import { backupDataSchema, backupIdSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/job-types.js';
-import { errors, okEnvelope } from '../src/schemas.js';
+import { emptyBodyAsObject, errors, okEnvelope } from '../src/schemas.js';
 import { visibleTenant } from '../src/tenant.js';
 
 const serverSchema = z
@@ -49,10 +49,6 @@ const scanBody = z
   ;
 const updateBody = z.strictObject({ ...options });
 
-/** These bodies are optional: `curl -X POST` without `-d` means "all defaults". */
-async function emptyBodyAsObject(request: { body: unknown }) {
-  if (request.body === undefined || request.body === null) request.body = {};
-}
 
 const backupSchema = z
   .object({

@@ -14,7 +14,7 @@ export const CANCELLED = 'cancelled';
  * signal; the others ignore the message.
  */
 export class CancelRequests {
-  /** Jobs this process heard a cancel request for (kept a minute), so a job about to start can be stopped without asking Redis. */
+  /** Jobs this process heard a stop request for (kept a minute), so a job about to start can be stopped without asking Redis. */
   private readonly heard = new Map<string, number>();
 
   constructor(
@@ -30,14 +30,19 @@ export class CancelRequests {
     return `${this.prefix}:jobsapi:cancel:${jobId}`;
   }
 
-  async request(jobId: string): Promise<void> {
-    await this.redis.multi().set(this.key(jobId), '1', 'EX', REQUEST_TTL_SECONDS).publish(this.channel, jobId).exec();
+  /** Ask the job to stop; it fails with `reason` (`cancelled` unless an operator's action says otherwise). */
+  async request(jobId: string, reason: string = CANCELLED): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.key(jobId), reason, 'EX', REQUEST_TTL_SECONDS)
+      .publish(this.channel, `${jobId}\n${reason}`)
+      .exec();
   }
 
-  /** Whether the job was asked to stop; the request is consumed (a retried job starts clean). */
-  async take(jobId: string): Promise<boolean> {
+  /** The reason the job was asked to stop, or undefined; the request is consumed (a retried job starts clean). */
+  async take(jobId: string): Promise<string | undefined> {
     this.heard.delete(jobId);
-    return (await this.redis.getdel(this.key(jobId))) !== null;
+    return (await this.redis.getdel(this.key(jobId))) ?? undefined;
   }
 
   /**
@@ -46,20 +51,21 @@ export class CancelRequests {
    * the answer is local; a job started before (its process died, or it waited
    * for its server's lock) asks Redis, where the request waits for it.
    */
-  async requested(job: { id?: string; attemptsStarted: number; attemptsMade: number }): Promise<boolean> {
+  async requested(job: { id?: string; attemptsStarted: number; attemptsMade: number }): Promise<string | undefined> {
     const id = job.id!;
     if (this.heard.has(id) || job.attemptsStarted > job.attemptsMade + 1) return this.take(id);
-    return false;
+    return undefined;
   }
 
-  /** Call `onCancel(jobId)` for every request, on a connection of its own (subscribed connections do nothing else). */
-  async listen(subscriber: Redis, onCancel: (jobId: string) => void): Promise<void> {
-    subscriber.on('message', (channel: string, jobId: string) => {
+  /** Call `onStop(jobId, reason)` for every request, on a connection of its own (subscribed connections do nothing else). */
+  async listen(subscriber: Redis, onStop: (jobId: string, reason: string) => void): Promise<void> {
+    subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
+      const [jobId = '', reason = CANCELLED] = message.split('\n');
       const now = Date.now();
       for (const [id, until] of this.heard) if (until > now) break; else this.heard.delete(id);
       this.heard.set(jobId, now + 60_000);
-      onCancel(jobId);
+      onStop(jobId, reason);
     });
     await subscriber.subscribe(this.channel);
   }

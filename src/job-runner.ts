@@ -121,10 +121,11 @@ export function runJob<S extends z.ZodType>(
       throw new UnrecoverableError(`server "${serverId}" is no longer in the inventory with a ${queue} section`);
     }
     // A cancel that arrived while no process was running the job (or before this one tracked it).
-    if (deps.cancels && (await deps.cancels.requested(job))) {
+    const stopReason = deps.cancels ? await deps.cancels.requested(job) : undefined;
+    if (stopReason !== undefined) {
       progress.finish();
-      await deps.records.finish(queue, envelope.recordId, 'failed', { error: CANCELLED }).catch(() => {});
-      throw new UnrecoverableError(CANCELLED);
+      await deps.records.finish(queue, envelope.recordId, 'failed', { error: stopReason }).catch(() => {});
+      throw new UnrecoverableError(stopReason);
     }
 
     let lock: HeldLock | undefined;
@@ -149,7 +150,7 @@ export function runJob<S extends z.ZodType>(
     log.info('job started');
     const started = Date.now();
     try {
-      if (signal.aborted) throw new Error(CANCELLED);
+      signal.throwIfAborted();
       // The processor stores its own record of success; failures are recorded here.
       const result = await processor({ job, type, input: envelope.input, server, recordId: envelope.recordId, progress, log, jobLog, signal, deps });
       progress.finish(100);
@@ -157,15 +158,15 @@ export function runJob<S extends z.ZodType>(
       return result;
     } catch (err) {
       progress.finish();
-      const cancelled = signal.aborted;
-      const reason = cancelled ? CANCELLED : (err as Error).message;
-      if (cancelled) {
-        jobLog.step('cancelled: the work was stopped');
+      const stopped = signal.aborted;
+      const reason = stopped ? String(signal.reason ?? CANCELLED) : (err as Error).message;
+      if (stopped) {
+        jobLog.step(`${reason}: the work was stopped`);
         await deps.cancels?.take(job.id!).catch(() => {});
       }
       await deps.records.finish(queue, envelope.recordId, 'failed', { error: reason }).catch(() => {});
       log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
-      throw cancelled ? new UnrecoverableError(CANCELLED) : err;
+      throw stopped ? new UnrecoverableError(reason) : err;
     } finally {
       await jobLog.flush();
       await lock?.release();

@@ -21,7 +21,7 @@ export function okEnvelope<T extends z.ZodType>(data: T) {
 }
 
 /** Error responses a route documents, by status code. */
-export function errors(...codes: Array<400 | 401 | 403 | 404 | 409 | 413 | 415 | 503>) {
+export function errors(...codes: Array<400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503>) {
   return Object.fromEntries(codes.map((c) => [c, errorEnvelopeSchema])) as Record<number, typeof errorEnvelopeSchema>;
 }
 
@@ -35,7 +35,7 @@ export const jobViewSchema = z
     tenant: z.string(),
     state: z.enum(JOB_STATES),
     progress: z.number().describe('0..100'),
-    attempts: z.number().int().describe('attempts started so far'),
+    attempts: z.number().int().describe('attempts made, counting the one running now (waiting for a server lock is not an attempt)'),
     maxAttempts: z.number().int(),
     data: z.unknown().describe('the job data as submitted, with defaults applied'),
     result: z.unknown().describe('what the job produced, once completed; null otherwise'),
@@ -46,6 +46,8 @@ export const jobViewSchema = z
   })
   .describe('Job');
 
+export const queueParams = z.object({ queue: z.enum(QUEUE_NAMES).describe('backup, scan or update') });
+
 export const queueCountsSchema = z.object({
   waiting: z.number().int(),
   active: z.number().int(),
@@ -54,3 +56,8 @@ export const queueCountsSchema = z.object({
   delayed: z.number().int(),
   total: z.number().int(),
 });
+
+/** preValidation for optional bodies: `curl -X POST` without `-d` means "all defaults". */
+export async function emptyBodyAsObject(request: { body: unknown }) {
+  if (request.body === undefined || request.body === null) request.body = {};
+}

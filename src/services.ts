@@ -10,6 +10,8 @@ import type { Inventory } from './inventory.js';
 import { IndexSweeper } from './index-sweeper.js';
 import { JobService } from './job-service.js';
 import { JobStore } from './job-store.js';
+import { DeadLetters } from './dead-letters.js';
+import { QueueOps } from './queue-ops.js';
 import { RecordStore } from './records.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
 import { assertNoEviction, createRedis, waitReady } from './redis.js';
@@ -22,6 +24,9 @@ declare module 'fastify' {
     redis: Redis;
     queues: Record<QueueName, Queue>;
     jobs: JobService;
+    /** Queue-wide operations (admin). */
+    queueOps: QueueOps;
+    deadLetters: DeadLetters;
     /** The in-process workers, or null with WORKERS=off. */
     workers: Record<QueueName, Worker> | null;
   }
@@ -68,7 +73,10 @@ export const servicesPlugin = fp(
     const catalog = new BackupCatalog(redis, config.queuePrefix);
     const records = new RecordStore(redis, config.queuePrefix);
     const cancels = new CancelRequests(redis, config.queuePrefix);
-    app.decorate('jobs', new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined }));
+    const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined });
+    app.decorate('jobs', jobs);
+    app.decorate('queueOps', new QueueOps(queues, store, cancels));
+    app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
 
     app.addHook('onRequest', async (request) => {
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();

@@ -5,9 +5,10 @@ import { createWorkers } from '../workers/index.js';
 import type { Config } from './config.js';
 import type { Inventory } from './inventory.js';
 import { BackupCatalog } from './backup-catalog.js';
-import { CANCELLED, CancelRequests } from './cancellation.js';
+import { CancelRequests } from './cancellation.js';
 import { RecordStore } from './records.js';
 import { ServerLocks } from './server-lock.js';
+import { WorkerReporter } from './worker-stats.js';
 import { createRedis } from './redis.js';
 
 /**
@@ -28,12 +29,14 @@ export const workersPlugin = fp(
     const catalog = new BackupCatalog(connection, config.queuePrefix);
     const workers = createWorkers(connection, config.queuePrefix, { config, inventory: opts.inventory, records, logger, locks, cancels, catalog });
     app.decorate('workers', workers);
+    const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
+    reporter.start();
 
     // Cancel requests from any API process reach the worker running the job.
     const subscriber = createRedis(opts.redisUrl, 'worker', 'jobs-api:cancel-listener');
     subscriber.on('error', () => {});
-    await cancels.listen(subscriber, (jobId) => {
-      for (const w of Object.values(workers)) if (w.cancelJob(jobId, CANCELLED)) logger.info({ jobId }, 'job cancelled');
+    await cancels.listen(subscriber, (jobId, reason) => {
+      for (const w of Object.values(workers)) if (w.cancelJob(jobId, reason)) logger.info({ jobId, reason }, 'job stopped on request');
     });
 
     app.addHook('onClose', async () => {
@@ -48,6 +51,7 @@ export const workersPlugin = fp(
         await Promise.all(all.map((w) => w.close(true)));
       }
       clearTimeout(timer);
+      await reporter.stop();
       await subscriber.quit().catch(() => subscriber.disconnect());
       await connection.quit().catch(() => connection.disconnect());
     });
