@@ -4,6 +4,7 @@ import healthRoutes from './health.js';
 import jobRoutes from './jobs.js';
 import metricsRoutes from './metrics.js';
 import queueRoutes from './queues.js';
+import scheduleRoutes from './schedules.js';
 import serverRoutes from './servers.js';
 import workerRoutes from './workers.js';
 
@@ -16,4 +17,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(queueRoutes, { prefix: '/api/queues' });
   await app.register(deadLetterRoutes, { prefix: '/api/dead-letters' });
   await app.register(workerRoutes, { prefix: '/api/workers' });
+  await app.register(scheduleRoutes, { prefix: '/api/schedules' });
 }

@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Config } from './config.js';
 import { declaresKind, type Inventory, type Server } from './inventory.js';
-import { envelopeSchema, queueOfType, JOB_TYPES, type JobEnvelope, type JobType, type QueueName } from './job-types.js';
+import { indexJob } from './job-store.js';
+import { envelopeSchema, queueOfType, JOB_TYPES, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from './job-types.js';
 import { ProgressReporter } from './progress.js';
 import type { BackupCatalog } from './backup-catalog.js';
 import { CANCELLED, type CancelRequests } from './cancellation.js';
@@ -19,7 +22,18 @@ export type WorkerDeps = {
   locks?: ServerLocks;
   cancels?: CancelRequests;
   catalog?: BackupCatalog;
+  /** The workers' connection, for writes that belong to no store (indexing a schedule's runs). */
+  redis?: Redis;
 };
+
+/** A record id (UUID-shaped, as backup ids are) derived from a job id: the same for every attempt of the job. */
+export function recordIdOf(jobId: string): string {
+  const b = createHash('sha256').update(jobId).digest();
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
 
 /** Queues whose jobs take the per-server lock: two backups or two updates of one server never overlap. */
 const LOCKED_QUEUES: ReadonlySet<QueueName> = new Set(['backup', 'update']);
@@ -114,6 +128,11 @@ export function runJob<S extends z.ZodType>(
       throw new UnrecoverableError(`invalid job data: ${issue?.path.join('.')}: ${issue?.message}`);
     }
     const envelope = parsed.data as JobEnvelope<z.output<S>>;
+    if (envelope.recordId === SCHEDULED_RECORD) {
+      // A schedule's run: its own record id (the same for every attempt of this run), and an entry in the listing index.
+      envelope.recordId = recordIdOf(job.id!);
+      if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, job.id!, envelope.tenant, job.timestamp);
+    }
     const serverId = (envelope.input as { serverId: string }).serverId;
     const server = deps.inventory.get(serverId, envelope.tenant);
     if (!server || !declaresKind(server, queue)) {

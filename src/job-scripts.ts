@@ -81,7 +81,7 @@ while #out < limit and scanned < budget and not exhausted do
     if not (cursorId ~= '' and tonumber(score) == cursorScore and id >= cursorId) then
       scanned = scanned + 1
       lastScore, lastId = score, id
-      local q = string.match(id, '^(%l+)_')
+      local q = (string.match(id, '^(%l+)_') or string.match(id, '^repeat:(%l+)~'))
       if q and (queueF == '' or q == queueF) then
         local qprefix = prefix .. ':' .. q .. '-queue:'
         local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
@@ -164,7 +164,7 @@ local gone = {}
 for i = 1, #items, 2 do
   local id, score = items[i], tonumber(items[i + 1])
   if score < pruneBefore then
-    local q = string.match(id, '^(%l+)_')
+    local q = (string.match(id, '^(%l+)_') or string.match(id, '^repeat:(%l+)~'))
     if not q or redis.call('EXISTS', prefix .. ':' .. q .. '-queue:' .. id) == 0 then
       table.insert(gone, id)
     end

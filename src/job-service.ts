@@ -148,6 +148,11 @@ export class JobService {
     return server;
   }
 
+  /** The server a job of `type` with `data` would run on for `principal`, or the 400 that says why it cannot (schedules check this once, up front). */
+  checkTarget(principal: Principal, type: JobType, data: JobData): Server {
+    return this.target(principal, type, data);
+  }
+
   private envelope(principal: Principal, server: Server, data: JobData): JobEnvelope {
     return { tenant: server.tenant, requestedBy: principal.sub, recordId: randomUUID(), input: data };
   }

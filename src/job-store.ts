@@ -51,6 +51,17 @@ export type Added = { jobId: string; queue: QueueName; state: JobState };
 export type RemoveOutcome = { status: 'removed' } | { status: 'active' } | { status: 'missing' };
 export type RetryOutcome = { status: 'retried'; state: JobState } | { status: 'not-failed'; state: JobState } | { status: 'missing' };
 
+/** The listing index: every job by creation time, the same per tenant, and the set of tenants. */
+export function indexKeys(prefix: string) {
+  return { all: `${prefix}:jobsapi:idx:all`, tenantPrefix: `${prefix}:jobsapi:idx:tenant:`, tenants: `${prefix}:jobsapi:tenants` };
+}
+
+/** Index a job the API did not add itself (a schedule's run), so that listings show it. */
+export async function indexJob(redis: Redis, prefix: string, jobId: string, tenant: string, createdAt: number): Promise<void> {
+  const keys = indexKeys(prefix);
+  await redis.multi().zadd(keys.all, createdAt, jobId).zadd(keys.tenantPrefix + tenant, createdAt, jobId).sadd(keys.tenants, tenant).exec();
+}
+
 /** Index entries younger than this are never pruned: their job may be in the middle of being added. */
 export const INDEX_GRACE_MS = 10_000;
 
@@ -157,16 +168,17 @@ export class JobStore {
   }
 
   indexKey(tenant: string | undefined): string {
-    return tenant === undefined ? `${this.prefix}:jobsapi:idx:all` : this.tenantIndexPrefix + tenant;
+    const keys = indexKeys(this.prefix);
+    return tenant === undefined ? keys.all : keys.tenantPrefix + tenant;
   }
 
   /** Tenant index keys are this plus the tenant; the Lua scripts that touch every tenant's index build them from it. */
   private get tenantIndexPrefix(): string {
-    return `${this.prefix}:jobsapi:idx:tenant:`;
+    return indexKeys(this.prefix).tenantPrefix;
   }
 
   private get tenantsKey(): string {
-    return `${this.prefix}:jobsapi:tenants`;
+    return indexKeys(this.prefix).tenants;
   }
 
   onIndexError?: (err: Error, jobId: string) => void;

@@ -124,6 +124,9 @@ export type JobEnvelope<D = JobData> = {
   input: D;
 };
 
+/** The record id in a schedule's job template: each run gets its own, derived from its job id (see runJob). */
+export const SCHEDULED_RECORD = 'scheduled';
+
 export function envelopeSchema<S extends z.ZodType>(input: S) {
   return z.object({
     tenant: z.string().min(1),
@@ -135,9 +138,13 @@ export function envelopeSchema<S extends z.ZodType>(input: S) {
 
 /** Job ids are opaque to callers; the prefix lets the API find the queue in O(1). */
 export const JOB_ID_PATTERN = /^(backup|scan|update)_[A-Za-z0-9_-]{22}$/;
+/** The runs of a schedule: BullMQ names them `repeat:<scheduler id>:<time>`, and our scheduler ids start with the queue. */
+export const SCHEDULED_JOB_ID_PATTERN = /^repeat:(backup|scan|update)~[A-Za-z0-9._-]{1,64}~[A-Za-z0-9][A-Za-z0-9._-]{0,63}:\d{1,16}$/;
 
 export function queueOfJobId(id: string): QueueName | undefined {
-  return JOB_ID_PATTERN.test(id) ? (id.slice(0, id.indexOf('_')) as QueueName) : undefined;
+  if (JOB_ID_PATTERN.test(id)) return id.slice(0, id.indexOf('_')) as QueueName;
+  const m = SCHEDULED_JOB_ID_PATTERN.exec(id);
+  return m ? (m[1] as QueueName) : undefined;
 }
 
 export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed'] as const;

@@ -13,6 +13,7 @@ import { JobStore } from './job-store.js';
 import { DeadLetters } from './dead-letters.js';
 import { QueueOps } from './queue-ops.js';
 import { RecordStore } from './records.js';
+import { Schedules } from './schedules.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
 import { assertNoEviction, createRedis, waitReady } from './redis.js';
 
@@ -27,6 +28,7 @@ declare module 'fastify' {
     /** Queue-wide operations (admin). */
     queueOps: QueueOps;
     deadLetters: DeadLetters;
+    schedules: Schedules;
     /** The in-process workers, or null with WORKERS=off. */
     workers: Record<QueueName, Worker> | null;
   }
@@ -77,6 +79,7 @@ export const servicesPlugin = fp(
     app.decorate('jobs', jobs);
     app.decorate('queueOps', new QueueOps(queues, store, cancels));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
+    app.decorate('schedules', new Schedules(queues, jobs));
 
     app.addHook('onRequest', async (request) => {
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();

@@ -27,7 +27,7 @@ export const workersPlugin = fp(
     const locks = new ServerLocks(connection, config.queuePrefix, (key) => logger.warn({ key }, 'a server lock expired while its job still ran'));
     const cancels = new CancelRequests(connection, config.queuePrefix);
     const catalog = new BackupCatalog(connection, config.queuePrefix);
-    const workers = createWorkers(connection, config.queuePrefix, { config, inventory: opts.inventory, records, logger, locks, cancels, catalog });
+    const workers = createWorkers(connection, config.queuePrefix, { config, inventory: opts.inventory, records, logger, locks, cancels, catalog, redis: connection });
     app.decorate('workers', workers);
     const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
     reporter.start();
