@@ -5,7 +5,7 @@ import { BulkInvalidError, ConflictError, NotFoundError, type ItemError } from '
 import { conflictForRemove } from '../src/job-store.js';
 import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/job-types.js';
 import { allQueueCounts, sumCounts } from '../src/queue-stats.js';
-import { errors, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/schemas.js';
+import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/schemas.js';
 import { visibleTenant } from '../src/tenant.js';
 
 function submission<T extends JobType>(type: T) {
@@ -87,13 +87,15 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     '',
     {
       onRequest: write,
+      config: { idempotent: true },
       schema: {
         tags: ['jobs'],
         summary: 'Enqueue a job',
         description: 'The job runs on a server of your inventory. Answers 202 with the job id and a Location header to poll.',
         security,
         body: submitBody,
-        response: { 202: okEnvelope(submittedSchema), ...errors(400, 401, 403, 413, 415, 503) },
+        headers: idempotentHeaders,
+        response: { 202: okEnvelope(submittedSchema), 200: okEnvelope(submittedSchema).describe('a repeat with the same Idempotency-Key'), ...errors(400, 401, 403, 409, 413, 415, 422, 503) },
       },
     },
     async (request, reply) => {
@@ -108,6 +110,7 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     '/bulk',
     {
       onRequest: write,
+      config: { idempotent: true },
       attachValidation: true,
       schema: {
         tags: ['jobs'],
@@ -118,7 +121,12 @@ export default async function jobRoutes(fastify: FastifyInstance) {
           'in one round trip to Redis and data.jobs answers in the order of the request.',
         security,
         body: bulkBody,
-        response: { 202: okEnvelope(z.object({ count: z.number().int(), jobs: z.array(submittedSchema) })), ...errors(400, 401, 403, 413, 415, 503) },
+        headers: idempotentHeaders,
+        response: {
+          202: okEnvelope(z.object({ count: z.number().int(), jobs: z.array(submittedSchema) })),
+          200: okEnvelope(z.object({ count: z.number().int(), jobs: z.array(submittedSchema) })).describe('a repeat with the same Idempotency-Key'),
+          ...errors(400, 401, 403, 409, 413, 415, 422, 503),
+        },
       },
     },
     async (request, reply) => {

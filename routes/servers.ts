@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Server } from '../src/inventory.js';
 import { backupDataSchema, backupIdSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/job-types.js';
-import { emptyBodyAsObject, errors, okEnvelope } from '../src/schemas.js';
+import { emptyBodyAsObject, errors, idempotentHeaders, okEnvelope } from '../src/schemas.js';
 import { visibleTenant } from '../src/tenant.js';
 
 const serverSchema = z
@@ -123,7 +123,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
   const read = app.requireScope('jobs:read');
   const write = app.requireScope('jobs:write');
   const security = [{ bearerAuth: [] }];
-  const enqueueErrors = errors(400, 401, 403, 404, 413, 415, 503);
+  const enqueueErrors = errors(400, 401, 403, 404, 409, 413, 415, 422, 503);
 
   app.get(
     '',
@@ -147,6 +147,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '/:id/backup',
     {
       onRequest: write,
+      config: { idempotent: true },
       preValidation: emptyBodyAsObject,
       schema: {
         tags: ['servers'],
@@ -154,6 +155,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
         security,
         params,
         body: backupBody,
+        headers: idempotentHeaders,
         response: { 202: pending('backupId'), ...enqueueErrors },
       },
     },
@@ -170,8 +172,9 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '/:id/scan',
     {
       onRequest: write,
+      config: { idempotent: true },
       preValidation: emptyBodyAsObject,
-      schema: { tags: ['servers'], summary: 'Check the server\'s declared ports', security, params, body: scanBody, response: { 202: pending('scanId'), ...enqueueErrors } },
+      schema: { tags: ['servers'], summary: 'Check the server\'s declared ports', security, params, headers: idempotentHeaders, body: scanBody, response: { 202: pending('scanId'), ...enqueueErrors } },
     },
     async (request, reply) => {
       const server = app.jobs.server(request.principal, request.params.id);
@@ -186,8 +189,9 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '/:id/update',
     {
       onRequest: write,
+      config: { idempotent: true },
       preValidation: emptyBodyAsObject,
-      schema: { tags: ['servers'], summary: 'Run the server\'s declared update command', security, params, body: updateBody, response: { 202: pending('updateId'), ...enqueueErrors } },
+      schema: { tags: ['servers'], summary: 'Run the server\'s declared update command', security, params, headers: idempotentHeaders, body: updateBody, response: { 202: pending('updateId'), ...enqueueErrors } },
     },
     async (request, reply) => {
       const server = app.jobs.server(request.principal, request.params.id);
@@ -238,6 +242,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '/:id/backups/:backupId/restore',
     {
       onRequest: write,
+      config: { idempotent: true },
       preValidation: emptyBodyAsObject,
       schema: {
         tags: ['servers'],
@@ -246,6 +251,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
         security,
         params: restoreParams,
         body: z.strictObject({ ...options }),
+        headers: idempotentHeaders,
         response: {
           202: okEnvelope(z.object({ restoreId: z.string(), backupId: z.string(), jobId: z.string(), status: z.literal('pending') })),
           ...enqueueErrors,

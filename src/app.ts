@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import { registerRoutes } from '../routes/index.js';
+import { idempotencyPlugin } from './idempotency.js';
 import { authPlugin, resolveJwtKey, type JwtKey } from './auth.js';
 import type { Config } from './config.js';
 import { errorHandlerPlugin } from './error-handler.js';
@@ -79,6 +80,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     if (!redisUrl) throw new Error('no Redis to connect to: set REDIS_URL or start the embedded Redis first');
     await app.register(servicesPlugin, { config, inventory, redisUrl });
     if (config.workers) await app.register(workersPlugin, { config, inventory, redisUrl });
+    await app.register(idempotencyPlugin);
   }
   if (!app.hasDecorator('workers')) app.decorate('workers', null);
 
@@ -100,6 +102,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         { name: 'jobs', description: 'Enqueue, read, list, retry and remove jobs' },
         { name: 'servers', description: 'The server inventory, and jobs for one server' },
         { name: 'metrics', description: 'Queue counts and health' },
+        { name: 'schedules', description: 'Cron schedules that enqueue jobs' },
+        { name: 'dead letters', description: 'Jobs that failed for good: list, group, replay, remove' },
+        { name: 'queues', description: 'Queue operations (admin): pause, resume, drain, clean, stuck jobs, bulk retry' },
+        { name: 'workers', description: 'Worker processes and what they did' },
         { name: 'health', description: 'Liveness and readiness probes' },
       ],
     },

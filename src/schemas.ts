@@ -61,3 +61,12 @@ export const queueCountsSchema = z.object({
 export async function emptyBodyAsObject(request: { body: unknown }) {
   if (request.body === undefined || request.body === null) request.body = {};
 }
+
+/** Headers of an enqueue route: Idempotency-Key, documented (other headers pass through untouched). */
+export const idempotentHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .max(255)
+    .optional()
+    .describe('makes the request safe to repeat: for 24 hours a repeat with this key (per tenant) answers 200 with the first response; the same key with another body is a 422'),
+});
