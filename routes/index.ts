@@ -6,6 +6,7 @@ import metricsRoutes from './metrics.js';
 import queueRoutes from './queues.js';
 import scheduleRoutes from './schedules.js';
 import serverRoutes from './servers.js';
+import tenantRoutes from './tenants.js';
 import workerRoutes from './workers.js';
 
 /** Every route of the API, registered explicitly. */
@@ -18,4 +19,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(deadLetterRoutes, { prefix: '/api/dead-letters' });
   await app.register(workerRoutes, { prefix: '/api/workers' });
   await app.register(scheduleRoutes, { prefix: '/api/schedules' });
+  await app.register(tenantRoutes, { prefix: '/api/tenants' });
 }

@@ -106,6 +106,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         { name: 'dead letters', description: 'Jobs that failed for good: list, group, replay, remove' },
         { name: 'queues', description: 'Queue operations (admin): pause, resume, drain, clean, stuck jobs, bulk retry' },
         { name: 'workers', description: 'Worker processes and what they did' },
+        { name: 'tenants', description: 'Per-tenant counts and fair-scheduling limits (admin)' },
         { name: 'health', description: 'Liveness and readiness probes' },
       ],
     },

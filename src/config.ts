@@ -29,6 +29,7 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-" only')
     .default('bull'),
+  TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
 
@@ -54,6 +55,8 @@ export type Config = Readonly<{
   workers: boolean;
   queuePrefix: string;
   shutdownTimeoutMs: number;
+  /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
+  tenantMaxActive: number;
 }>;
 
 export class ConfigError extends Error {
@@ -109,5 +112,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: e.WORKERS,
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    tenantMaxActive: e.TENANT_MAX_ACTIVE,
   });
 }

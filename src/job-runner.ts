@@ -11,6 +11,7 @@ import { ProgressReporter } from './progress.js';
 import type { BackupCatalog } from './backup-catalog.js';
 import { CANCELLED, type CancelRequests } from './cancellation.js';
 import type { RecordStore } from './records.js';
+import type { TenantSlots } from './fairness.js';
 import type { HeldLock, ServerLocks } from './server-lock.js';
 
 export type WorkerDeps = {
@@ -24,6 +25,8 @@ export type WorkerDeps = {
   catalog?: BackupCatalog;
   /** The workers' connection, for writes that belong to no store (indexing a schedule's runs). */
   redis?: Redis;
+  /** Fair scheduling between tenants; absent in the benchmark's bare wiring. */
+  slots?: TenantSlots;
 };
 
 /** A record id (UUID-shaped, as backup ids are) derived from a job id: the same for every attempt of the job. */
@@ -39,6 +42,8 @@ export function recordIdOf(jobId: string): string {
 const LOCKED_QUEUES: ReadonlySet<QueueName> = new Set(['backup', 'update']);
 /** How long a job that found its server busy waits (delayed) before it looks again. */
 export const LOCK_RETRY_MS = 1000;
+/** A job over its tenant's cap waits this long, plus up to as much again (spread, so waiting jobs do not come back at once). */
+export const FAIR_RETRY_MS = 1000;
 
 /**
  * Lines a job writes to its log (GET /api/jobs/:id/logs), in order, without
@@ -147,23 +152,39 @@ export function runJob<S extends z.ZodType>(
       throw new UnrecoverableError(stopReason);
     }
 
+    // Wait (back to delayed, not an attempt) while the tenant is at its cap or the server is busy.
+    const wait = async (why: string, retryMs: number): Promise<never> => {
+      progress.finish();
+      if (waitingOn.get(job.id!) !== why) {
+        if (waitingOn.size >= 10_000) waitingOn.clear();
+        waitingOn.set(job.id!, why);
+        jobLog.step(`waiting: ${why}`);
+        await jobLog.flush();
+      }
+      await job.moveToDelayed(Date.now() + retryMs, token);
+      throw new DelayedError(why);
+    };
+    let slot: { release(): void } | undefined;
+    if (deps.slots) {
+      const got = await deps.slots.acquire(queue, envelope.tenant, job.id!);
+      if (!('held' in got)) {
+        await wait(
+          `tenant ${envelope.tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`,
+          FAIR_RETRY_MS + Math.floor(Math.random() * FAIR_RETRY_MS),
+        );
+      }
+      slot = (got as { held: { release(): void } }).held;
+    }
     let lock: HeldLock | undefined;
     if (deps.locks && LOCKED_QUEUES.has(queue)) {
       const got = await deps.locks.acquire(queue, server.id, job.id!);
       if ('holder' in got) {
-        progress.finish();
-        if (waitingOn.get(job.id!) !== got.holder) {
-          if (waitingOn.size >= 10_000) waitingOn.clear();
-          waitingOn.set(job.id!, got.holder);
-          jobLog.step(`waiting: job ${got.holder} holds the ${queue} lock of server ${server.id}; this job runs when it is free`);
-          await jobLog.flush();
-        }
-        await job.moveToDelayed(Date.now() + LOCK_RETRY_MS, token);
-        throw new DelayedError(`server ${server.id} is busy with job ${got.holder}`);
+        slot?.release();
+        await wait(`job ${got.holder} holds the ${queue} lock of server ${server.id}; this job runs when it is free`, LOCK_RETRY_MS);
       }
-      lock = got.held;
-      waitingOn.delete(job.id!);
+      lock = (got as { held: HeldLock }).held;
     }
+    waitingOn.delete(job.id!);
     progress.milestone(20);
 
     log.info('job started');
@@ -187,6 +208,7 @@ export function runJob<S extends z.ZodType>(
       log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
       throw stopped ? new UnrecoverableError(reason) : err;
     } finally {
+      slot?.release();
       await jobLog.flush();
       await lock?.release();
     }

@@ -178,3 +178,41 @@ if #gone > 0 then
 end
 return { scan[1], #items / 2, #gone }
 `;
+
+/**
+ * Count a tenant's jobs per queue and state by walking its index, newest
+ * first, at most `budget` entries. Reads two fields per job (the state hint),
+ * never its data.
+ *
+ * KEYS[1] tenant index; ARGV[1] key prefix (bull); ARGV[2] budget.
+ * Returns { truncated (0|1), "queue:state", count, ... }.
+ */
+export const COUNT_TENANT_LUA = `${STATE_FN}
+local prefix, budget = ARGV[1], tonumber(ARGV[2])
+local total = redis.call('ZCARD', KEYS[1])
+local counts, seen = {}, 0
+for start = 0, total - 1, 500 do
+  if seen >= budget then break end
+  local ids = redis.call('ZREVRANGE', KEYS[1], start, math.min(start + 499, start + budget - seen - 1))
+  for _, id in ipairs(ids) do
+    seen = seen + 1
+    local q = (string.match(id, '^(%l+)_') or string.match(id, '^repeat:(%l+)~'))
+    if q then
+      local qp = prefix .. ':' .. q .. '-queue:'
+      local h = redis.call('HMGET', qp .. id, 'name', 'processedOn', 'finishedOn')
+      if h[1] then
+        local f = {}
+        f[1], f[8], f[9] = h[1], h[2], h[3]
+        local k = q .. ':' .. jobState(qp, id, f)
+        counts[k] = (counts[k] or 0) + 1
+      end
+    end
+  end
+end
+local out = { seen < total and 1 or 0 }
+for k, v in pairs(counts) do
+  out[#out + 1] = k
+  out[#out + 1] = v
+end
+return out
+`;

@@ -12,6 +12,7 @@ import { JobService } from './job-service.js';
 import { JobStore } from './job-store.js';
 import { DeadLetters } from './dead-letters.js';
 import { QueueOps } from './queue-ops.js';
+import { TenantAdmin } from './fairness.js';
 import { RecordStore } from './records.js';
 import { Schedules } from './schedules.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
@@ -29,6 +30,7 @@ declare module 'fastify' {
     queueOps: QueueOps;
     deadLetters: DeadLetters;
     schedules: Schedules;
+    tenants: TenantAdmin;
     /** The in-process workers, or null with WORKERS=off. */
     workers: Record<QueueName, Worker> | null;
   }
@@ -80,6 +82,7 @@ export const servicesPlugin = fp(
     app.decorate('queueOps', new QueueOps(queues, store, cancels));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     app.decorate('schedules', new Schedules(queues, jobs));
+    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive));
 
     app.addHook('onRequest', async (request) => {
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();

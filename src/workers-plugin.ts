@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { Inventory } from './inventory.js';
 import { BackupCatalog } from './backup-catalog.js';
 import { CancelRequests } from './cancellation.js';
+import { TenantSlots } from './fairness.js';
 import { RecordStore } from './records.js';
 import { ServerLocks } from './server-lock.js';
 import { WorkerReporter } from './worker-stats.js';
@@ -27,7 +28,17 @@ export const workersPlugin = fp(
     const locks = new ServerLocks(connection, config.queuePrefix, (key) => logger.warn({ key }, 'a server lock expired while its job still ran'));
     const cancels = new CancelRequests(connection, config.queuePrefix);
     const catalog = new BackupCatalog(connection, config.queuePrefix);
-    const workers = createWorkers(connection, config.queuePrefix, { config, inventory: opts.inventory, records, logger, locks, cancels, catalog, redis: connection });
+    const workers = createWorkers(connection, config.queuePrefix, {
+      config,
+      inventory: opts.inventory,
+      records,
+      logger,
+      locks,
+      cancels,
+      catalog,
+      redis: connection,
+      slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive),
+    });
     app.decorate('workers', workers);
     const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
     reporter.start();

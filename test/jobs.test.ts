@@ -256,6 +256,8 @@ describe('jobs API', () => {
         const type = i % 5 === 0 ? 'update:server' : 'scan:quick';
         const res = await app2.inject({ method: 'POST', url: '/api/jobs', headers: t, payload: { type, data: { serverId: 'l-1' } } });
         ids.push(res.json().data.jobId);
+        // Jobs of one millisecond list in id order, not in the order they were sent: keep them a millisecond apart.
+        await new Promise((r) => setTimeout(r, 2));
       }
     });
     afterAll(() => app2.close());

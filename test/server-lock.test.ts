@@ -6,9 +6,10 @@ import { auth, makeApp, waitForJob } from './helpers.js';
 const H = auth({ tenant: 'ops' });
 
 describe('one update at a time per server, across processes', () => {
-  // Two processes with workers on one Redis: each could run an update at the same moment.
+  // Four processes with workers on one Redis: a tenant may run two updates at once (half of
+  // the queue's capacity of four), so only the server lock keeps two of one server apart.
   let one: FastifyInstance;
-  let two: FastifyInstance;
+  let others: FastifyInstance[] = [];
 
   beforeAll(async () => {
     const env = { QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}` };
@@ -18,11 +19,11 @@ describe('one update at a time per server, across processes', () => {
       { id: 'cache', tenant: 'ops', host: '127.0.0.1', update: { command, timeoutSec: 30 } },
     ];
     one = await makeApp({ env, servers });
-    two = await makeApp({ env, servers });
+    others = await Promise.all([1, 2, 3].map(() => makeApp({ env, servers })));
   });
   afterAll(async () => {
     await one.close();
-    await two.close();
+    await Promise.all(others.map((a) => a.close()));
   });
 
   const update = async (serverId: string) => {
