@@ -10,6 +10,10 @@ const statusSchema = z
     paused: z.boolean(),
     workers: z.number().int().describe('worker connections online for this queue'),
     concurrency: z.number().int().describe('jobs one worker process runs at once'),
+    rateLimit: z
+      .object({ max: z.number().int(), duration: z.number().int() })
+      .nullable()
+      .describe('QUEUE_RATE_LIMITS: at most max jobs start per duration ms, across all workers; null: no limit'),
     counts: queueCountsSchema,
   })
   .describe('QueueStatus');

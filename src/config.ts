@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { QUEUE_NAMES, type QueueName } from './job-types.js';
 
 const onOff = z
   .enum(['on', 'off', 'true', 'false', '1', '0'])
@@ -29,6 +30,9 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-" only')
     .default('bull'),
+  API_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000_000).default(6000),
+  API_RATE_WINDOW_MS: z.coerce.number().int().min(1000).max(24 * 3600 * 1000).default(60_000),
+  QUEUE_RATE_LIMITS: optionalString,
   TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
@@ -57,6 +61,10 @@ export type Config = Readonly<{
   shutdownTimeoutMs: number;
   /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
   tenantMaxActive: number;
+  /** Requests one tenant may make to /api per window (0: no limit). */
+  apiRateLimit: Readonly<{ max: number; windowMs: number }>;
+  /** Jobs each queue may start per interval (BullMQ's limiter), by queue; absent: no limit. */
+  queueRateLimits: Readonly<Partial<Record<QueueName, { max: number; duration: number }>>>;
 }>;
 
 export class ConfigError extends Error {
@@ -81,6 +89,27 @@ function parseKey(raw: string): Buffer {
     );
   }
   return key;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * QUEUE_RATE_LIMITS: `queue=max/interval` pairs separated by commas, e.g.
+ * `scan=100/1s,backup=5/1m` (interval in ms, s, m or h).
+ */
+export function parseQueueRateLimits(raw: string | undefined): Partial<Record<QueueName, { max: number; duration: number }>> {
+  const out: Partial<Record<QueueName, { max: number; duration: number }>> = {};
+  if (!raw) return out;
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(backup|scan|update)=(\d{1,9})\/(\d{1,9})(ms|s|m|h)$/.exec(part);
+    if (!m || Number(m[2]) < 1 || Number(m[3]) < 1) {
+      throw new ConfigError(
+        `invalid configuration:\n  QUEUE_RATE_LIMITS: "${part}" should be queue=max/interval, e.g. scan=100/1s or backup=5/1m (queues: ${QUEUE_NAMES.join(', ')})`,
+      );
+    }
+    out[m[1] as QueueName] = { max: Number(m[2]), duration: Number(m[3]) * UNIT_MS[m[4]!]! };
+  }
+  return out;
 }
 
 /** Parse the environment once into a frozen, typed configuration. */
@@ -113,5 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
+    apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),
+    queueRateLimits: Object.freeze(parseQueueRateLimits(e.QUEUE_RATE_LIMITS)),
   });
 }

@@ -10,6 +10,8 @@ export type QueueStatus = {
   paused: boolean;
   workers: number;
   concurrency: number;
+  /** BullMQ's limiter from QUEUE_RATE_LIMITS: at most `max` jobs start per `duration` ms; null when unlimited. */
+  rateLimit: { max: number; duration: number } | null;
   counts: QueueCounts;
 };
 
@@ -30,12 +32,13 @@ export class QueueOps {
     private readonly queues: Record<QueueName, Queue>,
     private readonly store: JobStore,
     private readonly cancels: CancelRequests,
+    private readonly rateLimits: Partial<Record<QueueName, { max: number; duration: number }>> = {},
   ) {}
 
   async status(queue: QueueName): Promise<QueueStatus> {
     const q = this.queues[queue];
     const [paused, workers, counts] = await Promise.all([q.isPaused(), q.getWorkersCount(), queueCounts(q)]);
-    return { queue, paused, workers, concurrency: QUEUES[queue].concurrency, counts };
+    return { queue, paused, workers, concurrency: QUEUES[queue].concurrency, rateLimit: this.rateLimits[queue] ?? null, counts };
   }
 
   async all(): Promise<QueueStatus[]> {

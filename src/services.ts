@@ -79,7 +79,7 @@ export const servicesPlugin = fp(
     const cancels = new CancelRequests(redis, config.queuePrefix);
     const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined });
     app.decorate('jobs', jobs);
-    app.decorate('queueOps', new QueueOps(queues, store, cancels));
+    app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     app.decorate('schedules', new Schedules(queues, jobs));
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive));

@@ -20,6 +20,12 @@ describe('one update at a time per server, across processes', () => {
     ];
     one = await makeApp({ env, servers });
     others = await Promise.all([1, 2, 3].map(() => makeApp({ env, servers })));
+    // All four worker processes have reported in (the tenant cap follows the capacity they add up to).
+    const deadline = Date.now() + 10_000;
+    while ((await one.inject({ url: '/api/workers', headers: auth({ scope: 'admin' }) })).json().data.queues.update.online < 4) {
+      if (Date.now() > deadline) throw new Error('the four worker processes did not report in');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
   afterAll(async () => {
     await one.close();

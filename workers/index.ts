@@ -43,11 +43,14 @@ export function createWorker(
   connection: Redis,
   prefix: string,
   logger: Logger,
+  /** BullMQ's limiter: at most `max` jobs of the queue start per `duration` ms, across every worker. */
+  limiter?: { max: number; duration: number },
 ): Worker {
   const worker = new Worker(QUEUES[queue].redisName, processor, {
     connection,
     prefix,
     concurrency: QUEUES[queue].concurrency,
+    ...(limiter ? { limiter } : {}),
   });
   worker.on('error', (err) => logger.error({ queue, err: err.message }, 'worker error'));
   return worker;
@@ -55,6 +58,6 @@ export function createWorker(
 
 /** One BullMQ worker per queue, sharing one waiting connection. */
 export function createWorkers(connection: Redis, prefix: string, deps: WorkerDeps): Record<QueueName, Worker> {
-  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger);
+  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger, deps.config.queueRateLimits[queue]);
   return { backup: make('backup'), scan: make('scan'), update: make('update') };
 }
