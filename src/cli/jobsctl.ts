@@ -1,0 +1,464 @@
+import { createInterface } from 'node:readline/promises';
+import { styleText } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
+
+/**
+ * jobsctl: the operator's terminal for the Jobs API. It talks to the REST API
+ * (JOBS_API_URL, JOBS_API_TOKEN) and nothing else. Tables on a terminal,
+ * `--json` for scripts; exit codes a script can branch on (EXIT below).
+ */
+export const EXIT = {
+  OK: 0,
+  /** Something unexpected (a bug, a malformed answer). */
+  ERROR: 1,
+  /** Wrong usage: unknown command or option, missing value, no token, a destructive command without --yes when stdin is not a terminal. */
+  USAGE: 2,
+  /** The command found what it looks for (queue:stuck: stuck jobs). */
+  FOUND: 3,
+  /** job:get --wait: the job failed. */
+  JOB_FAILED: 4,
+  /** job:get --wait: the wait ended before the job did. */
+  TIMEOUT: 5,
+  /** The API refused the request (400, 404, 409, 422, 429). */
+  REFUSED: 6,
+  /** The token is missing, invalid or lacks the scope (401, 403). */
+  UNAUTHORIZED: 7,
+  /** The API cannot be reached or is unavailable (connection refused, 5xx). */
+  UNAVAILABLE: 8,
+} as const;
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+type Globals = { json?: boolean; yes?: boolean };
+
+const color = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+const paint = (style: Parameters<typeof styleText>[0], text: string) => (color() ? styleText(style, text) : text);
+
+function stateColor(value: string): string {
+  const styles: Record<string, Parameters<typeof styleText>[0]> = {
+    completed: 'green',
+    failed: 'red',
+    active: 'cyan',
+    delayed: 'yellow',
+    unhealthy: 'red',
+    degraded: 'yellow',
+    healthy: 'green',
+    paused: 'yellow',
+  };
+  return styles[value] ? paint(styles[value]!, value) : value;
+}
+
+/** Columns aligned by their visible width; numbers right-aligned. */
+function table(rows: Array<Record<string, unknown>>, columns: Array<[key: string, header: string]>): string {
+  if (rows.length === 0) return paint('dim', '(none)');
+  const cells = rows.map((r) => columns.map(([k]) => (r[k] === null || r[k] === undefined ? '-' : String(r[k]))));
+  const widths = columns.map(([, h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const numeric = columns.map((_, i) => cells.every((c) => /^-?\d+(\.\d+)?$|^-$/.test(c[i]!)));
+  const fmt = (c: string, i: number, styled = c) => (numeric[i] ? ' '.repeat(widths[i]! - c.length) + styled : styled + ' '.repeat(widths[i]! - c.length));
+  const head = columns.map(([, h], i) => fmt(h, i, paint('bold', h))).join('  ');
+  const body = cells.map((c) => c.map((v, i) => fmt(v, i, stateColor(v))).join('  '));
+  return [head, ...body].join('\n');
+}
+
+class Api {
+  constructor(
+    private readonly base: string,
+    private readonly token: string,
+  ) {}
+
+  async call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.base), {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(`cannot reach the Jobs API at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, EXIT.UNAVAILABLE);
+    }
+    const text = await res.text();
+    let parsed: { success?: boolean; data?: T; error?: { code: string; message: string }; requestId?: string } = {};
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Not JSON: reported below by status.
+    }
+    if (res.ok && parsed.success) return parsed.data as T;
+    const what = parsed.error ? `${parsed.error.code}: ${parsed.error.message}` : `HTTP ${res.status}`;
+    const retry = res.headers.get('retry-after');
+    const message = `${method} ${path} failed: ${what}${retry ? ` (retry after ${retry} s)` : ''}${parsed.requestId ? ` [request ${parsed.requestId}]` : ''}`;
+    if (res.status === 401 || res.status === 403) throw new CliError(message, EXIT.UNAUTHORIZED);
+    if (res.status >= 500) throw new CliError(message, EXIT.UNAVAILABLE);
+    throw new CliError(message, EXIT.REFUSED);
+  }
+}
+
+function api(): Api {
+  const token = process.env.JOBS_API_TOKEN;
+  if (!token) throw new CliError('JOBS_API_TOKEN is not set: make one with `npm run token -- --sub you --scope admin` and export it', EXIT.USAGE);
+  return new Api(process.env.JOBS_API_URL ?? 'http://localhost:3000', token);
+}
+
+/** Print `data` as JSON with --json, else as `human(data)`. */
+function out(globals: Globals, data: unknown, human: () => string): void {
+  process.stdout.write(globals.json ? JSON.stringify(data, null, 2) + '\n' : human() + '\n');
+}
+
+/** A destructive command goes ahead with --yes, or after a "yes" typed on a terminal; never silently from a script. */
+async function confirm(globals: Globals, question: string): Promise<void> {
+  if (globals.yes) return;
+  if (!process.stdin.isTTY) throw new CliError(`${question} Refusing without --yes (stdin is not a terminal).`, EXIT.USAGE);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = (await rl.question(`${question} Type "yes" to go on: `)).trim().toLowerCase();
+  rl.close();
+  if (answer !== 'yes' && answer !== 'y') throw new CliError('cancelled; nothing was changed', EXIT.USAGE);
+}
+
+const queueOption = () => new Option('--queue <queue>', 'backup, scan or update').choices(['backup', 'scan', 'update']);
+const intArg = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number, got "${v}"`, EXIT.USAGE);
+  return Number(v);
+};
+function jsonArg(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch (err) {
+    throw new CliError(`--data must be JSON, e.g. '{"serverId":"web-1"}': ${(err as Error).message}`, EXIT.USAGE);
+  }
+}
+function requireQueue(q: string | undefined): string {
+  if (!q) throw new CliError('--queue is required (backup, scan or update)', EXIT.USAGE);
+  return q;
+}
+
+type QueueStatus = { queue: string; paused: boolean; workers: number; concurrency: number; rateLimit: { max: number; duration: number } | null; counts: Record<string, number> };
+type JobView = { id: string; queue: string; type: string; tenant: string; state: string; progress: number; attempts: number; maxAttempts: number; failedReason: string | null; createdAt: string; finishedAt: string | null; result: unknown };
+
+const statusRows = (list: QueueStatus[]) =>
+  list.map((q) => ({ queue: q.queue, state: q.paused ? 'paused' : 'running', workers: q.workers, ...q.counts, limit: q.rateLimit ? `${q.rateLimit.max}/${q.rateLimit.duration}ms` : null }));
+
+export function buildProgram(): Command {
+  const program = new Command('jobsctl')
+    .description('Operate the Jobs API from a terminal (JOBS_API_URL, JOBS_API_TOKEN).')
+    .option('--json', 'print JSON for scripts instead of tables')
+    .option('--yes', 'do destructive commands without asking')
+    .showHelpAfterError('(jobsctl --help lists the commands and options)')
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 ok, 1 unexpected error, 2 usage, 3 found (queue:stuck), 4 job failed, 5 wait timed out,\n6 refused by the API, 7 not authorized, 8 API unreachable or unavailable.`,
+    );
+  // Before any subcommand is added: they inherit these.
+  program.exitOverride();
+  program.configureOutput({ outputError: (str, write) => write(paint('red', str)) });
+  const g = () => program.opts<Globals>();
+
+  program
+    .command('queue:status')
+    .description('counts, paused and workers online, per queue')
+    .addOption(queueOption())
+    .action(async (o: { queue?: string }) => {
+      const list = o.queue ? [await api().call<QueueStatus>('GET', `/api/queues/${o.queue}`)] : await api().call<QueueStatus[]>('GET', '/api/queues');
+      out(g(), o.queue ? list[0] : list, () =>
+        table(statusRows(list), [['queue', 'QUEUE'], ['state', 'STATE'], ['workers', 'WORKERS'], ['waiting', 'WAITING'], ['active', 'ACTIVE'], ['delayed', 'DELAYED'], ['completed', 'COMPLETED'], ['failed', 'FAILED'], ['limit', 'RATE LIMIT']]),
+      );
+    });
+
+  program
+    .command('queue:metrics')
+    .description('per-queue counts with the health verdict')
+    .addOption(queueOption())
+    .action(async (o: { queue?: string }) => {
+      const data = await api().call<Record<string, unknown> & { health: { status: string; message: string } }>('GET', '/api/metrics/queues');
+      const { health, ...queues } = data;
+      const pick = (o.queue ? { [o.queue]: queues[o.queue] } : queues) as Record<string, Record<string, number>>;
+      out(g(), { ...pick, health }, () =>
+        [
+          table(
+            Object.entries(pick).map(([queue, m]) => ({ queue, ...m })),
+            [['queue', 'QUEUE'], ['waiting', 'WAITING'], ['active', 'ACTIVE'], ['delayed', 'DELAYED'], ['completed', 'COMPLETED'], ['failed', 'FAILED'], ['total', 'TOTAL']],
+          ),
+          '',
+          `health: ${stateColor(health.status)} — ${health.message}`,
+        ].join('\n'),
+      );
+    });
+
+  for (const action of ['pause', 'resume'] as const) {
+    program
+      .command(`queue:${action}`)
+      .description(action === 'pause' ? 'stop workers taking new jobs from a queue (running jobs finish)' : 'let workers take jobs from a paused queue again')
+      .addOption(queueOption())
+      .action(async (o: { queue?: string }) => {
+        const q = await api().call<QueueStatus>('POST', `/api/queues/${requireQueue(o.queue)}/${action}`);
+        out(g(), q, () => `${q.queue}: ${q.paused ? stateColor('paused') : 'running'} (${q.counts.waiting} waiting, ${q.counts.active} active)`);
+      });
+  }
+
+  program
+    .command('queue:retry')
+    .description('retry one failed job (--job), or the failed jobs of a queue (all, or those whose reason contains --error)')
+    .addOption(queueOption())
+    .option('--job <id>', 'one job')
+    .option('--error <text>', 'only failures whose reason contains this (case-insensitive)')
+    .option('--limit <n>', 'at most this many (default 1000)', intArg('--limit'))
+    .option('--dry-run', 'only count')
+    .action(async (o: { queue?: string; job?: string; error?: string; limit?: number; dryRun?: boolean }) => {
+      if (o.job) {
+        const r = await api().call<{ jobId: string; state: string }>('POST', `/api/jobs/${encodeURIComponent(o.job)}/retry`);
+        return out(g(), r, () => `${r.jobId}: ${stateColor(r.state)}`);
+      }
+      const queue = requireQueue(o.queue);
+      if (!o.dryRun) await confirm(g(), `Retry the failed jobs of ${queue}${o.error ? ` whose reason contains "${o.error}"` : ''}?`);
+      const r = await api().call<{ matched: number; retried: number; jobs: string[] }>('POST', `/api/queues/${queue}/retry`, {
+        ...(o.error ? { errorContains: o.error } : {}),
+        ...(o.limit ? { limit: o.limit } : {}),
+        dryRun: o.dryRun === true,
+      });
+      out(g(), r, () => (o.dryRun ? `${r.matched} failed jobs match; nothing retried (dry run)` : `${r.matched} matched, ${r.retried} retried`));
+    });
+
+  program
+    .command('queue:failures')
+    .description('recent jobs that failed for good (dead letters), newest first')
+    .addOption(queueOption())
+    .option('--error <text>', 'only failures whose reason contains this')
+    .option('--limit <n>', 'how many (default 20, at most 100)', intArg('--limit'))
+    .action(async (o: { queue?: string; error?: string; limit?: number }) => {
+      const q = new URLSearchParams({ limit: String(o.limit ?? 20), ...(o.queue ? { queue: o.queue } : {}), ...(o.error ? { errorContains: o.error } : {}) });
+      const r = await api().call<{ jobs: Array<JobView & { errorType: string }> }>('GET', `/api/dead-letters?${q}`);
+      out(g(), r.jobs, () =>
+        table(
+          r.jobs.map((j) => ({ ...j, reason: (j.failedReason ?? '').split('\n')[0]!.slice(0, 80) })),
+          [['id', 'JOB'], ['type', 'TYPE'], ['tenant', 'TENANT'], ['attempts', 'ATTEMPTS'], ['finishedAt', 'FAILED AT'], ['reason', 'REASON']],
+        ),
+      );
+    });
+
+  program
+    .command('queue:error-summary')
+    .description('failures grouped by error type, most frequent first')
+    .addOption(queueOption())
+    .action(async (o: { queue?: string }) => {
+      const r = await api().call<{ groups: Array<{ errorType: string; count: number; queues: string[]; newest: { jobId: string; finishedAt: string } }> }>(
+        'GET',
+        `/api/dead-letters/errors${o.queue ? `?queue=${o.queue}` : ''}`,
+      );
+      out(g(), r, () =>
+        table(
+          r.groups.map((x) => ({ count: x.count, queues: x.queues.join(','), error: x.errorType, newest: x.newest.jobId, at: x.newest.finishedAt })),
+          [['count', 'COUNT'], ['queues', 'QUEUES'], ['error', 'ERROR'], ['newest', 'NEWEST'], ['at', 'AT']],
+        ),
+      );
+    });
+
+  program
+    .command('queue:stuck')
+    .description('jobs active for longer than --older-than (default 10 minutes); exits 3 when there are any')
+    .addOption(queueOption())
+    .option('--older-than <ms>', 'milliseconds (default 600000)', intArg('--older-than'))
+    .action(async (o: { queue?: string; olderThan?: number }) => {
+      const queues = o.queue ? [o.queue] : ['backup', 'scan', 'update'];
+      const jobs: JobView[] = [];
+      for (const q of queues) {
+        const r = await api().call<{ jobs: JobView[] }>('GET', `/api/queues/${q}/stuck?olderThanMs=${o.olderThan ?? 600_000}`);
+        jobs.push(...r.jobs);
+      }
+      out(g(), jobs, () => table(jobs.map((j) => ({ ...j, since: (j as unknown as { processedAt: string }).processedAt })), [['id', 'JOB'], ['queue', 'QUEUE'], ['type', 'TYPE'], ['tenant', 'TENANT'], ['progress', 'PROGRESS'], ['since', 'ACTIVE SINCE']]));
+      if (jobs.length > 0) process.exitCode = EXIT.FOUND;
+    });
+
+  program
+    .command('queue:unstick')
+    .description('move stuck jobs to failed, so they can be retried')
+    .addOption(queueOption())
+    .option('--older-than <ms>', 'milliseconds (default 600000)', intArg('--older-than'))
+    .action(async (o: { queue?: string; olderThan?: number }) => {
+      const queue = requireQueue(o.queue);
+      await confirm(g(), `Move the jobs of ${queue} active for more than ${o.olderThan ?? 600_000} ms to failed?`);
+      const r = await api().call<{ moved: number; jobs: string[] }>('POST', `/api/queues/${queue}/unstick`, { olderThanMs: o.olderThan ?? 600_000 });
+      out(g(), r, () => `${r.moved} jobs moved to failed${r.jobs.length ? `: ${r.jobs.join(', ')}` : ''}`);
+    });
+
+  program
+    .command('queue:drain')
+    .description('remove the waiting jobs of a queue (--delayed: the delayed ones too)')
+    .addOption(queueOption())
+    .option('--delayed', 'also remove delayed jobs')
+    .action(async (o: { queue?: string; delayed?: boolean }) => {
+      const queue = requireQueue(o.queue);
+      await confirm(g(), `Remove every waiting${o.delayed ? ' and delayed' : ''} job of ${queue}? They are lost.`);
+      const r = await api().call<{ removed: { waiting: number; delayed: number } }>('POST', `/api/queues/${queue}/drain`, { delayed: o.delayed === true });
+      out(g(), r, () => `removed ${r.removed.waiting} waiting and ${r.removed.delayed} delayed jobs from ${queue}`);
+    });
+
+  program
+    .command('queue:org-stats')
+    .description('per tenant (organisation): jobs in each state per queue, and its cap')
+    .option('--org <tenant>', 'only this tenant')
+    .action(async (o: { org?: string }) => {
+      const r = await api().call<Array<{ tenant: string; queues: Record<string, Record<string, number>>; limit: { effective: Record<string, number>; override: number | null } }>>(
+        'GET',
+        `/api/tenants/stats${o.org ? `?tenant=${encodeURIComponent(o.org)}` : ''}`,
+      );
+      out(g(), r, () =>
+        table(
+          r.flatMap((t) => Object.entries(t.queues).map(([queue, c]) => ({ tenant: t.tenant, queue, ...c, cap: t.limit.effective[queue], override: t.limit.override }))),
+          [['tenant', 'TENANT'], ['queue', 'QUEUE'], ['waiting', 'WAITING'], ['active', 'ACTIVE'], ['delayed', 'DELAYED'], ['completed', 'COMPLETED'], ['failed', 'FAILED'], ['cap', 'CAP'], ['override', 'OVERRIDE']],
+        ),
+      );
+    });
+
+  program
+    .command('queue:set-limit')
+    .description('override a tenant\'s cap of active jobs per queue, for a while')
+    .requiredOption('--org <tenant>', 'the tenant')
+    .requiredOption('--max <n>', 'active jobs per queue', intArg('--max'))
+    .option('--ttl <seconds>', 'how long the override lasts (default 3600)', intArg('--ttl'))
+    .action(async (o: { org: string; max: number; ttl?: number }) => {
+      const r = await api().call<{ tenant: string; override: number; overrideExpiresAt: string; effective: Record<string, number> }>(
+        'PUT',
+        `/api/tenants/${encodeURIComponent(o.org)}/limits`,
+        { maxActive: o.max, ...(o.ttl ? { ttlSeconds: o.ttl } : {}) },
+      );
+      out(g(), r, () => `${r.tenant}: at most ${r.override} active per queue until ${r.overrideExpiresAt} (in force: ${Object.entries(r.effective).map(([q, n]) => `${q} ${n}`).join(', ')})`);
+    });
+
+  program
+    .command('queue:reset-limit')
+    .description('back to TENANT_MAX_ACTIVE for a tenant')
+    .requiredOption('--org <tenant>', 'the tenant')
+    .action(async (o: { org: string }) => {
+      const r = await api().call<{ tenant: string; default: number }>('DELETE', `/api/tenants/${encodeURIComponent(o.org)}/limits`);
+      out(g(), r, () => `${r.tenant}: back to the default of ${r.default}`);
+    });
+
+  program
+    .command('worker:status')
+    .description('worker processes online per queue, and what they did since they started')
+    .action(async () => {
+      const r = await api().call<{ queues: Record<string, Record<string, number>>; processes: Array<{ id: string; host: string; pid: number; startedAt: string; lastSeen: string }> }>('GET', '/api/workers');
+      out(g(), r, () =>
+        [
+          table(Object.entries(r.queues).map(([queue, q]) => ({ queue, ...q })), [['queue', 'QUEUE'], ['online', 'ONLINE'], ['concurrency', 'CONCURRENCY'], ['active', 'ACTIVE'], ['processed', 'PROCESSED'], ['completed', 'COMPLETED'], ['failed', 'FAILED'], ['retried', 'RETRIED']]),
+          '',
+          table(r.processes, [['host', 'HOST'], ['pid', 'PID'], ['startedAt', 'STARTED'], ['lastSeen', 'LAST SEEN']]),
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('schedule:list')
+    .description('cron schedules with their next run')
+    .action(async () => {
+      const r = await api().call<Array<{ id: string; tenant: string; type: string; cron: string; tz: string | null; runs: number; next: string[]; data: { serverId?: string } }>>('GET', '/api/schedules');
+      out(g(), r, () => table(r.map((s) => ({ ...s, server: s.data?.serverId, next: s.next[0] })), [['id', 'ID'], ['tenant', 'TENANT'], ['type', 'TYPE'], ['server', 'SERVER'], ['cron', 'CRON'], ['tz', 'TZ'], ['runs', 'RUNS'], ['next', 'NEXT RUN']]));
+    });
+
+  program
+    .command('schedule:add')
+    .description('create or replace a cron schedule')
+    .requiredOption('--id <id>', 'the schedule\'s name')
+    .requiredOption('--type <type>', 'job type, e.g. backup:scheduled')
+    .requiredOption('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'', jsonArg)
+    .requiredOption('--cron <pattern>', 'e.g. "0 2 * * *"')
+    .option('--tz <zone>', 'IANA time zone, e.g. Europe/Paris')
+    .action(async (o: { id: string; type: string; data: unknown; cron: string; tz?: string }) => {
+      const r = await api().call<{ id: string; next: string[] }>('POST', '/api/schedules', { id: o.id, type: o.type, data: o.data, cron: o.cron, ...(o.tz ? { tz: o.tz } : {}) });
+      out(g(), r, () => `schedule ${r.id}: next runs ${r.next.slice(0, 3).join(', ')}`);
+    });
+
+  program
+    .command('schedule:remove')
+    .description('delete a cron schedule')
+    .requiredOption('--id <id>', 'the schedule\'s name')
+    .action(async (o: { id: string }) => {
+      await confirm(g(), `Delete schedule ${o.id}?`);
+      const r = await api().call('DELETE', `/api/schedules/${encodeURIComponent(o.id)}`);
+      out(g(), r, () => `schedule ${o.id} deleted`);
+    });
+
+  program
+    .command('job:get')
+    .description('a job\'s status; --wait waits until it completes (exit 0) or fails (exit 4)')
+    .argument('<id>', 'the job id')
+    .option('--wait', 'wait until the job ends')
+    .option('--timeout <seconds>', 'give up waiting after this long (exit 5; default 600)', intArg('--timeout'))
+    .action(async (id: string, o: { wait?: boolean; timeout?: number }) => {
+      const client = api();
+      const path = `/api/jobs/${encodeURIComponent(id)}`;
+      let job = await client.call<JobView>('GET', path);
+      const deadline = Date.now() + (o.timeout ?? 600) * 1000;
+      let lastProgress = -1;
+      while (o.wait && job.state !== 'completed' && job.state !== 'failed') {
+        if (Date.now() > deadline) {
+          out(g(), job, () => `${job.id}: still ${job.state} at ${job.progress}% after ${o.timeout ?? 600} s`);
+          process.exitCode = EXIT.TIMEOUT;
+          return;
+        }
+        if (!g().json && process.stderr.isTTY && job.progress !== lastProgress) process.stderr.write(`\r${job.id}: ${job.state} ${job.progress}%   `);
+        lastProgress = job.progress;
+        await new Promise((r) => setTimeout(r, 500));
+        job = await client.call<JobView>('GET', path);
+      }
+      if (!g().json && process.stderr.isTTY && lastProgress >= 0) process.stderr.write('\n');
+      out(g(), job, () =>
+        [
+          `${paint('bold', job.id)}  ${job.type}  ${stateColor(job.state)}  ${job.progress}%  attempts ${job.attempts}/${job.maxAttempts}`,
+          job.failedReason ? `reason: ${job.failedReason}` : '',
+          job.result ? `result: ${JSON.stringify(job.result)}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+      if (o.wait && job.state === 'failed') process.exitCode = EXIT.JOB_FAILED;
+    });
+
+  program
+    .command('job:submit')
+    .description('enqueue a job; prints its id')
+    .argument('<type>', 'job type, e.g. scan:full')
+    .requiredOption('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'', jsonArg)
+    .option('--priority <n>', '1 (critical) .. 5 (background)', intArg('--priority'))
+    .option('--delay <ms>', 'wait this long before running', intArg('--delay'))
+    .option('--attempts <n>', 'attempts (default 3)', intArg('--attempts'))
+    .option('--idempotency-key <key>', 'repeat safely: the same key answers with the same job')
+    .action(async (type: string, o: { data: unknown; priority?: number; delay?: number; attempts?: number; idempotencyKey?: string }) => {
+      const options = { ...(o.priority ? { priority: o.priority } : {}), ...(o.delay !== undefined ? { delay: o.delay } : {}), ...(o.attempts ? { attempts: o.attempts } : {}) };
+      const r = await api().call<{ jobId: string; state: string }>(
+        'POST',
+        '/api/jobs',
+        { type, data: o.data, ...(Object.keys(options).length ? { options } : {}) },
+        o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {},
+      );
+      out(g(), r, () => r.jobId);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? EXIT.OK : EXIT.USAGE;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`jobsctl: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`jobsctl: ${(err as Error).stack ?? err}\n`);
+    return EXIT.ERROR;
+  }
+}
