@@ -21,6 +21,7 @@ import { pino } from 'pino';
 import { signToken } from '../src/auth.js';
 import { CancelRequests } from '../src/cancellation.js';
 import { loadConfig } from '../src/config.js';
+import { TenantSlots } from '../src/fairness.js';
 import { startEmbeddedRedis } from '../src/embedded-redis.js';
 import { parseInventory } from '../src/inventory.js';
 import { runJob } from '../src/job-runner.js';
@@ -216,8 +217,16 @@ try {
   const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
   const p5 = await processRate('p5', PROCESSED, (prefix) => {
     const connection = workerConnection('bench-p5');
-    // As the product wires it, cancel checks included (scan jobs take no server lock).
-    const deps = { config, inventory, records: new RecordStore(connection, prefix), logger, cancels: new CancelRequests(connection, prefix) };
+    // As the product wires it: cancel checks and the tenant's fair-scheduling slot (scan jobs take no server lock).
+    const deps = {
+      config,
+      inventory,
+      records: new RecordStore(connection, prefix),
+      logger,
+      cancels: new CancelRequests(connection, prefix),
+      // One tenant, allowed the whole queue (TENANT_MAX_SHARE=1): the wiring's cost, not the policy's.
+      slots: new TenantSlots(connection, prefix, 1_000_000, 1),
+    };
     const noop = runJob('scan', { 'scan:quick': JOB_DATA_SCHEMAS['scan:quick'] }, async () => ({ ok: true }), deps);
     const w = createWorker('scan', noop, connection, prefix, logger);
     return w;

@@ -34,6 +34,7 @@ const envSchema = z.object({
   API_RATE_WINDOW_MS: z.coerce.number().int().min(1000).max(24 * 3600 * 1000).default(60_000),
   QUEUE_RATE_LIMITS: optionalString,
   TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
+  TENANT_MAX_SHARE: z.coerce.number().gt(0, 'must be more than 0').max(1, 'must be at most 1').default(0.5),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
 
@@ -61,6 +62,8 @@ export type Config = Readonly<{
   shutdownTimeoutMs: number;
   /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
   tenantMaxActive: number;
+  /** The largest share of a queue's capacity one tenant may use (default half). */
+  tenantMaxShare: number;
   /** Requests one tenant may make to /api per window (0: no limit). */
   apiRateLimit: Readonly<{ max: number; windowMs: number }>;
   /** Jobs each queue may start per interval (BullMQ's limiter), by queue; absent: no limit. */
@@ -142,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
+    tenantMaxShare: e.TENANT_MAX_SHARE,
     apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),
     queueRateLimits: Object.freeze(parseQueueRateLimits(e.QUEUE_RATE_LIMITS)),
   });

@@ -55,9 +55,9 @@ async function workerProcesses(redis: Redis, prefix: string, now = Date.now()): 
   return redis.zcount(workerRegistry(prefix), now - 30_000, '+inf');
 }
 
-/** Half of a queue's capacity (its workers' total concurrency), at least 1. */
-export function halfCapacity(queue: QueueName, processes: number): number {
-  return Math.max(1, Math.floor((Math.max(1, processes) * QUEUES[queue].concurrency) / 2));
+/** A tenant's share of a queue's capacity (its workers' total concurrency), at least 1. */
+export function capacityShare(queue: QueueName, processes: number, share: number): number {
+  return Math.max(1, Math.floor(Math.max(1, processes) * QUEUES[queue].concurrency * share));
 }
 
 export type SlotOutcome = { held: { release(): void } } | { cap: number; active: number };
@@ -65,7 +65,8 @@ export type SlotOutcome = { held: { release(): void } } | { cap: number; active:
 /**
  * Fair scheduling between tenants: a job runs only while its tenant has
  * fewer than its cap of active jobs in the queue — TENANT_MAX_ACTIVE (or a
- * temporary override), and never more than half of the queue's capacity. A
+ * temporary override), and never more than TENANT_MAX_SHARE (half) of the
+ * queue's capacity. A
  * job over the cap goes back to `delayed` and tries again (it neither fails
  * nor is lost); the flood of one tenant cannot take every worker.
  */
@@ -76,6 +77,7 @@ export class TenantSlots {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly defaultCap: number,
+    private readonly share = 0.5,
   ) {
     redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 2, lua: ACQUIRE_SLOT_LUA });
   }
@@ -85,7 +87,7 @@ export class TenantSlots {
     if (now - this.processes.at > CAPACITY_CACHE_MS) {
       this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
     }
-    return halfCapacity(queue, this.processes.value);
+    return capacityShare(queue, this.processes.value, this.share);
   }
 
   async acquire(queue: QueueName, tenant: string, jobId: string): Promise<SlotOutcome> {
@@ -124,6 +126,7 @@ export class TenantAdmin {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly defaultCap: number,
+    private readonly share = 0.5,
   ) {
     redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 1, lua: COUNT_TENANT_LUA });
   }
@@ -135,7 +138,7 @@ export class TenantAdmin {
     ];
     const override = raw === null ? null : Number(raw);
     const processes = await workerProcesses(this.redis, this.prefix);
-    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, halfCapacity(q, processes)))])) as Record<QueueName, number>;
+    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(q, processes, this.share)))])) as Record<QueueName, number>;
     return { tenant, default: this.defaultCap, override, overrideExpiresAt: override !== null && ttl > 0 ? new Date(Date.now() + ttl).toISOString() : null, effective };
   }
 

@@ -82,7 +82,7 @@ export const servicesPlugin = fp(
     app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     app.decorate('schedules', new Schedules(queues, jobs));
-    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive));
+    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
 
     app.addHook('onRequest', async (request) => {
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();

@@ -37,7 +37,7 @@ export const workersPlugin = fp(
       cancels,
       catalog,
       redis: connection,
-      slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive),
+      slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare),
     });
     app.decorate('workers', workers);
     const reporter = new WorkerReporter(connection, config.queuePrefix, workers);

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { capacityShare } from '../src/fairness.js';
 import { startEmbeddedRedis } from '../src/embedded-redis.js';
 import { loadInventory, parseInventory } from '../src/inventory.js';
 import { generateOpenApi, OPENAPI_FILE } from '../src/openapi-cli.js';
@@ -56,6 +57,16 @@ describe('configuration', () => {
     expect(() => loadConfig({ PORT: 'http' })).toThrow(/PORT/);
     expect(() => loadConfig({ WORKERS: 'maybe' })).toThrow(/WORKERS/);
     expect(() => loadConfig({ BACKUP_RETENTION: '0' })).toThrow(/BACKUP_RETENTION/);
+    expect(() => loadConfig({ TENANT_MAX_SHARE: '0' })).toThrow(/TENANT_MAX_SHARE: must be more than 0/);
+    expect(() => loadConfig({ TENANT_MAX_SHARE: '1.5' })).toThrow(/TENANT_MAX_SHARE: must be at most 1/);
+  });
+
+  it('a tenant\'s share of a queue: half by default, at least one job, the whole queue with TENANT_MAX_SHARE=1', () => {
+    expect(loadConfig({}).tenantMaxShare).toBe(0.5);
+    expect(capacityShare('scan', 1, 0.5)).toBe(2);
+    expect(capacityShare('update', 1, 0.5)).toBe(1);
+    expect(capacityShare('backup', 4, 0.5)).toBe(4);
+    expect(capacityShare('scan', 0, 1)).toBe(5);
   });
 
   it('reads BACKUP_ENCRYPTION_KEY as 32 bytes of hex or base64, and refuses anything else', () => {
