@@ -6,6 +6,7 @@ import { conflictForRemove } from '../src/job-store.js';
 import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/job-types.js';
 import { allQueueCounts, sumCounts } from '../src/queue-stats.js';
 import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/schemas.js';
+import { streamJobEvents } from '../src/job-stream.js';
 import { visibleTenant } from '../src/tenant.js';
 
 function submission<T extends JobType>(type: T) {
@@ -62,6 +63,16 @@ const cancelSchema = z.object({
     .enum(['removed', 'cancelled', 'cancelling'])
     .describe('removed: it had not started and is gone; cancelled: it was running and has failed with the reason `cancelled`; cancelling: it is still stopping'),
   job: jobViewSchema.nullable().describe('the job as it is now; null once removed'),
+});
+
+const waitQuery = z.strictObject({
+  waitMs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .optional()
+    .describe('wait up to this many milliseconds (at most 60000) for the job to complete or fail'),
 });
 
 const logsQuery = z.strictObject({
@@ -177,15 +188,49 @@ export default async function jobRoutes(fastify: FastifyInstance) {
       onRequest: read,
       schema: {
         tags: ['jobs'],
-        summary: 'Read a job: state, progress, result or failure reason',
+        summary: 'Read a job: state, progress, result or failure reason; with waitMs, wait for it to end',
+        description:
+          'With `waitMs` (1..60000) the answer comes as soon as the job has completed or failed, or when the wait ends — whichever is first — with the same body: a shell script waits without polling.',
         security,
         params: jobIdParams,
-        response: { 200: okEnvelope(jobViewSchema), ...errors(401, 403, 404, 503) },
+        querystring: waitQuery,
+        response: { 200: okEnvelope(jobViewSchema), ...errors(400, 401, 403, 404, 503) },
       },
     },
     async (request) => {
-      const job = await app.jobs.store.mustGet(request.params.id, visibleTenant(request.principal));
+      const { waitMs } = request.query;
+      if (!waitMs) return { success: true as const, data: await app.jobs.store.mustGet(request.params.id, visibleTenant(request.principal)) };
+      const gone = new AbortController();
+      request.raw.once('close', () => gone.abort());
+      const job = await app.jobs.waitFor(request.principal, request.params.id, waitMs, app.events, gone.signal);
       return { success: true as const, data: job };
+    },
+  );
+
+  app.get(
+    '/:id/events',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Server-sent events of a job: a snapshot, then progress, log, completed or failed as they happen',
+        description: [
+          'text/event-stream. First `snapshot` (the job, as GET /api/jobs/:id), then the log lines already written (`log`),',
+          'then `progress` ({ progress }), `log` ({ index, line }), and finally `completed` or `failed` (the job), after which the stream ends.',
+          'A comment line `: heartbeat` every 15 s while idle. Each event id is the number of log lines sent so far: reconnect with',
+          '`Last-Event-ID` and you get a new snapshot and the log lines after that number — nothing is missed. Works with `curl -N`.',
+        ].join(' '),
+        security,
+        params: jobIdParams,
+        response: { 200: z.string().describe('an event stream'), ...errors(401, 403, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const tenant = visibleTenant(request.principal);
+      const id = request.params.id;
+      const first = await app.jobs.store.mustGet(id, tenant);
+      const lastId = Number(request.headers['last-event-id'] ?? (request.query as { lastEventId?: string }).lastEventId ?? 0);
+      await streamJobEvents(app, reply, first, Number.isInteger(lastId) && lastId > 0 ? lastId : 0, tenant);
     },
   );
 

@@ -35,6 +35,7 @@ const envSchema = z.object({
   QUEUE_RATE_LIMITS: optionalString,
   TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
   TENANT_MAX_SHARE: z.coerce.number().gt(0, 'must be more than 0').max(1, 'must be at most 1').default(0.5),
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
 
@@ -60,6 +61,8 @@ export type Config = Readonly<{
   workers: boolean;
   queuePrefix: string;
   shutdownTimeoutMs: number;
+  /** How often an idle event stream gets a heartbeat comment. */
+  sseHeartbeatMs: number;
   /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
   tenantMaxActive: number;
   /** The largest share of a queue's capacity one tenant may use (default half). */
@@ -144,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: e.WORKERS,
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
     tenantMaxShare: e.TENANT_MAX_SHARE,
     apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),

@@ -27,6 +27,8 @@ export type WorkerDeps = {
   redis?: Redis;
   /** Fair scheduling between tenants; absent in the benchmark's bare wiring. */
   slots?: TenantSlots;
+  /** Publish "job X has new log lines" for event streams. */
+  notifyLog?: (jobId: string) => Promise<unknown>;
 };
 
 /** A record id (UUID-shaped, as backup ids are) derived from a job id: the same for every attempt of the job. */
@@ -51,10 +53,24 @@ export const FAIR_RETRY_MS = 1000;
  */
 export class JobLog {
   private chain: Promise<unknown> = Promise.resolve();
-  constructor(private readonly job: Job) {}
+  private notifying = false;
+  constructor(
+    private readonly job: Job,
+    /** Tell listeners (GET /api/jobs/:id/events) that new lines are there; once per batch of lines. */
+    private readonly notify?: (jobId: string) => Promise<unknown>,
+  ) {}
 
   line(text: string): void {
     this.chain = this.chain.then(() => this.job.log(text)).catch(() => {});
+    if (this.notify && !this.notifying) {
+      this.notifying = true;
+      this.chain = this.chain
+        .then(() => {
+          this.notifying = false;
+          return this.notify!(this.job.id!);
+        })
+        .catch(() => {});
+    }
   }
 
   /** A step of the work, as opposed to a command's own output. */
@@ -120,7 +136,7 @@ export function runJob<S extends z.ZodType>(
       (v) => job.updateProgress(v),
       (err) => log.debug({ err: err.message }, 'progress not written'),
     );
-    const jobLog = new JobLog(job);
+    const jobLog = new JobLog(job, deps.notifyLog);
     progress.milestone(10);
 
     const type = job.name as JobType;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackupCatalog, BackupEntry } from './backup-catalog.js';
 import type { CancelRequests } from './cancellation.js';
 import { AppError, BadRequestError, BulkInvalidError, ConflictError, NotFoundError, type ItemError } from './errors.js';
+import type { JobEventsHub } from './job-events.js';
 import type { JobView } from './job-store.js';
 import { declaresKind, type Inventory, type Server } from './inventory.js';
 import type { JobStore } from './job-store.js';
@@ -64,6 +65,36 @@ export class JobService {
     this.records = parts.records;
     this.cancels = parts.cancels;
     this.encryption = parts.encryption;
+  }
+
+  /**
+   * The job as it is now, or — with `waitMs` — as soon as it has completed or
+   * failed, or when the wait ends (whichever comes first). Waiting costs no
+   * Redis connection: it listens to this process's job events. `gone` ends
+   * the wait early (the client went away).
+   */
+  async waitFor(principal: Principal, id: string, waitMs: number, events: JobEventsHub, gone?: AbortSignal): Promise<JobView> {
+    const tenant = visibleTenant(principal);
+    const first = await this.store.mustGet(id, tenant);
+    if (waitMs <= 0 || first.state === 'completed' || first.state === 'failed') return first;
+    let wake: () => void = () => {};
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const stop = await events.watch(id, (e) => {
+      if (e.type === 'completed' || e.type === 'failed') wake();
+    });
+    const timer = setTimeout(wake, waitMs);
+    gone?.addEventListener('abort', wake, { once: true });
+    try {
+      // It may have ended between the first read and the subscription.
+      const again = await this.store.mustGet(id, tenant);
+      if (again.state === 'completed' || again.state === 'failed') return again;
+      await woken;
+      return await this.store.mustGet(id, tenant);
+    } finally {
+      clearTimeout(timer);
+      stop();
+      gone?.removeEventListener('abort', wake);
+    }
   }
 
   /**

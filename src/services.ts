@@ -2,6 +2,7 @@ import { Queue, type Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { BackupCatalog } from './backup-catalog.js';
 import { CancelRequests } from './cancellation.js';
 import type { Config } from './config.js';
@@ -13,6 +14,7 @@ import { JobStore } from './job-store.js';
 import { DeadLetters } from './dead-letters.js';
 import { QueueOps } from './queue-ops.js';
 import { TenantAdmin } from './fairness.js';
+import { JobEventsHub } from './job-events.js';
 import { RecordStore } from './records.js';
 import { Schedules } from './schedules.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from './job-types.js';
@@ -31,6 +33,8 @@ declare module 'fastify' {
     deadLetters: DeadLetters;
     schedules: Schedules;
     tenants: TenantAdmin;
+    /** Job events for long polls and event streams: one QueueEvents per queue in this process. */
+    events: JobEventsHub;
     /** The in-process workers, or null with WORKERS=off. */
     workers: Record<QueueName, Worker> | null;
   }
@@ -82,6 +86,8 @@ export const servicesPlugin = fp(
     app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     app.decorate('schedules', new Schedules(queues, jobs));
+    const events = new JobEventsHub(opts.redisUrl, config.queuePrefix, app.log as unknown as Logger);
+    app.decorate('events', events);
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
 
     app.addHook('onRequest', async (request) => {
@@ -93,6 +99,7 @@ export const servicesPlugin = fp(
 
     app.addHook('onClose', async () => {
       await sweeper.stop();
+      await events.close();
       await Promise.all(Object.values(queues).map((q) => q.close()));
       await redis.quit().catch(() => redis.disconnect());
     });

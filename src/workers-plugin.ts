@@ -7,6 +7,7 @@ import type { Inventory } from './inventory.js';
 import { BackupCatalog } from './backup-catalog.js';
 import { CancelRequests } from './cancellation.js';
 import { TenantSlots } from './fairness.js';
+import { logChannel } from './job-events.js';
 import { RecordStore } from './records.js';
 import { ServerLocks } from './server-lock.js';
 import { WorkerReporter } from './worker-stats.js';
@@ -38,6 +39,7 @@ export const workersPlugin = fp(
       catalog,
       redis: connection,
       slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare),
+      notifyLog: (jobId) => connection.publish(logChannel(config.queuePrefix), jobId),
     });
     app.decorate('workers', workers);
     const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
