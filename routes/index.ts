@@ -3,6 +3,7 @@ import deadLetterRoutes from './dead-letters.js';
 import healthRoutes from './health.js';
 import jobRoutes from './jobs.js';
 import metricsRoutes from './metrics.js';
+import prometheusRoutes from './prometheus.js';
 import queueRoutes from './queues.js';
 import scheduleRoutes from './schedules.js';
 import serverRoutes from './servers.js';
@@ -15,6 +16,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(jobRoutes, { prefix: '/api/jobs' });
   await app.register(serverRoutes, { prefix: '/api/servers' });
   await app.register(metricsRoutes, { prefix: '/api/metrics' });
+  await app.register(prometheusRoutes);
   await app.register(queueRoutes, { prefix: '/api/queues' });
   await app.register(deadLetterRoutes, { prefix: '/api/dead-letters' });
   await app.register(workerRoutes, { prefix: '/api/workers' });

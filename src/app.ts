@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import { registerRoutes } from '../routes/index.js';
 import { idempotencyPlugin } from './idempotency.js';
+import { prometheusPlugin } from './prometheus.js';
 import { rateLimitPlugin } from './rate-limit.js';
 import { authPlugin, resolveJwtKey, type JwtKey } from './auth.js';
 import type { Config } from './config.js';
@@ -83,6 +84,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     if (config.workers) await app.register(workersPlugin, { config, inventory, redisUrl });
     await app.register(idempotencyPlugin);
     await app.register(rateLimitPlugin);
+    await app.register(prometheusPlugin);
   }
   if (!app.hasDecorator('workers')) app.decorate('workers', null);
 
