@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import { registerRoutes } from '../routes/index.js';
 import { idempotencyPlugin } from './idempotency.js';
+import { dashboardPlugin } from './dashboard.js';
 import { prometheusPlugin } from './prometheus.js';
 import { rateLimitPlugin } from './rate-limit.js';
 import { authPlugin, resolveJwtKey, type JwtKey } from './auth.js';
@@ -118,5 +119,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(registerRoutes);
+  if (!opts.docsOnly) await app.register(dashboardPlugin);
   return app;
 }

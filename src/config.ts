@@ -35,6 +35,10 @@ const envSchema = z.object({
   QUEUE_RATE_LIMITS: optionalString,
   TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
   TENANT_MAX_SHARE: z.coerce.number().gt(0, 'must be more than 0').max(1, 'must be at most 1').default(0.5),
+  ADMIN_USER: optionalString,
+  ADMIN_PASSWORD: optionalString,
+  VIEWER_USER: optionalString,
+  VIEWER_PASSWORD: optionalString,
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
@@ -61,6 +65,8 @@ export type Config = Readonly<{
   workers: boolean;
   queuePrefix: string;
   shutdownTimeoutMs: number;
+  /** The dashboard's logins; no admin user: no dashboard. */
+  dashboard: Readonly<{ adminUser?: string; adminPassword?: string; viewerUser?: string; viewerPassword?: string }>;
   /** How often an idle event stream gets a heartbeat comment. */
   sseHeartbeatMs: number;
   /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
@@ -126,6 +132,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if ((e.ADMIN_USER === undefined) !== (e.ADMIN_PASSWORD === undefined) || (e.VIEWER_USER === undefined) !== (e.VIEWER_PASSWORD === undefined)) {
+    throw new ConfigError('invalid configuration:\n  ADMIN_USER/ADMIN_PASSWORD and VIEWER_USER/VIEWER_PASSWORD: set both of a pair, or neither');
+  }
+  if (e.ADMIN_PASSWORD !== undefined && e.ADMIN_PASSWORD.length < 12) {
+    throw new ConfigError('invalid configuration:\n  ADMIN_PASSWORD: at least 12 characters (the dashboard can act on every job)');
+  }
   const dataDir = path.resolve(e.DATA_DIR);
   return Object.freeze({
     port: e.PORT,
@@ -148,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
+    dashboard: Object.freeze({ adminUser: e.ADMIN_USER, adminPassword: e.ADMIN_PASSWORD, viewerUser: e.VIEWER_USER, viewerPassword: e.VIEWER_PASSWORD }),
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
     tenantMaxShare: e.TENANT_MAX_SHARE,
     apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),

@@ -57,7 +57,7 @@ describe('GET /metrics for Prometheus', () => {
 
   it('names from the operations guide, one HELP and TYPE each, and values that move as jobs run', async () => {
     const before = await scrape();
-    for (const [name, kind] of [
+    const expected: Array<[string, string]> = [
       ['queue_waiting_jobs', 'gauge'],
       ['queue_active_jobs', 'gauge'],
       ['queue_delayed_jobs', 'gauge'],
@@ -67,7 +67,8 @@ describe('GET /metrics for Prometheus', () => {
       ['queue_processing_time_seconds', 'histogram'],
       ['http_request_duration_seconds', 'histogram'],
       ['process_cpu_seconds_total', 'counter'],
-    ]) {
+    ];
+    for (const [name, kind] of expected) {
       expect(before.type.get(name), name).toBe(kind);
     }
     for (const [name, n] of before.help) expect(n, name).toBe(1);
