@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 __all__ = ["Client", "ApiError", "JobFailedError", "WaitTimeout", "main"]
@@ -110,17 +111,23 @@ class Client:
     # -- jobs ------------------------------------------------------------------------------
 
     def submit(self, type: str, data: Dict[str, Any], idempotency_key: Optional[str] = None, **options: Any) -> Dict[str, Any]:
-        """Enqueue a job; options are priority (1..5), delay (ms) and attempts. Answers { jobId, queue, type, state }."""
+        """Enqueue a job; options are priority (1..5), delay (ms) and attempts. Answers { jobId, queue, type, state }.
+
+        Every enqueue carries an Idempotency-Key (yours, or a new one per call), so a retry after a lost
+        answer never creates a second job.
+        """
         body: Dict[str, Any] = {"type": type, "data": data}
         if options:
             body["options"] = options
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        # A key per call (unless you give yours) makes the retries after a lost answer safe: never two jobs.
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return self._request("POST", "/api/jobs", body, headers=headers)
 
     def _server_job(self, server_id: str, kind: str, body: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
         if options:
             body["options"] = options
-        return self._request("POST", "/api/servers/{}/{}".format(urllib.parse.quote(server_id), kind), body)
+        path = "/api/servers/{}/{}".format(urllib.parse.quote(server_id), kind)
+        return self._request("POST", path, body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
     def backup(self, server_id: str, backup_type: str = "full", compression: bool = True, encryption: bool = False, **options: Any) -> Dict[str, Any]:
         """Back up a server's declared paths. Answers { backupId, jobId, status }."""

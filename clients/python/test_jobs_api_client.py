@@ -133,8 +133,12 @@ class RetryTest(unittest.TestCase):
         calls = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.do_GET()
+
             def do_GET(self):
-                calls.append(self.path)
+                calls.append((self.path, self.headers.get("Idempotency-Key")))
                 status, headers, body = answers[min(len(calls), len(answers)) - 1]
                 self.send_response(status)
                 for k, v in headers.items():
@@ -157,6 +161,15 @@ class RetryTest(unittest.TestCase):
         url, calls = self.serve([(503, {"Retry-After": "0"}, busy), (429, {"Retry-After": "0"}, busy), (200, {}, ok)])
         self.assertEqual(Client(url, token="t").get("scan_x")["state"], "completed")
         self.assertEqual(len(calls), 3)
+
+    def test_a_retried_enqueue_sends_the_same_idempotency_key(self):
+        busy = {"success": False, "error": {"code": "REDIS_UNAVAILABLE", "message": "later"}, "requestId": "r3"}
+        ok = {"success": True, "data": {"jobId": "scan_x", "queue": "scan", "type": "scan:quick", "state": "waiting"}}
+        url, calls = self.serve([(503, {"Retry-After": "0"}, busy), (202, {}, ok)])
+        self.assertEqual(Client(url, token="t").submit("scan:quick", {"serverId": "web"})["jobId"], "scan_x")
+        self.assertEqual(len(calls), 2)
+        self.assertTrue(calls[0][1])
+        self.assertEqual(calls[0][1], calls[1][1])
 
     def test_does_not_retry_a_client_error(self):
         bad = {"success": False, "error": {"code": "VALIDATION_ERROR", "message": "no"}, "requestId": "r2"}
