@@ -82,7 +82,7 @@ export class TenantSlots {
     redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 2, lua: ACQUIRE_SLOT_LUA });
   }
 
-  private async capacityHalf(queue: QueueName): Promise<number> {
+  private async shareOfCapacity(queue: QueueName): Promise<number> {
     const now = Date.now();
     if (now - this.processes.at > CAPACITY_CACHE_MS) {
       this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
@@ -100,7 +100,7 @@ export class TenantSlots {
       now,
       now + SLOT_TTL_MS,
       this.defaultCap,
-      await this.capacityHalf(queue),
+      await this.shareOfCapacity(queue),
     );
     if (taken !== 1) return { cap, active };
     const timer = setInterval(() => {
