@@ -46,7 +46,8 @@ describe('backups operators can trust', () => {
     { id: 'locked', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'kept')] } },
     { id: 'huge', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'huge')] } },
   ];
-  const env = { BACKUP_ENCRYPTION_KEY: KEY_HEX, BACKUP_RETENTION: '3', DATA_DIR: dataDir, QUEUE_PREFIX: prefix };
+  // TENANT_MAX_SHARE=1: one tenant may use both backup slots, so only the server lock keeps backups of one server apart.
+  const env = { BACKUP_ENCRYPTION_KEY: KEY_HEX, BACKUP_RETENTION: '3', DATA_DIR: dataDir, QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1' };
 
   const backup = async (serverId: string, body: object) => {
     const res = await app.inject({ method: 'POST', url: `/api/servers/${serverId}/backup`, headers: H, payload: body });
@@ -267,8 +268,18 @@ describe('backups operators can trust', () => {
     }
     const jobs = await Promise.all(ids.map((id) => waitForJob(app, id, ['completed', 'failed'], 60_000)));
     expect(jobs.map((j) => j.state)).toEqual(['completed', 'completed']);
-    const [a, b] = [...jobs].sort((x, y) => Date.parse(x.finishedAt!) - Date.parse(y.finishedAt!));
-    expect(Date.parse(b!.processedAt!)).toBeGreaterThanOrEqual(Date.parse(a!.finishedAt!));
+    // The work itself, as each backup's record times it (taken after the lock, finished before its release).
+    const work = await Promise.all(
+      jobs.map(async (j) => {
+        const r = await app.redis.hgetall(`${prefix}:jobsapi:record:backup:${(j.result as { backupId: string }).backupId}`);
+        return [Date.parse(r.createdAt!), Date.parse(r.finishedAt!)] as const;
+      }),
+    );
+    const [first, second] = work.sort((x, y) => x[0] - y[0]);
+    expect(second![0]).toBeGreaterThanOrEqual(first![1]);
+    // Two slots were free (TENANT_MAX_SHARE=1): it was the server's lock that made the second one wait.
+    const logs = await Promise.all(jobs.map(async (j) => (await app.inject({ url: `/api/jobs/${j.id}/logs`, headers: H })).json().data.lines as string[]));
+    expect(logs.flat().some((l) => l.includes('holds the backup lock of server huge'))).toBe(true);
   });
 
   it('a restore by a process with another key fails with "wrong key", without retries', async () => {
