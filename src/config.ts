@@ -39,6 +39,7 @@ const envSchema = z.object({
   ADMIN_PASSWORD: optionalString,
   VIEWER_USER: optionalString,
   VIEWER_PASSWORD: optionalString,
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
@@ -67,6 +68,8 @@ export type Config = Readonly<{
   shutdownTimeoutMs: number;
   /** The dashboard's logins; no admin user: no dashboard. */
   dashboard: Readonly<{ adminUser?: string; adminPassword?: string; viewerUser?: string; viewerPassword?: string }>;
+  /** BullMQ's lockDuration and stalledInterval: how soon a job whose worker process died runs again. */
+  workerLockMs: number;
   /** How often an idle event stream gets a heartbeat comment. */
   sseHeartbeatMs: number;
   /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
+    workerLockMs: e.WORKER_LOCK_MS,
     dashboard: Object.freeze({ adminUser: e.ADMIN_USER, adminPassword: e.ADMIN_PASSWORD, viewerUser: e.VIEWER_USER, viewerPassword: e.VIEWER_PASSWORD }),
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
     tenantMaxShare: e.TENANT_MAX_SHARE,

@@ -45,12 +45,15 @@ export function createWorker(
   logger: Logger,
   /** BullMQ's limiter: at most `max` jobs of the queue start per `duration` ms, across every worker. */
   limiter?: { max: number; duration: number },
+  /** lockDuration and stalledInterval (BullMQ's defaults: 30 s). */
+  lockMs?: number,
 ): Worker {
   const worker = new Worker(QUEUES[queue].redisName, processor, {
     connection,
     prefix,
     concurrency: QUEUES[queue].concurrency,
     ...(limiter ? { limiter } : {}),
+    ...(lockMs ? { lockDuration: lockMs, stalledInterval: lockMs } : {}),
   });
   worker.on('error', (err) => logger.error({ queue, err: err.message }, 'worker error'));
   return worker;
@@ -58,6 +61,6 @@ export function createWorker(
 
 /** One BullMQ worker per queue, sharing one waiting connection. */
 export function createWorkers(connection: Redis, prefix: string, deps: WorkerDeps): Record<QueueName, Worker> {
-  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger, deps.config.queueRateLimits[queue]);
+  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger, deps.config.queueRateLimits[queue], deps.config.workerLockMs);
   return { backup: make('backup'), scan: make('scan'), update: make('update') };
 }
