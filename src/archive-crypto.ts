@@ -94,19 +94,6 @@ export async function decryptFile(file: string, key: Buffer): Promise<Readable> 
   return body.pipe(plain);
 }
 
-/** The key id an encrypted archive file was written with, or undefined when it is not one. */
-export async function keyIdOfFile(file: string): Promise<string | undefined> {
-  const fh = await open(file, 'r');
-  try {
-    const header = Buffer.alloc(HEADER_BYTES);
-    const { bytesRead } = await fh.read(header, 0, HEADER_BYTES, 0);
-    if (bytesRead < HEADER_BYTES || !header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-    return header.subarray(MAGIC.length, MAGIC.length + KEY_ID_BYTES).toString('hex');
-  } finally {
-    await fh.close();
-  }
-}
-
 /** SHA-256 of a file, read from disk. */
 export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');

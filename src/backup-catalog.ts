@@ -71,11 +71,6 @@ export class BackupCatalog {
     return raw === null ? undefined : (JSON.parse(raw) as BackupEntry);
   }
 
-  async latest(serverId: string): Promise<BackupEntry | undefined> {
-    const [id] = await this.redis.zrevrange(this.orderKey(serverId), 0, 0);
-    return id === undefined ? undefined : this.get(serverId, id);
-  }
-
   async remove(serverId: string, backupIds: string[]): Promise<void> {
     if (backupIds.length === 0) return;
     await this.redis

@@ -131,14 +131,15 @@ export class TenantAdmin {
     redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 1, lua: COUNT_TENANT_LUA });
   }
 
-  async limit(tenant: string): Promise<TenantLimit> {
+  /** `processes`: the worker processes online, when the caller already counted them. */
+  async limit(tenant: string, processes?: number): Promise<TenantLimit> {
     const [[, raw], [, ttl]] = (await this.redis.multi().get(overrideKey(this.prefix, tenant)).pttl(overrideKey(this.prefix, tenant)).exec()) as [
       [Error | null, string | null],
       [Error | null, number],
     ];
     const override = raw === null ? null : Number(raw);
-    const processes = await workerProcesses(this.redis, this.prefix);
-    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(q, processes, this.share)))])) as Record<QueueName, number>;
+    const online = processes ?? (await workerProcesses(this.redis, this.prefix));
+    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(q, online, this.share)))])) as Record<QueueName, number>;
     return { tenant, default: this.defaultCap, override, overrideExpiresAt: override !== null && ttl > 0 ? new Date(Date.now() + ttl).toISOString() : null, effective };
   }
 
@@ -155,6 +156,7 @@ export class TenantAdmin {
   /** Per tenant and queue: jobs in each state (from the tenant's index), and the tenant's limit. */
   async stats(only?: string) {
     const tenants = only ? [only] : (await this.redis.smembers(indexKeys(this.prefix).tenants)).sort();
+    const processes = await workerProcesses(this.redis, this.prefix);
     return Promise.all(
       tenants.map(async (tenant) => {
         const [truncated, ...pairs] = await this.redis.jobsapiCountTenant(indexKeys(this.prefix).tenantPrefix + tenant, this.prefix, STATS_BUDGET);
@@ -165,7 +167,7 @@ export class TenantAdmin {
           const [q, s] = String(pairs[i]).split(':') as [QueueName, JobState];
           if (queues[q] && s in queues[q]) queues[q][s] += Number(pairs[i + 1]);
         }
-        return { tenant, queues, truncated: Number(truncated) === 1, limit: await this.limit(tenant) };
+        return { tenant, queues, truncated: Number(truncated) === 1, limit: await this.limit(tenant, processes) };
       }),
     );
   }

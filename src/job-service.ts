@@ -196,11 +196,6 @@ export class JobService {
     return { ...added, type, recordId: envelope.recordId };
   }
 
-  /**
-   * Enqueue a list of jobs, all or none: every item is checked first, and one
-   * bad item refuses the whole list with a 400 that names each bad item.
-   * The accepted list is enqueued in one round trip.
-   */
   /** The server the item at `index` of a bulk list runs on, or why it cannot run (unknown server, kind not declared, ...). */
   private checkItem(principal: Principal, { type, data }: Submission, index: number): { server: Server } | { problem: ItemError } {
     try {
@@ -217,6 +212,11 @@ export class JobService {
     return 'problem' in checked ? checked.problem : undefined;
   }
 
+  /**
+   * Enqueue a list of jobs, all or none: every item is checked first, and one
+   * bad item refuses the whole list with a 400 that names each bad item.
+   * The accepted list is enqueued in one round trip.
+   */
   async submitBulk(principal: Principal, items: ReadonlyArray<Submission>): Promise<Submitted[]> {
     const problems: ItemError[] = [];
     const prepared: Array<{ type: JobType; envelope: JobEnvelope; options?: JobOptions }> = [];
