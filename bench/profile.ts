@@ -16,9 +16,9 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { signToken } from '../src/auth.js';
-import { startEmbeddedRedis } from '../src/embedded-redis.js';
-import { createRedis } from '../src/redis.js';
+import { signToken } from '../src/http/auth.js';
+import { startEmbeddedRedis } from '../src/redis/embedded.js';
+import { createRedis } from '../src/redis/connection.js';
 import { cpuSecondsOf, httpLoad, redisCpuSeconds, startChild } from './harness.js';
 
 const { values, positionals } = parseArgs({

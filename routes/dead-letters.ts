@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { QUEUE_NAMES } from '../src/job-types.js';
-import { errors, jobIdParams, jobViewSchema, okEnvelope } from '../src/schemas.js';
+import { QUEUE_NAMES } from '../src/jobs/index.js';
+import { errors, jobIdParams, jobViewSchema, okEnvelope } from '../src/http/schemas.js';
 
 const deadLetterSchema = jobViewSchema
   .extend({

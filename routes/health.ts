@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { API_VERSION } from '../src/version.js';
 import { AppError } from '../src/errors.js';
-import { errors, okEnvelope } from '../src/schemas.js';
+import { errors, okEnvelope } from '../src/http/schemas.js';
 
 const READY_TIMEOUT_MS = 1000;
 

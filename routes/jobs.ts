@@ -2,11 +2,11 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BulkInvalidError, ConflictError, NotFoundError, type ItemError } from '../src/errors.js';
-import { conflictForRemove } from '../src/job-store.js';
-import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/job-types.js';
-import { allQueueCounts, sumCounts } from '../src/queue-stats.js';
-import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/schemas.js';
-import { streamJobEvents } from '../src/job-stream.js';
+import { conflictForRemove } from '../src/store/job-store.js';
+import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/jobs/index.js';
+import { allQueueCounts, sumCounts } from '../src/observability/queue-stats.js';
+import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
+import { streamJobEvents } from '../src/http/job-stream.js';
 import { visibleTenant } from '../src/tenant.js';
 
 function submission<T extends JobType>(type: T) {

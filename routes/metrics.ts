@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { QUEUE_NAMES } from '../src/job-types.js';
-import { allQueueCounts, queuesHealth } from '../src/queue-stats.js';
-import { infoField } from '../src/redis.js';
-import { errors, okEnvelope, queueCountsSchema } from '../src/schemas.js';
+import { QUEUE_NAMES } from '../src/jobs/index.js';
+import { allQueueCounts, queuesHealth } from '../src/observability/queue-stats.js';
+import { infoField } from '../src/redis/connection.js';
+import { errors, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
 import { API_VERSION } from '../src/version.js';
 
 const healthSchema = z.object({ status: z.enum(['healthy', 'degraded', 'unhealthy']), message: z.string() });

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { errors } from '../src/schemas.js';
+import { errors } from '../src/http/schemas.js';
 
-/** GET /metrics: Prometheus text exposition (src/prometheus.ts defines the metrics). */
+/** GET /metrics: Prometheus text exposition (src/observability/prometheus.ts defines the metrics). */
 export default async function prometheusRoutes(app: FastifyInstance) {
   app.get(
     '/metrics',

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { CLEANABLE_STATES } from '../src/queue-ops.js';
-import { emptyBodyAsObject, errors, jobViewSchema, okEnvelope, queueCountsSchema, queueParams } from '../src/schemas.js';
+import { CLEANABLE_STATES } from '../src/services/queue-ops.js';
+import { emptyBodyAsObject, errors, jobViewSchema, okEnvelope, queueCountsSchema, queueParams } from '../src/http/schemas.js';
 
 const statusSchema = z
   .object({

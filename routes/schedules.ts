@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { JOB_DATA_SCHEMAS, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/job-types.js';
-import { scheduleIdSchema } from '../src/schedules.js';
-import { errors, okEnvelope } from '../src/schemas.js';
+import { JOB_DATA_SCHEMAS, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/jobs/index.js';
+import { scheduleIdSchema } from '../src/services/schedules.js';
+import { errors, okEnvelope } from '../src/http/schemas.js';
 import { TENANT_PATTERN } from '../src/tenant.js';
 
 /** Every job type but restores can run on a schedule. */

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Server } from '../src/inventory.js';
-import { backupDataSchema, backupIdSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/job-types.js';
-import { emptyBodyAsObject, errors, idempotentHeaders, okEnvelope } from '../src/schemas.js';
+import { backupDataSchema, backupIdSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/jobs/index.js';
+import { emptyBodyAsObject, errors, idempotentHeaders, okEnvelope } from '../src/http/schemas.js';
 import { visibleTenant } from '../src/tenant.js';
 
 const serverSchema = z

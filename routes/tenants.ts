@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { JOB_STATES, QUEUE_NAMES, type JobState, type QueueName } from '../src/job-types.js';
-import { errors, okEnvelope } from '../src/schemas.js';
+import { JOB_STATES, QUEUE_NAMES, type JobState, type QueueName } from '../src/jobs/index.js';
+import { errors, okEnvelope } from '../src/http/schemas.js';
 import { TENANT_PATTERN } from '../src/tenant.js';
 
 const tenantParams = z.object({ tenant: z.string().regex(TENANT_PATTERN, 'must be a tenant name: 1-64 letters, digits, ".", "_" or "-"') });

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { QUEUE_NAMES, type QueueName } from '../src/job-types.js';
-import { errors, okEnvelope } from '../src/schemas.js';
-import { readWorkers } from '../src/worker-stats.js';
+import { QUEUE_NAMES, type QueueName } from '../src/jobs/index.js';
+import { errors, okEnvelope } from '../src/http/schemas.js';
+import { readWorkers } from '../src/coordination/worker-registry.js';
 
 const counters = {
   processed: z.number().int().describe('attempts that ended'),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { QUEUE_NAMES, type QueueName } from './job-types.js';
+import { QUEUE_NAMES, type QueueName } from './jobs/index.js';
 
 const onOff = z
   .enum(['on', 'off', 'true', 'false', '1', '0'])

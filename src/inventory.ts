@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { serverIdSchema, type QueueName } from './job-types.js';
+import { serverIdSchema, type QueueName } from './jobs/index.js';
 import { TENANT_PATTERN } from './tenant.js';
 
 const serverSchema = z.strictObject({

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
-import { resolveJwtKey, signToken } from './auth.js';
+import { resolveJwtKey, signToken } from './http/auth.js';
 import { ConfigError, loadConfig } from './config.js';
-import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js';
+import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { InventoryError, loadInventory } from './inventory.js';
 import { createLogger } from './logger.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../src/embedded-redis.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -5,10 +5,10 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { signToken } from '../src/auth.js';
+import { signToken } from '../src/http/auth.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { parseInventory, type Inventory } from '../src/inventory.js';
-import type { JobView } from '../src/job-store.js';
+import type { JobView } from '../src/store/job-store.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!';
 

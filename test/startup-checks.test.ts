@@ -3,11 +3,11 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { capacityShare } from '../src/fairness.js';
-import { startEmbeddedRedis } from '../src/embedded-redis.js';
+import { capacityShare } from '../src/coordination/tenant-slots.js';
+import { startEmbeddedRedis } from '../src/redis/embedded.js';
 import { loadInventory, parseInventory } from '../src/inventory.js';
-import { generateOpenApi, OPENAPI_FILE } from '../src/openapi-cli.js';
-import { redisOptionsFromUrl } from '../src/redis.js';
+import { generateOpenApi, OPENAPI_FILE } from '../src/cli/openapi.js';
+import { redisOptionsFromUrl } from '../src/redis/connection.js';
 import { readFileSync } from 'node:fs';
 import { inventoryOf, testConfig, tmpDir } from './helpers.js';
 

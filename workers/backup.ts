@@ -6,10 +6,10 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import { Pack } from 'tar';
-import { decryptFile, encryptStream, keyId, sha256File } from '../src/archive-crypto.js';
-import { expiredBackups, type BackupCatalog, type BackupEntry } from '../src/backup-catalog.js';
-import type { Processor } from '../src/job-runner.js';
-import type { BackupData } from '../src/job-types.js';
+import { decryptFile, encryptStream, keyId, sha256File } from '../src/backups/archive-crypto.js';
+import { expiredBackups, type BackupCatalog, type BackupEntry } from '../src/backups/catalog.js';
+import type { Processor } from './run-job.js';
+import type { BackupData } from '../src/jobs/index.js';
 
 /** A source file as a backup sees it: path relative to `/`, size, and modification time (ms). */
 export type SourceFile = { rel: string; size: number; mtimeMs: number };

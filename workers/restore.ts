@@ -5,10 +5,10 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError } from 'bullmq';
 import { x as extractTar } from 'tar';
-import { ArchiveKeyError, decryptFile, keyId, sha256File } from '../src/archive-crypto.js';
-import type { BackupEntry } from '../src/backup-catalog.js';
-import type { Processor } from '../src/job-runner.js';
-import type { RestoreData } from '../src/job-types.js';
+import { ArchiveKeyError, decryptFile, keyId, sha256File } from '../src/backups/archive-crypto.js';
+import type { BackupEntry } from '../src/backups/catalog.js';
+import type { Processor } from './run-job.js';
+import type { RestoreData } from '../src/jobs/index.js';
 import { readManifest } from './backup.js';
 
 /** Every regular file and link under `dir`, as paths relative to it. */

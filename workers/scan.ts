@@ -1,8 +1,8 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Processor } from '../src/job-runner.js';
-import type { ScanData } from '../src/job-types.js';
+import type { Processor } from './run-job.js';
+import type { ScanData } from '../src/jobs/index.js';
 
 export type PortResult = { port: number; open: boolean; latencyMs: number; error?: string };
 type CheckedPort = PortResult & { tls?: TlsInfo | null };

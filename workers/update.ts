@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Processor } from '../src/job-runner.js';
-import type { UpdateData } from '../src/job-types.js';
+import type { Processor } from './run-job.js';
+import type { UpdateData } from '../src/jobs/index.js';
 
 /** How many of the last output lines a failure reason quotes. */
 const TAIL_LINES = 10;

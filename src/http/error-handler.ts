@@ -1,0 +1,70 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { AppError, BulkInvalidError, isRedisConnectionError, ServiceUnavailableError, type ItemError } from '../errors.js';
+
+type Envelope = { success: false; error: { code: string; message: string; details?: ItemError[] }; requestId: string };
+
+function send(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+  details?: ItemError[],
+) {
+  const body: Envelope = { success: false, error: details ? { code, message, details } : { code, message }, requestId: String(request.id) };
+  return reply.code(status).headers(headers).send(body);
+}
+
+/** "body.data.serverId: Invalid input: expected string, received undefined" */
+function validationMessage(err: FastifyError): string {
+  const context = err.validationContext ?? 'request';
+  const issues = (err.validation ?? []).slice(0, 5).map((v) => {
+    const where = [context, ...String(v.instancePath ?? '').split('/').filter(Boolean)].join('.');
+    return `${where}: ${v.message}`;
+  });
+  return issues.join('; ') || err.message;
+}
+
+const FASTIFY_CODES: Record<string, [string, string?]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', 'The request body is larger than 1 MiB.'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json.'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['INVALID_JSON', 'The body is not valid JSON.'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['BAD_REQUEST', 'Content-Length does not match the body.'],
+};
+
+/**
+ * One error shape for the whole API. 4xx keep their message; a 500 says
+ * nothing about internals (the details go to the log); Redis trouble is a 503
+ * with Retry-After.
+ */
+export const errorHandlerPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      if (err instanceof BulkInvalidError) return send(reply, request, 400, err.code, err.message, err.headers, err.details);
+      if (err instanceof AppError) return send(reply, request, err.statusCode, err.code, err.message, err.headers);
+      if (hasZodFastifySchemaValidationErrors(err)) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
+      if (err.validation) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
+      const known = err.code ? FASTIFY_CODES[err.code] : undefined;
+      if (known) return send(reply, request, err.statusCode ?? 400, known[0], known[1] ?? err.message);
+      if (isRedisConnectionError(err)) {
+        const e = new ServiceUnavailableError();
+        request.log.warn({ err: err.message }, 'redis unavailable');
+        return send(reply, request, e.statusCode, e.code, e.message, e.headers);
+      }
+      const status = err.statusCode ?? 500;
+      if (status >= 400 && status < 500) {
+        return send(reply, request, status, status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST', err.message);
+      }
+      request.log.error({ err }, 'unhandled error');
+      return send(reply, request, 500, 'INTERNAL_ERROR', 'An unexpected error occurred; the request id identifies it in the server log.');
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      send(reply, request, 404, 'ROUTE_NOT_FOUND', `There is no route ${request.method} ${request.url.split('?')[0]}.`),
+    );
+  },
+  { name: 'error-handler' },
+);

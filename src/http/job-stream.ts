@@ -1,0 +1,83 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { JobEvent } from '../services/job-events.js';
+import type { JobView } from '../store/job-store.js';
+
+const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
+
+/**
+ * Serve one job's server-sent events on `reply` (hijacked: Fastify hands over
+ * the socket). Everything written goes through one chain, so events leave in
+ * the order they happened: the snapshot, the log lines from `fromLog`, then
+ * progress, log and the terminal event. Each event's id is the number of log
+ * lines sent so far, which is all a reconnecting client needs (Last-Event-ID).
+ */
+export async function streamJobEvents(app: FastifyInstance, reply: FastifyReply, first: JobView, fromLog: number, tenant: string | undefined): Promise<void> {
+  const { id, queue } = first;
+  const raw = reply.raw;
+  let sent = fromLog;
+  let closed = false;
+  let lastWrite = Date.now();
+  let chain: Promise<unknown> = Promise.resolve();
+  let stop: (() => void) | undefined;
+
+  const write = (text: string) => {
+    if (closed) return;
+    lastWrite = Date.now();
+    raw.write(text);
+  };
+  const send = (event: string, data: unknown) => write(`event: ${event}\nid: ${sent}\ndata: ${JSON.stringify(data)}\n\n`);
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    stop?.();
+    raw.end();
+  };
+  const serial = (step: () => Promise<unknown> | void) => {
+    chain = chain.then(() => (closed ? undefined : step())).catch((err: Error) => {
+      reply.request.log.warn({ jobId: id, err: err.message }, 'event stream ended on an error');
+      end();
+    });
+  };
+  const pullLogs = async () => {
+    const { logs } = await app.queues[queue].getJobLogs(id, sent, -1);
+    for (const line of logs) {
+      sent += 1;
+      send('log', { index: sent - 1, line });
+    }
+  };
+  const finish = async (known?: JobView) => {
+    await pullLogs();
+    const now = known ?? (await app.jobs.store.get(id, tenant));
+    if (!now) send('removed', { jobId: id });
+    else send(now.state === 'failed' ? 'failed' : 'completed', now);
+    end();
+  };
+
+  reply.hijack();
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': String(reply.request.id),
+  });
+  raw.on('close', end);
+  const heartbeat = setInterval(() => {
+    if (Date.now() - lastWrite >= app.config.sseHeartbeatMs - 50) write(`: heartbeat ${new Date().toISOString()}\n\n`);
+  }, app.config.sseHeartbeatMs);
+
+  // Listen first, so nothing that happens while the snapshot is read is lost (it queues behind it).
+  stop = await app.events.watch(id, (e: JobEvent) => {
+    if (e.type === 'progress') serial(() => send('progress', { progress: e.progress }));
+    else if (e.type === 'log') serial(pullLogs);
+    else serial(() => finish());
+  });
+  if (closed) stop();
+  serial(async () => {
+    const now = (await app.jobs.store.get(id, tenant)) ?? first;
+    send('snapshot', now);
+    await pullLogs();
+    if (ended(now)) await finish(now);
+  });
+}

@@ -1,0 +1,108 @@
+import { Queue, type Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { BackupCatalog } from '../backups/catalog.js';
+import { CancelRequests } from '../coordination/cancel-requests.js';
+import type { Config } from '../config.js';
+import { ServiceUnavailableError } from '../errors.js';
+import type { Inventory } from '../inventory.js';
+import { IndexSweeper } from '../store/index-sweeper.js';
+import { JobService } from '../services/jobs.js';
+import { JobStore } from '../store/job-store.js';
+import { DeadLetters } from '../services/dead-letters.js';
+import { QueueOps } from '../services/queue-ops.js';
+import { TenantAdmin } from '../coordination/tenant-slots.js';
+import { JobEventsHub } from '../services/job-events.js';
+import { RecordStore } from '../store/records.js';
+import { Schedules } from '../services/schedules.js';
+import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { assertNoEviction, createRedis, waitReady } from '../redis/connection.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    inventory: Inventory;
+    /** The producers' connection: fails fast while Redis is away. */
+    redis: Redis;
+    queues: Record<QueueName, Queue>;
+    jobs: JobService;
+    /** Queue-wide operations (admin). */
+    queueOps: QueueOps;
+    deadLetters: DeadLetters;
+    schedules: Schedules;
+    tenants: TenantAdmin;
+    /** Job events for long polls and event streams: one QueueEvents per queue in this process. */
+    events: JobEventsHub;
+    /** The in-process workers, or null with WORKERS=off. */
+    workers: Record<QueueName, Worker> | null;
+  }
+}
+
+/**
+ * The producer side: one fail-fast connection shared by the three queues and
+ * the job store, the Redis policy check, and a 503 for API calls while Redis
+ * is unreachable (ioredis reconnects by itself; the API recovers with it).
+ */
+export const servicesPlugin = fp(
+  async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redisUrl: string }) => {
+    const { config } = opts;
+    const redis = createRedis(opts.redisUrl, 'producer', 'jobs-api:producer');
+    let lastError = '';
+    redis.on('error', (err: Error) => {
+      if (err.message !== lastError) app.log.warn({ err: err.message }, 'redis connection error');
+      lastError = err.message;
+    });
+    redis.on('ready', () => {
+      if (lastError) app.log.info('redis connection is back');
+      lastError = '';
+    });
+    try {
+      await waitReady(redis);
+      await assertNoEviction(redis);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+
+    const queues = Object.fromEntries(
+      QUEUE_NAMES.map((name) => [
+        name,
+        new Queue(QUEUES[name].redisName, { connection: redis, prefix: config.queuePrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
+      ]),
+    ) as Record<QueueName, Queue>;
+    for (const q of Object.values(queues)) q.on('error', () => {});
+    const store = new JobStore(redis, config.queuePrefix, queues);
+    store.onIndexError = (err, jobId) => app.log.error({ err: err.message, jobId }, 'job accepted but not indexed for listing');
+
+    app.decorate('redis', redis);
+    app.decorate('queues', queues);
+    const catalog = new BackupCatalog(redis, config.queuePrefix);
+    const records = new RecordStore(redis, config.queuePrefix);
+    const cancels = new CancelRequests(redis, config.queuePrefix);
+    const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined });
+    app.decorate('jobs', jobs);
+    app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
+    app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
+    app.decorate('schedules', new Schedules(queues, jobs));
+    const events = new JobEventsHub(opts.redisUrl, config.queuePrefix, app.log as unknown as Logger);
+    app.decorate('events', events);
+    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
+
+    app.addHook('onRequest', async (request) => {
+      if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();
+    });
+
+    const sweeper = new IndexSweeper(store, { onError: (err) => app.log.warn({ err: err.message }, 'job index sweep failed') });
+    sweeper.start();
+
+    app.addHook('onClose', async () => {
+      await sweeper.stop();
+      await events.close();
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await redis.quit().catch(() => redis.disconnect());
+    });
+  },
+  { name: 'services' },
+);

@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { redisOptionsFromUrl } from './connection.js';
+
+export class RedisServerMissingError extends Error {
+  override name = 'RedisServerMissingError';
+  constructor(binary: string) {
+    super(
+      [
+        `"${binary}" was not found on PATH, and REDIS_URL is not set.`,
+        'The Jobs API needs Redis. Either:',
+        '  - install it: Debian/Ubuntu: sudo apt-get install redis-server   macOS: brew install redis',
+        '  - or point it at a Redis you run: REDIS_URL=redis://host:6379 npm start',
+        '  - or run everything with Docker: docker compose up',
+      ].join('\n'),
+    );
+  }
+}
+
+export type EmbeddedRedis = {
+  /** A REDIS_URL for the child: a socket path, or redis://127.0.0.1:PORT. */
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+};
+
+// A unix socket path longer than this does not fit in sockaddr_un on Linux.
+const MAX_SOCKET_PATH = 100;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Start a private `redis-server` with its data under `dir`: append-only file
+ * with fsync every second, `noeviction`, listening on a unix socket (or a free
+ * loopback port when the socket path would be too long). Resolves once Redis
+ * answers PING.
+ */
+export async function startEmbeddedRedis(
+  dir: string,
+  opts: { binary?: string; timeoutMs?: number; onLog?: (line: string) => void } = {},
+): Promise<EmbeddedRedis> {
+  const binary = opts.binary ?? 'redis-server';
+  const absDir = path.resolve(dir);
+  await mkdir(absDir, { recursive: true });
+  const socket = path.join(absDir, 'redis.sock');
+  const useSocket = socket.length <= MAX_SOCKET_PATH;
+  const port = useSocket ? 0 : await freePort();
+  const url = useSocket ? socket : `redis://127.0.0.1:${port}`;
+  const args = [
+    '--dir', absDir,
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--appendonly', 'yes',
+    '--appendfsync', 'everysec',
+    '--maxmemory-policy', 'noeviction',
+    '--save', '',
+    '--daemonize', 'no',
+    '--protected-mode', 'yes',
+    '--logfile', '',
+    ...(useSocket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
+  ];
+
+  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line.trim()) continue;
+      output.push(line);
+      if (output.length > 20) output.shift();
+      opts.onLog?.(line);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+
+  const spawned = await new Promise<Error | null>((resolve) => {
+    child.once('spawn', () => resolve(null));
+    child.once('error', (err) => resolve(err));
+  });
+  if (spawned) {
+    if ((spawned as NodeJS.ErrnoException).code === 'ENOENT') throw new RedisServerMissingError(binary);
+    throw spawned;
+  }
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`redis-server exited with code ${child.exitCode} at start:\n${output.join('\n')}`);
+    }
+    const probe = new Redis({
+      ...redisOptionsFromUrl(url),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      break;
+    } catch {
+      probe.disconnect();
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`redis-server did not answer within ${opts.timeoutMs ?? 15_000} ms:\n${output.join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  return { url, pid: child.pid ?? 0, stop };
+}

@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import type { BackupCatalog, BackupEntry } from '../backups/catalog.js';
+import type { CancelRequests } from '../coordination/cancel-requests.js';
+import { AppError, BadRequestError, BulkInvalidError, ConflictError, NotFoundError, type ItemError } from '../errors.js';
+import type { JobEventsHub } from './job-events.js';
+import type { JobView } from '../store/job-store.js';
+import { declaresKind, type Inventory, type Server } from '../inventory.js';
+import type { JobStore } from '../store/job-store.js';
+import type { RecordStore } from '../store/records.js';
+import {
+  queueOfType,
+  type BackupData,
+  type JobData,
+  type JobEnvelope,
+  type JobOptions,
+  type JobState,
+  type JobType,
+  type QueueName,
+  type RestoreData,
+} from '../jobs/index.js';
+import { visibleTenant, type Principal } from '../tenant.js';
+
+/** One job to enqueue, as a validated request body describes it. */
+export type Submission = { type: JobType; data: JobData; options?: JobOptions };
+
+/** How long POST /api/jobs/:id/cancel waits for a running job to stop before it answers 202. */
+export const CANCEL_WAIT_MS = 5000;
+
+export type CancelOutcome =
+  /** It was waiting or delayed: it is gone from the queue. */
+  | { outcome: 'removed'; job: null }
+  /** It was running and has stopped: failed with the reason `cancelled`. */
+  | { outcome: 'cancelled'; job: JobView }
+  /** It was running and is still winding down. */
+  | { outcome: 'cancelling'; job: JobView };
+
+export type Submitted = { jobId: string; queue: QueueName; type: JobType; state: JobState; recordId: string };
+
+/**
+ * Turns a validated request into a job: checks the server is one the caller
+ * may act on and declares this kind of work, then enqueues it for the
+ * server's tenant.
+ */
+export class JobService {
+  readonly store: JobStore;
+  readonly inventory: Inventory;
+  readonly backups: BackupCatalog;
+  /** The scan, update and backup records jobs leave about their servers. */
+  readonly records: RecordStore;
+  private readonly cancels: CancelRequests;
+  /** Whether BACKUP_ENCRYPTION_KEY is configured: without it, encrypted backups are refused at enqueue. */
+  private readonly encryption: boolean;
+
+  constructor(parts: {
+    store: JobStore;
+    inventory: Inventory;
+    backups: BackupCatalog;
+    records: RecordStore;
+    cancels: CancelRequests;
+    encryption: boolean;
+  }) {
+    this.store = parts.store;
+    this.inventory = parts.inventory;
+    this.backups = parts.backups;
+    this.records = parts.records;
+    this.cancels = parts.cancels;
+    this.encryption = parts.encryption;
+  }
+
+  /**
+   * The job as it is now, or — with `waitMs` — as soon as it has completed or
+   * failed, or when the wait ends (whichever comes first). Waiting costs no
+   * Redis connection: it listens to this process's job events. `gone` ends
+   * the wait early (the client went away).
+   */
+  async waitFor(principal: Principal, id: string, waitMs: number, events: JobEventsHub, gone?: AbortSignal): Promise<JobView> {
+    const tenant = visibleTenant(principal);
+    const first = await this.store.mustGet(id, tenant);
+    if (waitMs <= 0 || first.state === 'completed' || first.state === 'failed') return first;
+    let wake: () => void = () => {};
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const stop = await events.watch(id, (e) => {
+      if (e.type === 'completed' || e.type === 'failed') wake();
+    });
+    const timer = setTimeout(wake, waitMs);
+    gone?.addEventListener('abort', wake, { once: true });
+    try {
+      // It may have ended between the first read and the subscription.
+      const again = await this.store.mustGet(id, tenant);
+      if (again.state === 'completed' || again.state === 'failed') return again;
+      await woken;
+      return await this.store.mustGet(id, tenant);
+    } finally {
+      clearTimeout(timer);
+      stop();
+      gone?.removeEventListener('abort', wake);
+    }
+  }
+
+  /**
+   * Stop a job: a waiting or delayed one is removed from its queue; an active
+   * one is asked to stop (its process aborts the work and fails it with the
+   * reason `cancelled`, no further attempts), and this waits up to
+   * CANCEL_WAIT_MS for that to happen. A finished job is a 409.
+   */
+  async cancel(principal: Principal, id: string): Promise<CancelOutcome> {
+    const tenant = visibleTenant(principal);
+    const view = await this.store.get(id, tenant);
+    if (!view) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+    if (view.state === 'completed' || view.state === 'failed') {
+      throw new ConflictError(`Job "${id}" has already ${view.state === 'completed' ? 'completed' : 'failed'}; there is nothing to cancel.`, 'JOB_FINISHED');
+    }
+    if (view.state !== 'active') {
+      const removed = await this.store.remove(id, tenant);
+      if (removed.status === 'removed') return { outcome: 'removed', job: null };
+      if (removed.status === 'missing') throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+      // It started meanwhile: stop it like any running job.
+    }
+    await this.cancels.request(id);
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    for (;;) {
+      const now = await this.store.get(id, tenant);
+      if (!now) return { outcome: 'removed', job: null };
+      if (now.state === 'failed') return { outcome: 'cancelled', job: now };
+      if (now.state === 'completed') {
+        throw new ConflictError(`Job "${id}" completed before it could be stopped.`, 'JOB_FINISHED');
+      }
+      if (Date.now() >= deadline) return { outcome: 'cancelling', job: now };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** A completed backup of a server `principal` may see, or a 404. */
+  async backup(principal: Principal, serverId: string, backupId: string): Promise<BackupEntry> {
+    const server = this.server(principal, serverId);
+    const entry = await this.backups.get(server.id, backupId);
+    if (!entry) throw new NotFoundError(`Backup "${backupId}" of server "${server.id}"`, 'BACKUP_NOT_FOUND');
+    return entry;
+  }
+
+  /** The restore items of a list whose backup does not exist (or is not the server's), as 400 problems. */
+  private async missingBackups(items: ReadonlyArray<{ item: Submission; index: number }>): Promise<ItemError[]> {
+    const restores = items.filter(({ item }) => item.type === 'backup:restore');
+    const found = await Promise.all(
+      restores.map(({ item }) => this.backups.get(item.data.serverId, (item.data as RestoreData).backupId)),
+    );
+    return restores
+      .filter((_, i) => found[i] === undefined)
+      .map(({ item, index }) => ({
+        index,
+        code: 'UNKNOWN_BACKUP',
+        message: `data.backupId: server "${item.data.serverId}" has no backup "${(item.data as RestoreData).backupId}" (see GET /api/servers/${item.data.serverId}/backups)`,
+      }));
+  }
+
+  /** The server `principal` may see, or a 404 identical to a missing one. */
+  server(principal: Principal, id: string): Server {
+    const server = this.inventory.get(id, visibleTenant(principal));
+    if (!server) throw new NotFoundError(`Server "${id}"`, 'SERVER_NOT_FOUND');
+    return server;
+  }
+
+  /** The server a job of `type` may run on for `principal`, or the 400 that says why not. */
+  private target(principal: Principal, type: JobType, data: JobData): Server {
+    const queue = queueOfType(type);
+    const server = this.inventory.get(data.serverId, visibleTenant(principal));
+    if (!server) {
+      throw new BadRequestError(`data.serverId: there is no server "${data.serverId}" in the inventory`, 'UNKNOWN_SERVER');
+    }
+    if (!declaresKind(server, queue)) {
+      throw new BadRequestError(`data.serverId: server "${server.id}" declares no "${queue}" section, so it cannot run ${type} jobs`, 'KIND_NOT_DECLARED');
+    }
+    if ((type === 'backup:manual' || type === 'backup:scheduled') && (data as BackupData).encryption && !this.encryption) {
+      throw new BadRequestError(
+        'data.encryption: encrypted backups need BACKUP_ENCRYPTION_KEY, which this server does not have; ask its operator, or back up without encryption',
+        'ENCRYPTION_NOT_CONFIGURED',
+      );
+    }
+    return server;
+  }
+
+  /** The server a job of `type` with `data` would run on for `principal`, or the 400 that says why it cannot (schedules check this once, up front). */
+  checkTarget(principal: Principal, type: JobType, data: JobData): Server {
+    return this.target(principal, type, data);
+  }
+
+  private envelope(principal: Principal, server: Server, data: JobData): JobEnvelope {
+    return { tenant: server.tenant, requestedBy: principal.sub, recordId: randomUUID(), input: data };
+  }
+
+  async submit(principal: Principal, type: JobType, data: JobData, options: JobOptions = {}): Promise<Submitted> {
+    const envelope = this.envelope(principal, this.target(principal, type, data), data);
+    const [missing] = await this.missingBackups([{ item: { type, data }, index: 0 }]);
+    if (missing) throw new BadRequestError(missing.message, missing.code);
+    const added = await this.store.add(type, envelope, options);
+    return { ...added, type, recordId: envelope.recordId };
+  }
+
+  /** The server the item at `index` of a bulk list runs on, or why it cannot run (unknown server, kind not declared, ...). */
+  private checkItem(principal: Principal, { type, data }: Submission, index: number): { server: Server } | { problem: ItemError } {
+    try {
+      return { server: this.target(principal, type, data) };
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      return { problem: { index, code: err.code, message: `jobs[${index}].${err.message}` } };
+    }
+  }
+
+  /** Why the item at `index` of a bulk list cannot run, or undefined when it can. */
+  itemProblem(principal: Principal, item: Submission, index: number): ItemError | undefined {
+    const checked = this.checkItem(principal, item, index);
+    return 'problem' in checked ? checked.problem : undefined;
+  }
+
+  /**
+   * Enqueue a list of jobs, all or none: every item is checked first, and one
+   * bad item refuses the whole list with a 400 that names each bad item.
+   * The accepted list is enqueued in one round trip.
+   */
+  async submitBulk(principal: Principal, items: ReadonlyArray<Submission>): Promise<Submitted[]> {
+    const problems: ItemError[] = [];
+    const prepared: Array<{ type: JobType; envelope: JobEnvelope; options?: JobOptions }> = [];
+    items.forEach((item, index) => {
+      const checked = this.checkItem(principal, item, index);
+      if ('problem' in checked) problems.push(checked.problem);
+      else prepared.push({ type: item.type, envelope: this.envelope(principal, checked.server, item.data), options: item.options });
+    });
+    if (problems.length === 0) {
+      const wellAimed = items.map((item, index) => ({ item, index }));
+      for (const missing of await this.missingBackups(wellAimed)) {
+        problems.push({ ...missing, message: `jobs[${missing.index}].${missing.message}` });
+      }
+    }
+    if (problems.length > 0) throw new BulkInvalidError(problems, items.length);
+    const added = await this.store.addBulk(prepared);
+    return added.map((a, i) => ({ ...a, type: prepared[i]!.type, recordId: prepared[i]!.envelope.recordId }));
+  }
+}

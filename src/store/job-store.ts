@@ -1,0 +1,382 @@
+import { randomBytes } from 'node:crypto';
+import { Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { TurnBatcher } from './turn-batcher.js';
+import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
+import {
+  DEFAULT_JOB_OPTIONS,
+  QUEUES,
+  queueOfJobId,
+  queueOfType,
+  type JobEnvelope,
+  type JobOptions,
+  type JobState,
+  type JobType,
+  type QueueName,
+} from '../jobs/index.js';
+
+/** A job as the API shows it. */
+export type JobView = {
+  id: string;
+  queue: QueueName;
+  type: JobType;
+  tenant: string;
+  state: JobState;
+  progress: number;
+  attempts: number;
+  maxAttempts: number;
+  data: unknown;
+  result: unknown;
+  failedReason: string | null;
+  createdAt: string;
+  processedAt: string | null;
+  finishedAt: string | null;
+};
+
+export type ListFilter = {
+  /** Only this tenant's jobs; `undefined` lists every tenant (admin). */
+  tenant: string | undefined;
+  queue?: QueueName;
+  state?: JobState;
+  type?: JobType;
+  limit: number;
+  cursor?: string;
+};
+
+type BulkJob = { name: JobType; data: JobEnvelope; opts: ReturnType<JobStore['jobOptions']> };
+
+export type Added = { jobId: string; queue: QueueName; state: JobState };
+
+export type RemoveOutcome = { status: 'removed' } | { status: 'active' } | { status: 'missing' };
+export type RetryOutcome = { status: 'retried'; state: JobState } | { status: 'not-failed'; state: JobState } | { status: 'missing' };
+
+/** The listing index: every job by creation time, the same per tenant, and the set of tenants. */
+export function indexKeys(prefix: string) {
+  return { all: `${prefix}:jobsapi:idx:all`, tenantPrefix: `${prefix}:jobsapi:idx:tenant:`, tenants: `${prefix}:jobsapi:tenants` };
+}
+
+/** Index a job the API did not add itself (a schedule's run), so that listings show it. */
+export async function indexJob(redis: Redis, prefix: string, jobId: string, tenant: string, createdAt: number): Promise<void> {
+  const keys = indexKeys(prefix);
+  await redis.multi().zadd(keys.all, createdAt, jobId).zadd(keys.tenantPrefix + tenant, createdAt, jobId).sadd(keys.tenants, tenant).exec();
+}
+
+/** Index entries younger than this are never pruned: their job may be in the middle of being added. */
+export const INDEX_GRACE_MS = 10_000;
+
+/** Jobs per BullMQ addBulk call within one bulk request. */
+const BULK_SLICE = 100;
+
+/** How many index entries one list call may look at before it answers with a cursor. */
+const LIST_SCAN_BUDGET = 2000;
+
+type RawJob = (string | null)[];
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    jobsapiGetJob(qprefix: string, id: string): Promise<RawJob | null>;
+    jobsapiListJobs(
+      index: string,
+      prefix: string,
+      maxScore: string,
+      cursorId: string,
+      limit: number,
+      state: string,
+      type: string,
+      queue: string,
+      budget: number,
+      pruneBefore: number,
+    ): Promise<[string | null, string | null, RawJob[]]>;
+    jobsapiSweepIndex(
+      allIndex: string,
+      tenants: string,
+      cursor: string,
+      count: number,
+      prefix: string,
+      pruneBefore: number,
+      tenantPrefix: string,
+    ): Promise<[string, number, number]>;
+    jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
+  }
+}
+
+/** Random bytes drawn 4 KiB at a time: one job id needs 16, and a system call per id shows in profiles. */
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+
+function newJobId(queue: QueueName): string {
+  if (idOffset + 16 > idPool.length) {
+    idPool = randomBytes(4096);
+    idOffset = 0;
+  }
+  const id = `${queue}_${idPool.toString('base64url', idOffset, idOffset + 16)}`;
+  idOffset += 16;
+  return id;
+}
+
+function iso(ms: string | null | undefined): string | null {
+  if (!ms) return null;
+  const n = Number(ms);
+  return Number.isFinite(n) && n > 0 ? new Date(n).toISOString() : null;
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  if (text === null || text === undefined || text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function encodeCursor(score: string, id: string): string {
+  return Buffer.from(JSON.stringify([score, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && /^\d{1,16}$/.test(String(v[0])) && typeof v[1] === 'string' && queueOfJobId(v[1])) {
+      return [String(v[0]), v[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new BadRequestError('querystring.cursor: not a cursor this API returned; use nextCursor from the previous page', 'INVALID_CURSOR');
+}
+
+/**
+ * Jobs as the API sees them: opaque ids, tenant ownership, a creation-time
+ * index per tenant for cursor listing, and state reads that do not grow with
+ * the queue's depth.
+ */
+export class JobStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly queues: Readonly<Record<QueueName, Queue>>,
+  ) {
+    redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
+    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 1, lua: LIST_JOBS_LUA });
+    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 2, lua: INDEX_JOBS_LUA });
+    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 2, lua: SWEEP_INDEX_LUA });
+  }
+
+  private queuePrefix(queue: QueueName): string {
+    return `${this.prefix}:${QUEUES[queue].redisName}:`;
+  }
+
+  indexKey(tenant: string | undefined): string {
+    const keys = indexKeys(this.prefix);
+    return tenant === undefined ? keys.all : keys.tenantPrefix + tenant;
+  }
+
+  /** Tenant index keys are this plus the tenant; the Lua scripts that touch every tenant's index build them from it. */
+  private get tenantIndexPrefix(): string {
+    return indexKeys(this.prefix).tenantPrefix;
+  }
+
+  private get tenantsKey(): string {
+    return indexKeys(this.prefix).tenants;
+  }
+
+  onIndexError?: (err: Error, jobId: string) => void;
+
+  /** BullMQ options of a job the API enqueues: our id and timestamp, the queue's priority, the caller's options. */
+  private jobOptions(queue: QueueName, jobId: string, now: number, options: JobOptions) {
+    const delay = options.delay ?? 0;
+    return {
+      jobId,
+      timestamp: now,
+      priority: options.priority ?? QUEUES[queue].defaultPriority,
+      attempts: options.attempts ?? DEFAULT_JOB_OPTIONS.attempts,
+      ...(delay > 0 ? { delay } : {}),
+    };
+  }
+
+  /** Index entries of new jobs, written together per turn of the event loop (one script call). */
+  private readonly indexBatch = new TurnBatcher<[number, string, string]>((entries) =>
+    this.redis.jobsapiIndexJobs(this.indexKey(undefined), this.tenantsKey, this.tenantIndexPrefix, ...entries.flat()),
+  );
+
+  private indexJobs(now: number, jobs: Array<{ jobId: string; tenant: string }>): Promise<void> {
+    return this.indexBatch.push(...jobs.map(({ jobId, tenant }): [number, string, string] => [now, jobId, tenant]));
+  }
+
+  /** Enqueue one job; its index entry is written alongside, batched with those of concurrent requests. */
+  async add(type: JobType, envelope: JobEnvelope, options: JobOptions = {}): Promise<Added> {
+    const queue = queueOfType(type);
+    const jobId = newJobId(queue);
+    const now = Date.now();
+    const indexed = this.indexJobs(now, [{ jobId, tenant: envelope.tenant }]);
+    const added = this.queues[queue].add(type, envelope, this.jobOptions(queue, jobId, now, options));
+    const [addResult, indexResult] = await Promise.allSettled([added, indexed]);
+    if (addResult.status === 'rejected') throw addResult.reason;
+    // The job is accepted even if its index entry was not written: its status
+    // still reads by id; only listings would miss it.
+    if (indexResult.status === 'rejected') this.onIndexError?.(indexResult.reason as Error, jobId);
+    return { jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' };
+  }
+
+  /**
+   * Enqueue many jobs in one round trip: BullMQ addBulk pipelines (a few per
+   * queue, sent back to back) and one index write, all on the same connection.
+   * Answers in the order of `items`.
+   */
+  async addBulk(items: ReadonlyArray<{ type: JobType; envelope: JobEnvelope; options?: JobOptions }>): Promise<Added[]> {
+    const now = Date.now();
+    const added: Added[] = [];
+    const perQueue = new Map<QueueName, BulkJob[]>();
+    for (const { type, envelope, options = {} } of items) {
+      const queue = queueOfType(type);
+      const jobId = newJobId(queue);
+      let list = perQueue.get(queue);
+      if (!list) perQueue.set(queue, (list = []));
+      list.push({ name: type, data: envelope, opts: this.jobOptions(queue, jobId, now, options) });
+      added.push({ jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' });
+    }
+    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, tenant: item.envelope.tenant })));
+    // Sent in slices, back to back without waiting: Redis starts on the first
+    // slice while the next is being encoded, instead of waiting for all 1000.
+    const adds: Promise<unknown>[] = [];
+    for (const [queue, jobs] of perQueue) {
+      for (let i = 0; i < jobs.length; i += BULK_SLICE) adds.push(this.queues[queue].addBulk(jobs.slice(i, i + BULK_SLICE)));
+    }
+    const [addResults, indexResult] = await Promise.all([Promise.allSettled(adds), indexed.then(() => undefined, (err: Error) => err)]);
+    const failed = addResults.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (indexResult) this.onIndexError?.(indexResult, `${added.length} jobs from ${added[0]?.jobId}`);
+    return added;
+  }
+
+  private toView(id: string, queue: QueueName, raw: RawJob): JobView {
+    const [state, name, data, attempts, progress, returnvalue, failedReason, timestamp, processedOn, finishedOn, atm] = raw;
+    const envelope = (parseJson(data) ?? {}) as Partial<JobEnvelope>;
+    const p = Number(progress ?? 0);
+    return {
+      id,
+      queue,
+      type: name as JobType,
+      tenant: envelope.tenant ?? 'default',
+      state: state as JobState,
+      // A job that ended within one turn of the event loop wrote no progress; done is 100.
+      progress: state === 'completed' ? 100 : Number.isFinite(p) ? p : 0,
+      // Attempts made, plus the one running now. (BullMQ's attemptsStarted also counts the
+      // times a job went back to `delayed` to wait for its server's lock: those are not attempts.)
+      attempts: Number(atm ?? 0) + (state === 'active' ? 1 : 0),
+      maxAttempts: Number(attempts ?? 1),
+      data: envelope.input ?? null,
+      result: state === 'completed' ? parseJson(returnvalue) : null,
+      failedReason: failedReason ?? null,
+      createdAt: iso(timestamp) ?? new Date(0).toISOString(),
+      processedAt: iso(processedOn),
+      finishedAt: iso(finishedOn),
+    };
+  }
+
+  /** The job, when it exists and `tenant` may see it (`undefined`: admin). One round trip. */
+  async get(id: string, tenant: string | undefined): Promise<JobView | undefined> {
+    const queue = queueOfJobId(id);
+    if (!queue) return undefined;
+    const raw = await this.redis.jobsapiGetJob(this.queuePrefix(queue), id);
+    if (!raw) return undefined;
+    const view = this.toView(id, queue, raw);
+    if (tenant !== undefined && view.tenant !== tenant) return undefined;
+    return view;
+  }
+
+  async mustGet(id: string, tenant: string | undefined): Promise<JobView> {
+    const job = await this.get(id, tenant);
+    if (!job) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+    return job;
+  }
+
+  async list(filter: ListFilter): Promise<{ jobs: JobView[]; nextCursor: string | null }> {
+    const [score, id] = filter.cursor ? decodeCursor(filter.cursor) : ['+inf', ''];
+    const [nextScore, nextId, rows] = await this.redis.jobsapiListJobs(
+      this.indexKey(filter.tenant),
+      this.prefix,
+      score,
+      id,
+      filter.limit,
+      filter.state ?? '',
+      filter.type ?? '',
+      filter.queue ?? '',
+      LIST_SCAN_BUDGET,
+      Date.now() - INDEX_GRACE_MS,
+    );
+    const jobs = rows.map((row) => {
+      const [jobId, ...rest] = row as [string, ...RawJob];
+      return this.toView(jobId, queueOfJobId(jobId)!, rest);
+    });
+    return { jobs, nextCursor: nextScore && nextId ? encodeCursor(nextScore, nextId) : null };
+  }
+
+  /** A page of the job's log lines (all attempts, oldest first) and how many there are; undefined when the job is not visible. */
+  async logs(id: string, tenant: string | undefined, start: number, limit: number): Promise<{ lines: string[]; count: number } | undefined> {
+    const job = await this.get(id, tenant);
+    if (!job) return undefined;
+    const { logs, count } = await this.queues[job.queue].getJobLogs(id, start, start + limit - 1);
+    return { lines: logs, count };
+  }
+
+  async remove(id: string, tenant: string | undefined): Promise<RemoveOutcome> {
+    const job = await this.get(id, tenant);
+    if (!job) return { status: 'missing' };
+    if (job.state === 'active') return { status: 'active' };
+    const removed = await this.queues[job.queue].remove(id);
+    if (!removed) {
+      // Removal refuses a job that holds a lock: it became active in between.
+      const again = await this.get(id, tenant);
+      return again ? { status: 'active' } : { status: 'missing' };
+    }
+    await this.redis.multi().zrem(this.indexKey(undefined), id).zrem(this.indexKey(job.tenant), id).exec();
+    return { status: 'removed' };
+  }
+
+  async retry(id: string, tenant: string | undefined): Promise<RetryOutcome> {
+    const view = await this.get(id, tenant);
+    if (!view) return { status: 'missing' };
+    if (view.state !== 'failed') return { status: 'not-failed', state: view.state };
+    const job = await Job.fromId(this.queues[view.queue], id);
+    if (!job) return { status: 'missing' };
+    try {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } catch (err) {
+      const now = await this.get(id, tenant);
+      if (!now) return { status: 'missing' };
+      if (now.state !== 'failed') return { status: 'not-failed', state: now.state };
+      throw err;
+    }
+    const after = await this.get(id, tenant);
+    return { status: 'retried', state: after?.state ?? 'waiting' };
+  }
+
+  /**
+   * One step of the index sweep: look at about `count` entries of the
+   * all-jobs index from `cursor` (ZSCAN, so entries added or removed meanwhile
+   * do not break the walk) and drop, from every index, the entries whose job
+   * BullMQ no longer has (removed by retention or by a caller). Entries
+   * younger than INDEX_GRACE_MS are left alone: their job may be being added.
+   * One script call (SWEEP_INDEX_LUA).
+   * Answers the next cursor ('0' once the whole index was walked).
+   */
+  async sweepStep(cursor: string, count: number, now = Date.now()): Promise<{ cursor: string; scanned: number; removed: number }> {
+    const [next, scanned, removed] = await this.redis.jobsapiSweepIndex(
+      this.indexKey(undefined),
+      this.tenantsKey,
+      cursor,
+      count,
+      this.prefix,
+      now - INDEX_GRACE_MS,
+      this.tenantIndexPrefix,
+    );
+    return { cursor: next, scanned, removed };
+  }
+
+}
+
+export function conflictForRemove(id: string): ConflictError {
+  return new ConflictError(`Job "${id}" is running; wait for it to finish (or fail) before removing it.`, 'JOB_ACTIVE');
+}

@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, makeApp } from '../helpers.js';
+
+const ACME = auth({ tenant: 'acme' });
+
+describe('Idempotency-Key on enqueues', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await makeApp({
+      env: { WORKERS: 'off' },
+      servers: [
+        { id: 'web', tenant: 'acme', host: '127.0.0.1', scan: { ports: [1] } },
+        { id: 'web-g', tenant: 'globex', host: '127.0.0.1', scan: { ports: [1] } },
+      ],
+    });
+  });
+  afterAll(() => app.close());
+
+  const submit = (key: string | undefined, payload: object, headers = ACME, url = '/api/jobs') =>
+    app.inject({ method: 'POST', url, headers: { ...headers, ...(key ? { 'idempotency-key': key } : {}) }, payload });
+  const scans = async (tenant = 'acme') => (await app.jobs.store.list({ tenant, limit: 100 })).jobs.length;
+
+  it('a repeat answers 200 with the job the key first created', async () => {
+    const body = { type: 'scan:quick', data: { serverId: 'web' } };
+    const first = await submit('order-1', body);
+    expect(first.statusCode).toBe(202);
+    const again = await submit('order-1', body);
+    expect(again.statusCode).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json().data.jobId).toBe(first.json().data.jobId);
+    expect(again.headers.location).toBe(first.headers.location);
+    expect(await scans()).toBe(1);
+  });
+
+  it('the same key with another body is a 422; another tenant\'s key of that name is its own', async () => {
+    const res = await submit('order-1', { type: 'scan:full', data: { serverId: 'web' } });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const other = await submit('order-1', { type: 'scan:quick', data: { serverId: 'web-g' } }, auth({ tenant: 'globex' }));
+    expect(other.statusCode).toBe(202);
+  });
+
+  it('concurrent requests with one key create one job', async () => {
+    const before = await scans();
+    const body = { type: 'scan:full', data: { serverId: 'web' } };
+    const all = await Promise.all(Array.from({ length: 20 }, () => submit('burst-7', body)));
+    expect(all.map((r) => r.statusCode).sort()).toEqual([...Array(19).fill(200), 202].sort());
+    expect(new Set(all.map((r) => r.json().data.jobId)).size).toBe(1);
+    expect(await scans()).toBe(before + 1);
+  });
+
+  it('works on the per-server routes and on bulk', async () => {
+    const a = await submit('srv-1', {}, ACME, '/api/servers/web/scan');
+    const b = await submit('srv-1', {}, ACME, '/api/servers/web/scan');
+    expect([a.statusCode, b.statusCode]).toEqual([202, 200]);
+    expect(b.json().data.scanId).toBe(a.json().data.scanId);
+    // The same key on another route is another request.
+    expect((await submit('srv-1', { type: 'scan:quick', data: { serverId: 'web' } })).statusCode).toBe(422);
+
+    const jobs = { jobs: [{ type: 'scan:quick', data: { serverId: 'web' } }, { type: 'scan:full', data: { serverId: 'web' } }] };
+    const c = await submit('bulk-1', jobs, ACME, '/api/jobs/bulk');
+    const d = await submit('bulk-1', jobs, ACME, '/api/jobs/bulk');
+    expect([c.statusCode, d.statusCode]).toEqual([202, 200]);
+    expect(d.json().data.jobs.map((j: { jobId: string }) => j.jobId)).toEqual(c.json().data.jobs.map((j: { jobId: string }) => j.jobId));
+  });
+
+  it('a refused first request frees its key; a malformed key is a 400', async () => {
+    const bad = await submit('fix-me', { type: 'scan:quick', data: { serverId: 'nope' } });
+    expect(bad.statusCode).toBe(400);
+    const good = await submit('fix-me', { type: 'scan:quick', data: { serverId: 'web' } });
+    expect(good.statusCode).toBe(202);
+    const long = await submit('x'.repeat(300), { type: 'scan:quick', data: { serverId: 'web' } });
+    expect(long.statusCode).toBe(400);
+    expect(long.json().error.message).toMatch(/idempotency-key/);
+    // Without a key every request is its own job.
+    const n = await scans();
+    await submit(undefined, { type: 'scan:quick', data: { serverId: 'web' } });
+    await submit(undefined, { type: 'scan:quick', data: { serverId: 'web' } });
+    expect(await scans()).toBe(n + 2);
+  });
+});

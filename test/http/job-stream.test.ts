@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, makeApp, token } from '../helpers.js';
+
+const H = auth({ tenant: 'ops' });
+const node = process.execPath;
+
+type Sse = { event: string; id?: string; data?: unknown; comment?: string };
+
+/** Read an event stream with Node's own http client until it ends (or `stopAfter` says so); parse it as EventSource does. */
+function readEvents(url: string, headers: Record<string, string>, stopAfter?: (events: Sse[]) => boolean): Promise<{ status: number; contentType: string; events: Sse[] }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers }, (res) => {
+      const events: Sse[] = [];
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let cut: number;
+        while ((cut = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, cut);
+          buf = buf.slice(cut + 2);
+          const ev: Sse = { event: 'message' };
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) ev.comment = line.slice(1).trim();
+            else if (line.startsWith('event: ')) ev.event = line.slice(7);
+            else if (line.startsWith('id: ')) ev.id = line.slice(4);
+            else if (line.startsWith('data: ')) ev.data = JSON.parse(line.slice(6));
+          }
+          events.push(ev.comment !== undefined && ev.event === 'message' ? { event: 'comment', comment: ev.comment } : ev);
+          if (stopAfter?.(events)) {
+            req.destroy();
+            resolve({ status: res.statusCode!, contentType: String(res.headers['content-type']), events });
+          }
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, contentType: String(res.headers['content-type']), events }));
+    });
+    req.on('error', (err) => (err.message === 'socket hang up' ? undefined : reject(err)));
+  });
+}
+
+describe('watching jobs without busy polling', () => {
+  let app: FastifyInstance;
+  let base: string;
+
+  beforeAll(async () => {
+    app = await makeApp({
+      env: { SSE_HEARTBEAT_MS: '300' },
+      servers: [
+        {
+          id: 'slow',
+          tenant: 'ops',
+          host: '127.0.0.1',
+          update: {
+            command: [node, '-e', "let i = 0; const t = setInterval(() => { i += 1; console.log('step ' + i); console.log('PROGRESS ' + i * 25); if (i === 4) { clearInterval(t); } }, 250)"],
+            timeoutSec: 30,
+          },
+        },
+        { id: 'idle', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', "setTimeout(() => { console.log('done'); process.exit(3) }, 1200)"], timeoutSec: 30 } },
+      ],
+    });
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(() => app.close());
+
+  const enqueue = async (serverId: string) => (await app.inject({ method: 'POST', url: `/api/servers/${serverId}/update`, headers: { ...H }, payload: { options: { attempts: 1 } } })).json().data.jobId as string;
+
+  it('long-poll: answers when the job ends, not before; a short wait answers with the job as it is', async () => {
+    const id = await enqueue('slow');
+    const t0 = Date.now();
+    const short = await app.inject({ url: `/api/jobs/${id}?waitMs=100`, headers: H });
+    expect(short.statusCode).toBe(200);
+    expect(['waiting', 'active']).toContain(short.json().data.state);
+    const long = await app.inject({ url: `/api/jobs/${id}?waitMs=30000`, headers: H });
+    expect(long.json().data).toMatchObject({ id, state: 'completed', progress: 100 });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    // Already finished: at once.
+    expect((await app.inject({ url: `/api/jobs/${id}?waitMs=60000`, headers: H })).json().data.state).toBe('completed');
+    expect((await app.inject({ url: `/api/jobs/${id}?waitMs=60001`, headers: H })).statusCode).toBe(400);
+    expect((await app.inject({ url: `/api/jobs/${id}?waitMs=1000`, headers: auth({ tenant: 'other' }) })).statusCode).toBe(404);
+    // Waiting holds no Redis connection: the hub has no listener left.
+    expect(app.events.listeners).toBe(0);
+  });
+
+  it('server-sent events: snapshot, progress and log lines as they happen, then completed, then the end', async () => {
+    const id = await enqueue('slow');
+    const { status, contentType, events } = await readEvents(`${base}/api/jobs/${id}/events`, { authorization: `Bearer ${token({ tenant: 'ops' })}` });
+    expect(status).toBe(200);
+    expect(contentType).toMatch(/^text\/event-stream/);
+    expect(events[0]).toMatchObject({ event: 'snapshot', data: { id } });
+    const lines = events.filter((e) => e.event === 'log').map((e) => (e.data as { line: string }).line);
+    expect(lines.filter((l) => l.startsWith('step '))).toEqual(['step 1', 'step 2', 'step 3', 'step 4']);
+    const progress = events.filter((e) => e.event === 'progress').map((e) => (e.data as { progress: number }).progress);
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ event: 'completed', data: { id, state: 'completed' } });
+    // Ids count the log lines sent: the last one is the number of lines.
+    expect(Number(last.id)).toBe(lines.length);
+
+    // Reconnecting with Last-Event-ID: a snapshot, then only the lines after it, then the end.
+    const again = await readEvents(`${base}/api/jobs/${id}/events`, { authorization: `Bearer ${token({ tenant: 'ops' })}`, 'last-event-id': '2' });
+    expect(again.events[0]!.event).toBe('snapshot');
+    expect(again.events.filter((e) => e.event === 'log').map((e) => (e.data as { line: string }).line)).toEqual(lines.slice(2));
+    expect(again.events.at(-1)!.event).toBe('completed');
+  });
+
+  it('heartbeats while idle, a failed event for a failing job, 404 for another tenant', async () => {
+    const id = await enqueue('idle');
+    const { events } = await readEvents(`${base}/api/jobs/${id}/events`, { authorization: `Bearer ${token({ tenant: 'ops' })}` });
+    expect(events.some((e) => e.event === 'comment' && e.comment!.startsWith('heartbeat'))).toBe(true);
+    expect(events.at(-1)).toMatchObject({ event: 'failed', data: { state: 'failed', failedReason: expect.stringContaining('exited with code 3') } });
+    const other = await app.inject({ url: `/api/jobs/${id}/events`, headers: auth({ tenant: 'other' }) });
+    expect(other.statusCode).toBe(404);
+  });
+
+  it('a thousand open streams share the same few Redis connections', async () => {
+    // A job that will not end while the streams are open: delayed for a minute.
+    const id = (await app.inject({ method: 'POST', url: '/api/jobs', headers: H, payload: { type: 'update:server', data: { serverId: 'idle' }, options: { delay: 60_000 } } })).json().data.jobId as string;
+    const clientsBefore = (await app.redis.client('LIST')) as string;
+    // Each stream is two sockets in this process (client and server): stay under the file descriptor limit.
+    const fdLimit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
+    const n = Math.min(1000, Math.floor((fdLimit - 300) / 2));
+    const agent = new http.Agent({ maxSockets: n });
+    const opened = await Promise.all(
+      Array.from({ length: n }, () =>
+        new Promise<http.ClientRequest>((resolve) => {
+          const req = http.get(`${base}/api/jobs/${id}/events`, { agent, headers: { authorization: `Bearer ${token({ tenant: 'ops' })}` } }, (res) => {
+            res.once('data', () => resolve(req));
+          });
+        }),
+      ),
+    );
+    const clientsDuring = (await app.redis.client('LIST')) as string;
+    expect(app.events.listeners).toBe(n);
+    expect(clientsDuring.split('\n').length).toBeLessThanOrEqual(clientsBefore.split('\n').length + 1);
+    for (const req of opened) req.destroy();
+    agent.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(app.events.listeners).toBe(0);
+    await app.inject({ method: 'POST', url: `/api/jobs/${id}/cancel`, headers: H });
+  });
+});

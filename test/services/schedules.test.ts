@@ -1,0 +1,98 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, auth, makeApp, waitForJob } from '../helpers.js';
+
+const OPS = auth({ tenant: 'ops' });
+const OTHER = auth({ tenant: 'globex' });
+
+describe('cron schedules', () => {
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = await makeApp({
+      servers: [
+        { id: 'web', tenant: 'ops', host: '127.0.0.1', scan: { ports: [1], timeoutMs: 200 }, backup: { paths: ['config/sample/www'] } },
+        { id: 'db', tenant: 'globex', host: '127.0.0.1', scan: { ports: [1] } },
+      ],
+    });
+  });
+  afterAll(() => app.close());
+
+  const post = (payload: object, headers = OPS) => app.inject({ method: 'POST', url: '/api/schedules', headers, payload });
+
+  it('refuses a bad cron pattern or time zone with a 400 that says why', async () => {
+    const cases: Array<[object, RegExp]> = [
+      [{ cron: '61 * * * *' }, /cron: "61 \* \* \* \*" is not a valid cron expression: .*61/],
+      [{ cron: '* * *' }, /has 3 fields; write 5 .* or 6/],
+      [{ cron: '0 2 * * *', tz: 'Mars/Olympus' }, /tz: "Mars\/Olympus" is not a time zone/],
+    ];
+    for (const [patch, message] of cases) {
+      const res = await post({ id: 'bad', type: 'scan:quick', data: { serverId: 'web' }, ...patch });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toMatchObject({ code: 'INVALID_CRON', message: expect.stringMatching(message) });
+    }
+    const foreign = await post({ id: 'bad', type: 'scan:quick', data: { serverId: 'db' }, cron: '0 2 * * *' });
+    expect(foreign.statusCode).toBe(400);
+    expect(foreign.json().error.code).toBe('UNKNOWN_SERVER');
+    const restore = await post({ id: 'bad', type: 'backup:restore', data: { serverId: 'web', backupId: '3b241101-e2bb-4255-8caf-4136c566a962' }, cron: '0 2 * * *' });
+    expect(restore.statusCode).toBe(400);
+    expect((await app.inject({ url: '/api/schedules', headers: OPS })).json().data).toEqual([]);
+  });
+
+  it('a nightly backup schedule shows its next run times; replacing it answers 200', async () => {
+    const res = await post({ id: 'nightly', type: 'backup:scheduled', data: { serverId: 'web' }, cron: '0 2 * * *', tz: 'Europe/Paris', options: { priority: 4 } });
+    expect(res.statusCode).toBe(201);
+    const s = res.json().data;
+    expect(s).toMatchObject({ id: 'nightly', tenant: 'ops', queue: 'backup', type: 'backup:scheduled', cron: '0 2 * * *', tz: 'Europe/Paris', options: { priority: 4 } });
+    expect(s.data).toMatchObject({ serverId: 'web', backup_type: 'full' });
+    expect(s.next).toHaveLength(5);
+    for (const t of s.next) {
+      const d = new Date(t);
+      expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }).format(d)).toBe('02:00');
+    }
+    const again = await post({ id: 'nightly', type: 'backup:scheduled', data: { serverId: 'web', backup_type: 'incremental' }, cron: '30 3 * * *' });
+    expect(again.statusCode).toBe(200);
+    const got = (await app.inject({ url: '/api/schedules/nightly', headers: OPS })).json().data;
+    expect(got).toMatchObject({ cron: '30 3 * * *', tz: null, data: { backup_type: 'incremental' } });
+    // Other tenants neither see it nor reach it; admin sees it with the tenant named.
+    expect((await app.inject({ url: '/api/schedules', headers: OTHER })).json().data).toEqual([]);
+    expect((await app.inject({ url: '/api/schedules/nightly', headers: OTHER })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/api/schedules/nightly?tenant=ops', headers: auth(ADMIN) })).json().data.id).toBe('nightly');
+    expect((await app.inject({ method: 'DELETE', url: '/api/schedules/nightly', headers: OPS })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/schedules/nightly', headers: OPS })).statusCode).toBe(404);
+  });
+
+  it('a schedule fires: each run is a job of its own that can be read and listed; deleting it stops it', async () => {
+    const res = await post({ id: 'every-second', type: 'scan:quick', data: { serverId: 'web' }, cron: '* * * * * *' });
+    expect(res.statusCode).toBe(201);
+    // Wait for two runs to finish.
+    const deadline = Date.now() + 15_000;
+    let runs: Array<{ id: string; state: string; type: string; tenant: string }> = [];
+    while (Date.now() < deadline) {
+      runs = (await app.inject({ url: '/api/jobs?type=scan:quick&limit=50', headers: OPS })).json().data.jobs;
+      if (runs.filter((j) => j.state === 'completed').length >= 2) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const done = runs.filter((j) => j.state === 'completed');
+    expect(done.length).toBeGreaterThanOrEqual(2);
+    for (const j of done) {
+      expect(j.id).toMatch(/^repeat:scan~ops~every-second:\d+$/);
+      expect(j.tenant).toBe('ops');
+      const one = await app.inject({ url: `/api/jobs/${encodeURIComponent(j.id)}`, headers: OPS });
+      expect(one.json().data).toMatchObject({ id: j.id, state: 'completed', result: { scanType: 'quick' } });
+      expect((await app.inject({ url: `/api/jobs/${encodeURIComponent(j.id)}`, headers: OTHER })).statusCode).toBe(404);
+    }
+    // Each run has its own record.
+    const scanIds = new Set(done.map((j) => (j as unknown as { result: { scanId: string } }).result?.scanId));
+    expect(scanIds.size).toBe(done.length);
+    expect((await app.inject({ url: '/api/schedules/every-second', headers: OPS })).json().data.runs).toBeGreaterThanOrEqual(2);
+
+    expect((await app.inject({ method: 'DELETE', url: '/api/schedules/every-second', headers: OPS })).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    const settled = (await app.inject({ url: '/api/jobs?type=scan:quick&limit=100', headers: OPS })).json().data.jobs.length;
+    await new Promise((r) => setTimeout(r, 2000));
+    const later = (await app.inject({ url: '/api/jobs?type=scan:quick&limit=100', headers: OPS })).json().data.jobs.length;
+    expect(later).toBe(settled);
+    await waitForJob(app, done[0]!.id);
+  });
+});
