@@ -50,7 +50,7 @@ const target = {
   bulk: {
     url: `${product.base}/api/jobs/bulk`,
     method: 'POST' as const,
-    body: JSON.stringify({ jobs: Array.from({ length: 1000 }, () => JSON.parse(one)) }),
+    body: JSON.stringify({ jobs: Array.from({ length: 1000 }, () => JSON.parse(one) as unknown) }),
     connections: 4,
     jobs: 1000,
   },
@@ -58,7 +58,7 @@ const target = {
   list: { url: `${product.base}/api/jobs?limit=50`, method: 'GET' as const, body: undefined, connections: 10, jobs: 0 },
 }[kind as 'post' | 'get' | 'bulk' | 'list'];
 if (kind === 'list') {
-  const body = JSON.stringify({ jobs: Array.from({ length: 1000 }, () => JSON.parse(one)) });
+  const body = JSON.stringify({ jobs: Array.from({ length: 1000 }, () => JSON.parse(one) as unknown) });
   for (let i = 0; i < 5; i += 1) {
     await fetch(`${product.base}/api/jobs/bulk`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
   }

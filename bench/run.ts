@@ -19,7 +19,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { signToken } from '../src/http/auth.js';
-import { CancelRequests } from '../src/coordination/cancel-requests.js';
+import { CancelListener } from '../src/coordination/cancel-listener.js';
 import { loadConfig } from '../src/config.js';
 import { TenantSlots } from '../src/coordination/tenant-slots.js';
 import { startEmbeddedRedis } from '../src/redis/embedded.js';
@@ -29,6 +29,7 @@ import { JobStore } from '../src/store/job-store.js';
 import { DEFAULT_JOB_OPTIONS, JOB_DATA_SCHEMAS, QUEUES, QUEUE_NAMES, type JobEnvelope, type QueueName } from '../src/jobs/index.js';
 import { RecordStore } from '../src/store/records.js';
 import { createRedis } from '../src/redis/connection.js';
+import { redisKeys } from '../src/redis/keys.js';
 import { createWorker } from '../workers/create-workers.js';
 import { concurrently, httpLoad, redisCpuSeconds, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
 
@@ -223,7 +224,7 @@ try {
       inventory,
       records: new RecordStore(connection, prefix),
       logger,
-      cancels: new CancelRequests(connection, prefix),
+      cancels: new CancelListener(connection, prefix),
       // One tenant, allowed the whole queue (TENANT_MAX_SHARE=1): the wiring's cost, not the policy's.
       slots: new TenantSlots(connection, prefix, 1_000_000, 1),
     };
@@ -275,7 +276,7 @@ try {
   plainRow('P3-p99', `GET /api/jobs/:id at ${depth} waiting, p99 latency`, deep.p99, 'ms', { max: 5, text: '<= 5 ms' });
 
   // P6: one tenant's first page of 50 among everything in Redis.
-  const total = (await redis.zcard('bull:jobsapi:idx:all')) as number;
+  const total = await redis.zcard(redisKeys('bull').index.all);
   await settle();
   const p6 = await httpLoad({ url: `${product.base}/api/jobs?limit=50`, connections: 10, seconds: SECONDS, headers: bearer('t3') });
   if (p6.errors) throw new Error('P6: listing failed');
@@ -315,7 +316,7 @@ try {
     text: '>= 0.8 x P1',
   });
 
-  const accepted = (await redis.zcard('bull:jobsapi:idx:all')) as number;
+  const accepted = await redis.zcard(redisKeys('bull').index.all);
   plainRow('P7-api-rss', `API server RSS with ${accepted} jobs in Redis, after P1-P6`, product.rssBytes() / 2 ** 20, 'MiB');
   await product.stop();
   await Promise.all(Object.values(queues).map((q) => q.close()));
@@ -330,7 +331,7 @@ try {
     const c = await p7Queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
     return Object.values(c).reduce((a, b) => a + b, 0) === 0;
   };
-  const p7Index = async () => Number(await redis.zcard('p7:jobsapi:idx:all'));
+  const p7Index = async () => Number(await redis.zcard(redisKeys('p7').index.all));
   const enqueue = async (n: number) => {
     for (let i = 0; i < n; i += 1000) {
       const res = await fetch(`${worker.base}/api/jobs/bulk`, { method: 'POST', headers: { ...dflt, 'content-type': 'application/json' }, body: bulkBody });
@@ -351,9 +352,10 @@ try {
   const mid = await checkpoint();
   await enqueue(P7_JOBS - half);
   const end = await checkpoint();
-  const completedIds = await redis.zrange('p7:scan-queue:completed', 0, 99);
+  const scanKeys = redisKeys('p7').queue('scan');
+  const completedIds = await redis.zrange(`${scanKeys}completed`, 0, 99);
   let jobBytes = 0;
-  for (const id of completedIds) jobBytes += Number(await redis.call('MEMORY', 'USAGE', `p7:scan-queue:${id}`, 'SAMPLES', '0'));
+  for (const id of completedIds) jobBytes += Number(await redis.call('MEMORY', 'USAGE', scanKeys + id, 'SAMPLES', '0'));
   plainRow('P7-job-bytes', `Redis bytes per retained finished job (scan result kept; mean of ${completedIds.length})`, jobBytes / completedIds.length, 'B');
   ratioRow('P7-redis', `Redis used_memory after ${P7_JOBS} vs ${half} real scan jobs (index ${end.index} entries)`, end.redis / 2 ** 20, 'MiB', mid.redis / 2 ** 20, {
     max: 1.1,

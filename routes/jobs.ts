@@ -1,13 +1,11 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { BulkInvalidError, ConflictError, NotFoundError, type ItemError } from '../src/errors.js';
-import { conflictForRemove } from '../src/store/job-store.js';
+import { BulkInvalidError, type ItemError } from '../src/errors.js';
 import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/jobs/index.js';
-import { allQueueCounts, sumCounts } from '../src/observability/queue-stats.js';
 import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
 import { streamJobEvents } from '../src/http/job-stream.js';
-import { visibleTenant } from '../src/tenant.js';
+import { visibleTenant, type Principal } from '../src/tenant.js';
 
 function submission<T extends JobType>(type: T) {
   return z.strictObject({
@@ -17,16 +15,12 @@ function submission<T extends JobType>(type: T) {
   });
 }
 
+/** The body of one job type, with that type's data schema. */
+type TypedSubmission = { [T in JobType]: ReturnType<typeof submission<T>> }[JobType];
+
 const submitBody = z.discriminatedUnion(
   'type',
-  [
-    submission('backup:manual'),
-    submission('backup:scheduled'),
-    submission('backup:restore'),
-    submission('scan:full'),
-    submission('scan:quick'),
-    submission('update:server'),
-  ],
+  JOB_TYPES.map((type) => submission(type)) as [TypedSubmission, ...TypedSubmission[]],
   { error: () => `must be one of ${JOB_TYPES.join(', ')}` },
 );
 
@@ -88,11 +82,20 @@ const listQuery = z.strictObject({
   cursor: z.string().max(400).optional().describe('nextCursor of the previous page'),
 });
 
-export default async function jobRoutes(fastify: FastifyInstance) {
+const security = [{ bearerAuth: [] }];
+
+/** The job routes, in four groups (registered in this order, which is the order of the OpenAPI document). */
+export default async function jobRoutes(app: FastifyInstance) {
+  enqueueRoutes(app);
+  countRoutes(app);
+  readRoutes(app);
+  controlRoutes(app);
+}
+
+/** POST /api/jobs and POST /api/jobs/bulk. */
+function enqueueRoutes(fastify: FastifyInstance): void {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const read = app.requireScope('jobs:read');
   const write = app.requireScope('jobs:write');
-  const security = [{ bearerAuth: [] }];
 
   app.post(
     '',
@@ -141,26 +144,37 @@ export default async function jobRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      if (request.validationError) {
-        const invalid = itemErrors(request.validationError as FastifyError);
-        if (!invalid) throw request.validationError;
-        // Report every bad item at once: the items whose shape is right are checked against the inventory too.
-        const items = (request.body as { jobs: unknown[] }).jobs;
-        const shaped = new Set(invalid.map((d) => d.index));
-        const details = [...invalid];
-        items.forEach((item, index) => {
-          if (shaped.has(index)) return;
-          const parsed = submitBody.safeParse(item);
-          const problem = parsed.success ? app.jobs.itemProblem(request.principal, parsed.data, index) : undefined;
-          if (problem) details.push(problem);
-        });
-        throw new BulkInvalidError(details.sort((a, b) => a.index - b.index), items.length);
-      }
+      if (request.validationError) throw invalidBulk(app, request.validationError as FastifyError, request.principal, request.body);
       const jobs = await app.jobs.submitBulk(request.principal, request.body.jobs);
       reply.code(202);
       return { success: true as const, data: { count: jobs.length, jobs: jobs.map(({ jobId, queue, type, state }) => ({ jobId, queue, type, state })) } };
     },
   );
+}
+
+/**
+ * The error of a bulk body that failed schema validation. Every bad item is
+ * reported at once: the items whose shape is right are checked against the
+ * inventory too. A body whose list itself is wrong keeps the validation error.
+ */
+function invalidBulk(app: FastifyInstance, err: FastifyError, principal: Principal, body: { jobs: unknown[] }): Error {
+  const invalid = itemErrors(err);
+  if (!invalid) return err;
+  const items = body.jobs;
+  const shaped = new Set(invalid.map((d) => d.index));
+  const details = [...invalid];
+  items.forEach((item, index) => {
+    if (shaped.has(index)) return;
+    const parsed = submitBody.safeParse(item);
+    const problem = parsed.success ? app.jobs.itemProblem(principal, parsed.data, index) : undefined;
+    if (problem) details.push(problem);
+  });
+  return new BulkInvalidError(details.sort((a, b) => a.index - b.index), items.length);
+}
+
+/** GET /api/jobs/stats/all. */
+function countRoutes(fastify: FastifyInstance): void {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get(
     '/stats/all',
@@ -176,11 +190,14 @@ export default async function jobRoutes(fastify: FastifyInstance) {
         },
       },
     },
-    async () => {
-      const counts = await allQueueCounts(app.queues);
-      return { success: true as const, data: { ...counts, total: sumCounts(Object.values(counts)) } };
-    },
+    async () => ({ success: true as const, data: await app.stats.jobCounts() }),
   );
+}
+
+/** GET /api/jobs/:id, its events and its logs, and GET /api/jobs (the list). */
+function readRoutes(fastify: FastifyInstance): void {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const read = app.requireScope('jobs:read');
 
   app.get(
     '/:id',
@@ -199,7 +216,7 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     },
     async (request) => {
       const { waitMs } = request.query;
-      if (!waitMs) return { success: true as const, data: await app.jobs.store.mustGet(request.params.id, visibleTenant(request.principal)) };
+      if (!waitMs) return { success: true as const, data: await app.jobs.get(request.principal, request.params.id) };
       const gone = new AbortController();
       request.raw.once('close', () => gone.abort());
       const job = await app.jobs.waitFor(request.principal, request.params.id, waitMs, app.events, gone.signal);
@@ -226,11 +243,9 @@ export default async function jobRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const tenant = visibleTenant(request.principal);
-      const id = request.params.id;
-      const first = await app.jobs.store.mustGet(id, tenant);
+      const first = await app.jobs.get(request.principal, request.params.id);
       const lastId = Number(request.headers['last-event-id'] ?? (request.query as { lastEventId?: string }).lastEventId ?? 0);
-      await streamJobEvents(app, reply, first, Number.isInteger(lastId) && lastId > 0 ? lastId : 0, tenant);
+      await streamJobEvents(app, reply, first, Number.isInteger(lastId) && lastId > 0 ? lastId : 0, visibleTenant(request.principal));
     },
   );
 
@@ -264,8 +279,7 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     async (request) => {
       const { id } = request.params;
       const { start, limit } = request.query;
-      const page = await app.jobs.store.logs(id, visibleTenant(request.principal), start, limit);
-      if (!page) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+      const page = await app.jobs.logs(request.principal, id, start, limit);
       const next = start + page.lines.length;
       return { success: true as const, data: { jobId: id, start, count: page.count, lines: page.lines, nextStart: next < page.count ? next : null } };
     },
@@ -287,10 +301,15 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     },
     async (request) => {
       const { queue, state, type, limit, cursor } = request.query;
-      const page = await app.jobs.store.list({ tenant: visibleTenant(request.principal), queue, state, type, limit, cursor });
-      return { success: true as const, data: page };
+      return { success: true as const, data: await app.jobs.list(request.principal, { queue, state, type, limit, cursor }) };
     },
   );
+}
+
+/** DELETE /api/jobs/:id, and its retry, cancel and promote. */
+function controlRoutes(fastify: FastifyInstance): void {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const write = app.requireScope('jobs:write');
 
   app.delete(
     '/:id',
@@ -306,9 +325,7 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     },
     async (request) => {
       const { id } = request.params;
-      const outcome = await app.jobs.store.remove(id, visibleTenant(request.principal));
-      if (outcome.status === 'missing') throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-      if (outcome.status === 'active') throw conflictForRemove(id);
+      await app.jobs.remove(request.principal, id);
       return { success: true as const, data: { jobId: id, removed: true as const } };
     },
   );
@@ -327,12 +344,7 @@ export default async function jobRoutes(fastify: FastifyInstance) {
     },
     async (request) => {
       const { id } = request.params;
-      const outcome = await app.jobs.store.retry(id, visibleTenant(request.principal));
-      if (outcome.status === 'missing') throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-      if (outcome.status === 'not-failed') {
-        throw new ConflictError(`Job "${id}" is ${outcome.state}; only a failed job can be retried.`, 'JOB_NOT_FAILED');
-      }
-      return { success: true as const, data: { jobId: id, state: outcome.state } };
+      return { success: true as const, data: { jobId: id, state: await app.jobs.retry(request.principal, id) } };
     },
   );
 

@@ -2,10 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { QUEUE_NAMES } from '../src/jobs/index.js';
-import { allQueueCounts, queuesHealth } from '../src/observability/queue-stats.js';
-import { infoField } from '../src/redis/connection.js';
 import { errors, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
-import { API_VERSION } from '../src/version.js';
 
 const healthSchema = z.object({ status: z.enum(['healthy', 'degraded', 'unhealthy']), message: z.string() });
 
@@ -29,11 +26,7 @@ export default async function metricsRoutes(fastify: FastifyInstance) {
         },
       },
     },
-    async () => {
-      const counts = await allQueueCounts(app.queues);
-      const health = await queuesHealth(app.redis, app.queues, counts);
-      return { success: true as const, data: { ...counts, health } };
-    },
+    async () => ({ success: true as const, data: await app.stats.queueHealth() }),
   );
 
   app.get(
@@ -64,29 +57,6 @@ export default async function metricsRoutes(fastify: FastifyInstance) {
         },
       },
     },
-    async () => {
-      const counts = await allQueueCounts(app.queues);
-      const [health, info] = await Promise.all([queuesHealth(app.redis, app.queues, counts), app.redis.info()]);
-      const field = (name: string) => infoField(info, name) ?? null;
-      const num = (name: string) => (field(name) === null ? null : Number(field(name)));
-      const mem = process.memoryUsage();
-      const running = app.workers ? QUEUE_NAMES.filter((q) => app.workers![q].isRunning()) : [];
-      return {
-        success: true as const,
-        data: {
-          version: API_VERSION,
-          process: { pid: process.pid, node: process.version, uptimeSec: Math.round(process.uptime()), rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
-          redis: {
-            status: app.redis.status,
-            version: field('redis_version'),
-            usedMemoryBytes: num('used_memory'),
-            connectedClients: num('connected_clients'),
-            maxmemoryPolicy: field('maxmemory_policy'),
-          },
-          workers: { enabled: app.workers !== null, running },
-          queues: { ...counts, health },
-        },
-      };
-    },
+    async () => ({ success: true as const, data: await app.stats.system() }),
   );
 }

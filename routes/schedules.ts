@@ -1,13 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { JOB_DATA_SCHEMAS, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/jobs/index.js';
+import { JOB_DATA_SCHEMAS, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, SCHEDULABLE_JOB_TYPES, type JobType } from '../src/jobs/index.js';
 import { scheduleIdSchema } from '../src/services/schedules.js';
 import { errors, okEnvelope } from '../src/http/schemas.js';
 import { TENANT_PATTERN } from '../src/tenant.js';
 
-/** Every job type but restores can run on a schedule. */
-const SCHEDULABLE = JOB_TYPES.filter((t) => t !== 'backup:restore');
 
 function scheduleBody<T extends JobType>(type: T) {
   return z.strictObject({
@@ -24,10 +22,12 @@ function scheduleBody<T extends JobType>(type: T) {
   });
 }
 
+type TypedScheduleBody = { [T in JobType]: ReturnType<typeof scheduleBody<T>> }[JobType];
+
 const bodySchema = z.discriminatedUnion(
   'type',
-  SCHEDULABLE.map((t) => scheduleBody(t)) as unknown as [ReturnType<typeof scheduleBody<'backup:scheduled'>>, ...ReturnType<typeof scheduleBody<JobType>>[]],
-  { error: () => `must be one of ${SCHEDULABLE.join(', ')}` },
+  SCHEDULABLE_JOB_TYPES.map((t) => scheduleBody(t)) as [TypedScheduleBody, ...TypedScheduleBody[]],
+  { error: () => `must be one of ${SCHEDULABLE_JOB_TYPES.join(', ')}` },
 );
 
 const scheduleSchema = z

@@ -2,7 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Server } from '../src/inventory.js';
-import { backupDataSchema, backupIdSchema, jobOptionsSchema, QUEUE_NAMES, serverIdSchema } from '../src/jobs/index.js';
+import {
+  backupDataSchema,
+  backupIdSchema,
+  backupListingSchema,
+  jobOptionsSchema,
+  QUEUE_NAMES,
+  scanRecordSchema,
+  serverIdSchema,
+  type ScanResult,
+} from '../src/jobs/index.js';
 import { emptyBodyAsObject, errors, idempotentHeaders, okEnvelope } from '../src/http/schemas.js';
 import { visibleTenant } from '../src/tenant.js';
 
@@ -49,68 +58,6 @@ const scanBody = z
   ;
 const updateBody = z.strictObject({ ...options });
 
-
-const backupSchema = z
-  .object({
-    backupId: z.string(),
-    jobId: z.string().describe('the job that wrote it'),
-    type: z.enum(['full', 'incremental']).describe('what the archive holds: every file, or the files changed since baseId'),
-    baseId: z.string().nullable().describe('the backup an incremental one builds on (restore extracts it first)'),
-    compressed: z.boolean(),
-    encrypted: z.boolean(),
-    files: z.number().int().describe('files in the archive'),
-    skipped: z.number().int().describe('unchanged files an incremental backup left out'),
-    deleted: z.number().int().describe('files of the base backup gone from the source'),
-    sourceBytes: z.number().int(),
-    bytes: z.number().int().describe('size of the archive file'),
-    sha256: z.string().describe('SHA-256 of the archive file, verified by re-reading it after writing'),
-    createdAt: z.string(),
-  })
-  .describe('Backup');
-
-const findingSchema = z
-  .object({
-    kind: z.enum(['expected-port-closed', 'unexpected-port-open', 'certificate-expiring', 'certificate-expired']),
-    port: z.number().int(),
-    message: z.string(),
-    daysLeft: z.number().int().optional(),
-  })
-  .describe('Finding');
-
-const portSchema = z.object({
-  port: z.number().int(),
-  latencyMs: z.number(),
-  tls: z
-    .object({
-      subject: z.string(),
-      issuer: z.string(),
-      validFrom: z.string(),
-      validTo: z.string(),
-      daysLeft: z.number().int().describe('days until the certificate expires; negative once expired'),
-      selfSigned: z.boolean(),
-      trusted: z.boolean().describe('whether the certificate chains to a CA this server trusts for the host name'),
-      trustError: z.string().nullable(),
-    })
-    .nullable()
-    .optional()
-    .describe('the certificate, when the port speaks TLS (scan:full)'),
-});
-
-const scanRecordSchema = z
-  .object({
-    scanId: z.string(),
-    jobId: z.string(),
-    status: z.enum(['running', 'completed', 'failed']),
-    createdAt: z.string(),
-    finishedAt: z.string().nullable(),
-    scanType: z.enum(['full', 'quick']).nullable(),
-    reachable: z.boolean().nullable(),
-    open: z.array(portSchema),
-    closed: z.array(z.object({ port: z.number().int(), latencyMs: z.number(), reason: z.string().optional() })),
-    findings: z.array(findingSchema),
-    error: z.string().nullable().describe('why the scan failed'),
-  })
-  .describe('ScanRecord');
 
 const restoreParams = z.object({ id: serverIdSchema.describe('a server id of the inventory'), backupId: backupIdSchema });
 const scansQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20).describe('1..100, default 20') });
@@ -211,12 +158,11 @@ export default async function serverRoutes(fastify: FastifyInstance) {
         description: 'Completed, verified backups only; the newest BACKUP_RETENTION are kept (and the ones kept incremental backups build on).',
         security,
         params,
-        response: { 200: okEnvelope(z.array(backupSchema)), ...errors(401, 403, 404) },
+        response: { 200: okEnvelope(z.array(backupListingSchema)), ...errors(401, 403, 404) },
       },
     },
     async (request) => {
-      const server = app.jobs.server(request.principal, request.params.id);
-      const entries = await app.jobs.backups.list(server.id);
+      const entries = await app.jobs.serverBackups(request.principal, request.params.id);
       return {
         success: true as const,
         data: entries.map((e) => ({
@@ -281,23 +227,23 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       },
     },
     async (request) => {
-      const server = app.jobs.server(request.principal, request.params.id);
-      const records = await app.jobs.records.recent('scan', server.id, request.query.limit);
+      const records = await app.jobs.recentScans(request.principal, request.params.id, request.query.limit);
       return {
         success: true as const,
         data: records.map((r) => {
-          const res = (r.result ?? {}) as Record<string, unknown>;
+          // A completed scan's record holds its result, a failed one `{ error }`.
+          const res = (r.result ?? {}) as Partial<ScanResult> & { error?: string };
           return {
             scanId: r.id,
             jobId: r.jobId,
             status: r.status === 'pending' ? ('running' as const) : r.status,
             createdAt: r.createdAt,
             finishedAt: r.finishedAt,
-            scanType: (res.scanType as 'full' | 'quick' | undefined) ?? null,
-            reachable: (res.reachable as boolean | undefined) ?? null,
-            open: (res.open as z.input<typeof portSchema>[] | undefined) ?? [],
-            closed: (res.closed as Array<{ port: number; latencyMs: number; reason?: string }> | undefined) ?? [],
-            findings: (res.findings as z.input<typeof findingSchema>[] | undefined) ?? [],
+            scanType: res.scanType ?? null,
+            reachable: res.reachable ?? null,
+            open: res.open ?? [],
+            closed: res.closed ?? [],
+            findings: res.findings ?? [],
             error: r.status === 'failed' ? String(res.error ?? 'failed') : null,
           };
         }),

@@ -3,7 +3,6 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from '../src/jobs/index.js';
 import { errors, okEnvelope } from '../src/http/schemas.js';
-import { readWorkers } from '../src/coordination/worker-registry.js';
 
 const counters = {
   processed: z.number().int().describe('attempts that ended'),
@@ -42,10 +41,6 @@ export default async function workerRoutes(fastify: FastifyInstance) {
         },
       },
     },
-    async () => {
-      const active = await Promise.all(QUEUE_NAMES.map((q) => app.queues[q].getActiveCount()));
-      const activeNow = Object.fromEntries(QUEUE_NAMES.map((q, i) => [q, active[i]!])) as Record<QueueName, number>;
-      return { success: true as const, data: await readWorkers(app.redis, app.config.queuePrefix, activeNow) };
-    },
+    async () => ({ success: true as const, data: await app.stats.workers() }),
   );
 }

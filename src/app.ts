@@ -14,6 +14,7 @@ import { errorHandlerPlugin } from './http/error-handler.js';
 import { loadInventory, type Inventory } from './inventory.js';
 import { createLogger } from './logger.js';
 import { serializerCompiler } from './http/serializer.js';
+import { jobResultComponents, linkJobResults } from './http/schemas.js';
 import { servicesPlugin } from './plugins/services.js';
 import { workersPlugin } from '../workers/plugin.js';
 
@@ -102,6 +103,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        schemas: jobResultComponents(),
       },
       tags: [
         { name: 'jobs', description: 'Enqueue, read, list, retry and remove jobs' },
@@ -116,6 +118,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       ],
     },
     transform: jsonSchemaTransform,
+    transformObject: (doc) => ('openapiObject' in doc ? linkJobResults(doc.openapiObject) : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(registerRoutes);

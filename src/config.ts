@@ -112,11 +112,13 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
  * QUEUE_RATE_LIMITS: `queue=max/interval` pairs separated by commas, e.g.
  * `scan=100/1s,backup=5/1m` (interval in ms, s, m or h).
  */
+const RATE_LIMIT_PAIR = new RegExp(`^(${QUEUE_NAMES.join('|')})=(\\d{1,9})/(\\d{1,9})(ms|s|m|h)$`);
+
 export function parseQueueRateLimits(raw: string | undefined): Partial<Record<QueueName, { max: number; duration: number }>> {
   const out: Partial<Record<QueueName, { max: number; duration: number }>> = {};
   if (!raw) return out;
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const m = /^(backup|scan|update)=(\d{1,9})\/(\d{1,9})(ms|s|m|h)$/.exec(part);
+    const m = RATE_LIMIT_PAIR.exec(part);
     if (!m || Number(m[2]) < 1 || Number(m[3]) < 1) {
       throw new ConfigError(
         `invalid configuration:\n  QUEUE_RATE_LIMITS: "${part}" should be queue=max/interval, e.g. scan=100/1s or backup=5/1m (queues: ${QUEUE_NAMES.join(', ')})`,

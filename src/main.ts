@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   } catch (err) {
     await embedded?.stop().catch(() => {});
     const known = err instanceof ConfigError || err instanceof InventoryError || err instanceof RedisServerMissingError;
-    process.stderr.write(`jobs-api: cannot start: ${known ? (err as Error).message : (err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`jobs-api: cannot start: ${known ? err.message : (err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   }
 }

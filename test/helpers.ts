@@ -1,20 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { signToken } from '../src/http/auth.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { parseInventory, type Inventory } from '../src/inventory.js';
+import { tmpDir } from './tmp.js';
+import { JOB_RESULT_SCHEMAS } from '../src/jobs/index.js';
 import type { JobView } from '../src/store/job-store.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!';
 
-export function tmpDir(label: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `jobs-api-${label}-`));
-}
+export { tmpDir } from './tmp.js';
 
 export function testConfig(env: Record<string, string> = {}): Config {
   const dataDir = tmpDir('data');
@@ -55,7 +52,20 @@ export function auth(claims?: Parameters<typeof token>[0]): { authorization: str
 
 export const ADMIN = { sub: 'root', tenant: 'default', scope: 'admin' };
 
-/** Poll the job until it is in one of `states` (default: finished). */
+/**
+ * A completed job's result is exactly what its family's result schema says
+ * (src/jobs/): nothing missing, nothing extra, so the contract the OpenAPI
+ * document and the Python models are generated from is what processors return.
+ */
+export function checkResultContract(job: JobView): void {
+  if (job.state !== 'completed') return;
+  const parsed = JOB_RESULT_SCHEMAS[job.type].safeParse(job.result);
+  if (!parsed.success) throw new Error(`job ${job.id} (${job.type}) completed with a result its contract does not describe: ${parsed.error.message}`);
+  const extra = Object.keys(job.result as object).filter((k) => !(k in (parsed.data as object)));
+  if (extra.length) throw new Error(`job ${job.id} (${job.type}) returned fields its contract does not declare: ${extra.join(', ')}`);
+}
+
+/** Poll the job until it is in one of `states` (default: finished); a completed job's result is checked against its contract. */
 export async function waitForJob(
   app: FastifyInstance,
   id: string,
@@ -65,7 +75,10 @@ export async function waitForJob(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const job = await app.jobs.store.get(id, undefined);
-    if (job && states.includes(job.state)) return job;
+    if (job && states.includes(job.state)) {
+      checkResultContract(job);
+      return job;
+    }
     if (Date.now() > deadline) throw new Error(`job ${id} did not reach ${states.join('/')} (now ${job?.state})`);
     await new Promise((r) => setTimeout(r, 50));
   }

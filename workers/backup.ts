@@ -8,8 +8,9 @@ import picomatch from 'picomatch';
 import { Pack } from 'tar';
 import { decryptFile, encryptStream, keyId, sha256File } from '../src/backups/archive-crypto.js';
 import { expiredBackups, type BackupCatalog, type BackupEntry } from '../src/backups/catalog.js';
-import type { Processor } from './run-job.js';
-import type { BackupData } from '../src/jobs/index.js';
+import type { ProgressReporter } from './progress.js';
+import type { JobContext, Processor } from './run-job.js';
+import type { BackupData, BackupResult } from '../src/jobs/index.js';
 
 /** A source file as a backup sees it: path relative to `/`, size, and modification time (ms). */
 export type SourceFile = { rel: string; size: number; mtimeMs: number };
@@ -77,8 +78,8 @@ async function writeManifest(file: string, manifest: Manifest, key: Buffer | und
   const plain = Buffer.from(JSON.stringify(manifest));
   if (!key) return writeAtomically(file, plain);
   const chunks: Buffer[] = [];
-  await pipeline(Readable.from([plain]), encryptStream(key), async function* (source) {
-    for await (const c of source) chunks.push(c as Buffer);
+  await pipeline(Readable.from([plain]), encryptStream(key), async (source: AsyncIterable<Buffer>) => {
+    for await (const c of source) chunks.push(c);
   });
   await writeAtomically(file, Buffer.concat(chunks));
 }
@@ -121,6 +122,25 @@ async function removeLeftovers(dir: string): Promise<number> {
 const human = (bytes: number) =>
   bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 
+type BackupContext = JobContext<BackupData>;
+
+/** The source as collected, and what of it this backup takes. */
+type Plan = {
+  files: SourceFile[];
+  sourceBytes: number;
+  type: BackupEntry['type'];
+  baseId: string | null;
+  taken: SourceFile[];
+  skipped: number;
+  deleted: number;
+};
+
+/** Where a backup's files go: named after its record, so that a run again after a crash writes the same names. */
+type Output = { archive: string; manifest: string; partial: string };
+
+/** What writing the archive measured: its size and SHA-256 as written. */
+type Written = { bytes: number; sha256: string };
+
 /**
  * backup:manual / backup:scheduled — a tar archive (gzip when `compression`,
  * AES-256-GCM when `encryption`) of the server's declared paths minus its
@@ -134,70 +154,89 @@ const human = (bytes: number) =>
  * - then the server's backups beyond BACKUP_RETENTION are deleted.
  * Progress 40..89 follows the source bytes the archive has taken in.
  */
-export const processBackup: Processor<BackupData> = async (ctx) => {
-  const { job, input, server, recordId, progress, log, jobLog, signal, deps } = ctx;
-  const catalog = deps.catalog!;
+export const processBackup: Processor<BackupData, BackupResult> = async (ctx) => {
+  const { job, input, server, recordId, progress, jobLog, signal, deps } = ctx;
   const key = input.encryption ? deps.config.backupKey : undefined;
   if (input.encryption && !key) throw new Error('encryption was asked for but BACKUP_ENCRYPTION_KEY is not configured on the worker');
-  const spec = server.backup!;
   await deps.records.start('backup', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
   progress.milestone(30);
 
+  const dir = await prepareDir(ctx);
+  const plan = await planBackup(ctx, await collectSource(ctx));
+  progress.milestone(40);
+
+  const out = outputOf(dir, recordId, input.compression, key);
+  const pack = packFiles(plan.taken, input.compression, progress);
+  try {
+    const written = await writePartial(pack, out.partial, key, signal);
+    await verifyArchive(out, written, signal);
+    jobLog.step(`archive ${path.basename(out.archive)} written (${human(written.bytes)}, ${plan.taken.length} files) and verified: sha256 ${written.sha256}`);
+    progress.milestone(90);
+
+    const entry = await commit(ctx, key, plan, out, written);
+    const result = resultOf(entry);
+    await deps.records.finish('backup', recordId, 'completed', result);
+    return result;
+  } catch (err) {
+    await discardUnlisted(deps.catalog!, server.id, recordId, out);
+    throw err;
+  }
+};
+
+/** The server's backup directory, without what an interrupted run left in it. */
+async function prepareDir({ server, jobLog, deps }: BackupContext): Promise<string> {
   const dir = path.join(deps.config.backupDir, server.id);
   await mkdir(dir, { recursive: true });
   const leftovers = await removeLeftovers(dir);
   if (leftovers) jobLog.step(`removed ${leftovers} partial file(s) an interrupted backup left`);
+  return dir;
+}
 
+async function collectSource({ server, jobLog, deps }: BackupContext): Promise<Pick<Plan, 'files' | 'sourceBytes'>> {
+  const spec = server.backup!;
   const roots = spec.paths.map((p) => deps.inventory.resolvePath(p));
   const files = await collectFiles(roots, spec.exclude);
   const sourceBytes = files.reduce((n, f) => n + f.size, 0);
   jobLog.step(`collected ${files.length} files (${human(sourceBytes)}) from ${roots.join(', ')}`);
+  return { files, sourceBytes };
+}
 
-  let type: 'full' | 'incremental' = 'full';
-  let base: BackupEntry | undefined;
-  let taken: SourceFile[] = files;
-  let skipped = 0;
-  let deleted = 0;
-  if (input.backup_type === 'incremental') {
-    base = (await catalog.list(server.id)).find((e) => e.backupId !== recordId);
-    if (!base) {
-      jobLog.step('no earlier backup of this server: this incremental backup is a full one');
-    } else {
-      try {
-        const diff = changedSince(files, await readManifest(base, deps.config.backupKey));
-        type = 'incremental';
-        taken = diff.changed;
-        skipped = diff.skipped;
-        deleted = diff.deleted;
-        jobLog.step(`incremental since backup ${base.backupId}: ${taken.length} new or changed, ${skipped} unchanged, ${deleted} deleted`);
-      } catch (err) {
-        jobLog.step(`cannot read the file list of backup ${base.backupId} (${(err as Error).message}): taking a full backup`);
-        base = undefined;
-      }
-    }
+/**
+ * An incremental backup builds on the server's latest other backup. Without
+ * one, or when that one's file list cannot be read, a full backup still
+ * protects the data where failing would not.
+ */
+async function planBackup({ input, server, recordId, jobLog, deps }: BackupContext, source: Pick<Plan, 'files' | 'sourceBytes'>): Promise<Plan> {
+  const full: Plan = { ...source, type: 'full', baseId: null, taken: source.files, skipped: 0, deleted: 0 };
+  if (input.backup_type !== 'incremental') return full;
+  const base = (await deps.catalog!.list(server.id)).find((e) => e.backupId !== recordId);
+  if (!base) {
+    jobLog.step('no earlier backup of this server: this incremental backup is a full one');
+    return full;
   }
-  progress.milestone(40);
+  try {
+    const { changed, skipped, deleted } = changedSince(source.files, await readManifest(base, deps.config.backupKey));
+    jobLog.step(`incremental since backup ${base.backupId}: ${changed.length} new or changed, ${skipped} unchanged, ${deleted} deleted`);
+    return { ...source, type: 'incremental', baseId: base.backupId, taken: changed, skipped, deleted };
+  } catch (err) {
+    jobLog.step(`cannot read the file list of backup ${base.backupId} (${(err as Error).message}): taking a full backup`);
+    return full;
+  }
+}
 
-  const ext = `.tar${input.compression ? '.gz' : ''}${key ? '.enc' : ''}`;
-  const archive = path.join(dir, `${recordId}${ext}`);
-  const manifestFile = path.join(dir, `${recordId}.manifest.json${key ? '.enc' : ''}`);
-  const partial = `${archive}.partial`;
+function outputOf(dir: string, recordId: string, compression: boolean, key: Buffer | undefined): Output {
+  const archive = path.join(dir, `${recordId}.tar${compression ? '.gz' : ''}${key ? '.enc' : ''}`);
+  return { archive, manifest: path.join(dir, `${recordId}.manifest.json${key ? '.enc' : ''}`), partial: `${archive}.partial` };
+}
 
-  const hash = createHash('sha256');
-  let bytes = 0;
+/** The tar stream of the files taken; it reports progress as it takes in each file, since the bytes it writes out are compressed. */
+function packFiles(taken: readonly SourceFile[], gzip: boolean, progress: ProgressReporter): Pack {
   let takenBytes = 0;
   const takenTotal = taken.reduce((n, f) => n + f.size, 0);
   const sizes = new Map(taken.map((f) => [f.rel, f.size]));
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
   const pack = new Pack({
     cwd: '/',
-    gzip: input.compression,
+    gzip,
     portable: true,
     noDirRecurse: true,
     onWriteEntry: (entry) => {
@@ -207,50 +246,92 @@ export const processBackup: Processor<BackupData> = async (ctx) => {
   });
   for (const f of taken) pack.add(f.rel);
   pack.end();
-  try {
-    const out = createWriteStream(partial, { mode: 0o600 });
-    if (key) await pipeline(pack, encryptStream(key), tap, out, { signal });
-    else await pipeline(pack, tap, out, { signal });
-    await rename(partial, archive);
-    const reread = await sha256File(archive, signal);
-    const sha256 = hash.digest('hex');
-    if (reread !== sha256) throw new Error(`verification failed: ${archive} reads back with SHA-256 ${reread}, ${sha256} was written`);
-    jobLog.step(`archive ${path.basename(archive)} written (${human(bytes)}, ${taken.length} files) and verified: sha256 ${sha256}`);
-    progress.milestone(90);
+  return pack;
+}
 
-    await writeManifest(manifestFile, { version: 1, backupId: recordId, files: files.map((f) => [f.rel, f.size, f.mtimeMs]) }, key);
-    const entry: BackupEntry = {
-      backupId: recordId,
-      jobId: job.id!,
-      serverId: server.id,
-      type,
-      baseId: type === 'incremental' ? base!.backupId : null,
-      compressed: input.compression,
-      encrypted: key !== undefined,
-      keyId: key ? keyId(key) : null,
-      files: taken.length,
-      skipped,
-      deleted,
-      sourceBytes,
-      bytes,
-      sha256,
-      archive,
-      manifest: manifestFile,
-      createdAt: new Date().toISOString(),
-    };
-    await catalog.add(entry);
-    const expired = await applyRetention(catalog, server.id, deps.config.backupRetention);
-    if (expired.length) jobLog.step(`retention (${deps.config.backupRetention} per server): deleted ${expired.map((e) => e.backupId).join(', ')}`);
-    log.info({ files: taken.length, skipped, bytes, type }, 'backup written and verified');
+/** The archive under its temporary name, hashed on its way to the disk: the SHA-256 its verification compares with. */
+async function writePartial(pack: Pack, partial: string, key: Buffer | undefined, signal: AbortSignal): Promise<Written> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const out = createWriteStream(partial, { mode: 0o600 });
+  if (key) await pipeline(pack, encryptStream(key), tap, out, { signal });
+  else await pipeline(pack, tap, out, { signal });
+  return { bytes, sha256: hash.digest('hex') };
+}
 
-    const { keyId: _k, manifest: _m, jobId: _j, ...shown } = entry;
-    const result = { ...shown, verified: true };
-    await deps.records.finish('backup', recordId, 'completed', result);
-    return result;
-  } catch (err) {
-    await rm(partial, { force: true });
-    // An archive that did not verify (or whose run was cancelled after the rename) is not kept.
-    if (!(await catalog.get(server.id, recordId))) await rm(archive, { force: true });
-    throw err;
-  }
-};
+/** Renamed, then read back: what the disk holds must be what was written. */
+async function verifyArchive(out: Output, { sha256 }: Written, signal: AbortSignal): Promise<void> {
+  await rename(out.partial, out.archive);
+  const reread = await sha256File(out.archive, signal);
+  if (reread !== sha256) throw new Error(`verification failed: ${out.archive} reads back with SHA-256 ${reread}, ${sha256} was written`);
+}
+
+/** The manifest before the catalog entry (the next incremental backup reads it), then retention, which must count the new backup. */
+async function commit(
+  { job, input, server, recordId, log, jobLog, deps }: BackupContext,
+  key: Buffer | undefined,
+  plan: Plan,
+  out: Output,
+  written: Written,
+): Promise<BackupEntry> {
+  const catalog = deps.catalog!;
+  await writeManifest(out.manifest, { version: 1, backupId: recordId, files: plan.files.map((f) => [f.rel, f.size, f.mtimeMs]) }, key);
+  const entry: BackupEntry = {
+    backupId: recordId,
+    jobId: job.id!,
+    serverId: server.id,
+    type: plan.type,
+    baseId: plan.baseId,
+    compressed: input.compression,
+    encrypted: key !== undefined,
+    keyId: key ? keyId(key) : null,
+    files: plan.taken.length,
+    skipped: plan.skipped,
+    deleted: plan.deleted,
+    sourceBytes: plan.sourceBytes,
+    bytes: written.bytes,
+    sha256: written.sha256,
+    archive: out.archive,
+    manifest: out.manifest,
+    createdAt: new Date().toISOString(),
+  };
+  await catalog.add(entry);
+  const expired = await applyRetention(catalog, server.id, deps.config.backupRetention);
+  if (expired.length) jobLog.step(`retention (${deps.config.backupRetention} per server): deleted ${expired.map((e) => e.backupId).join(', ')}`);
+  log.info({ files: entry.files, skipped: entry.skipped, bytes: entry.bytes, type: entry.type }, 'backup written and verified');
+  return entry;
+}
+
+/** The entry without what only the catalog needs (jobId, keyId, manifest), in the entry's order. */
+function resultOf(entry: BackupEntry): BackupResult {
+  return {
+    backupId: entry.backupId,
+    serverId: entry.serverId,
+    type: entry.type,
+    baseId: entry.baseId,
+    compressed: entry.compressed,
+    encrypted: entry.encrypted,
+    files: entry.files,
+    skipped: entry.skipped,
+    deleted: entry.deleted,
+    sourceBytes: entry.sourceBytes,
+    bytes: entry.bytes,
+    sha256: entry.sha256,
+    archive: entry.archive,
+    createdAt: entry.createdAt,
+    verified: true,
+  };
+}
+
+/** An archive that did not verify (or whose run was cancelled after the rename) is not kept; one the catalog lists is. */
+async function discardUnlisted(catalog: BackupCatalog, serverId: string, recordId: string, out: Output): Promise<void> {
+  await rm(out.partial, { force: true });
+  if (!(await catalog.get(serverId, recordId))) await rm(out.archive, { force: true });
+}

@@ -2,34 +2,16 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import { runJob, type JobContext, type WorkerDeps } from './run-job.js';
-import { JOB_DATA_SCHEMAS, QUEUES, type BackupData, type JobEnvelope, type QueueName, type RestoreData } from '../src/jobs/index.js';
-import { processBackup } from './backup.js';
-import { processRestore } from './restore.js';
-import { processScan } from './scan.js';
-import { processUpdate } from './update.js';
+import { runJob, type Processor } from './run-job.js';
+import type { WorkerDeps } from './deps.js';
+import { PROCESSORS } from './registry.js';
+import { JOB_DATA_SCHEMAS, JOB_TYPES_OF_QUEUE, QUEUE_NAMES, QUEUES, type JobData, type JobEnvelope, type JobResult, type JobType, type QueueName } from '../src/jobs/index.js';
 
+/** runJob around the registry's processors of the queue's job types. */
 function processorFor(queue: QueueName, deps: WorkerDeps) {
-  switch (queue) {
-    case 'backup':
-      return runJob(
-        'backup',
-        {
-          'backup:manual': JOB_DATA_SCHEMAS['backup:manual'] as z.ZodType<BackupData | RestoreData>,
-          'backup:scheduled': JOB_DATA_SCHEMAS['backup:scheduled'],
-          'backup:restore': JOB_DATA_SCHEMAS['backup:restore'],
-        },
-        (ctx) =>
-          ctx.type === 'backup:restore'
-            ? processRestore(ctx as JobContext<RestoreData>)
-            : processBackup(ctx as JobContext<BackupData>),
-        deps,
-      );
-    case 'scan':
-      return runJob('scan', { 'scan:full': JOB_DATA_SCHEMAS['scan:full'], 'scan:quick': JOB_DATA_SCHEMAS['scan:quick'] }, processScan, deps);
-    case 'update':
-      return runJob('update', { 'update:server': JOB_DATA_SCHEMAS['update:server'] }, processUpdate, deps);
-  }
+  const schemas: Partial<Record<JobType, z.ZodType<JobData>>> = Object.fromEntries(JOB_TYPES_OF_QUEUE[queue].map((type) => [type, JOB_DATA_SCHEMAS[type]]));
+  // runJob parsed the input with the schema of ctx.type, which is what the processor of that type takes.
+  return runJob(queue, schemas, (ctx) => (PROCESSORS[ctx.type] as Processor<JobData, JobResult>)(ctx), deps);
 }
 
 /**
@@ -62,5 +44,5 @@ export function createWorker(
 /** One BullMQ worker per queue, sharing one waiting connection. */
 export function createWorkers(connection: Redis, prefix: string, deps: WorkerDeps): Record<QueueName, Worker> {
   const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger, deps.config.queueRateLimits[queue], deps.config.workerLockMs);
-  return { backup: make('backup'), scan: make('scan'), update: make('update') };
+  return Object.fromEntries(QUEUE_NAMES.map((queue) => [queue, make(queue)])) as Record<QueueName, Worker>;
 }

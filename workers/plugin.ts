@@ -5,13 +5,13 @@ import { createWorkers } from './create-workers.js';
 import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
 import { BackupCatalog } from '../src/backups/catalog.js';
-import { CancelRequests } from '../src/coordination/cancel-requests.js';
+import { CancelListener } from '../src/coordination/cancel-listener.js';
 import { TenantSlots } from '../src/coordination/tenant-slots.js';
-import { logChannel } from '../src/services/job-events.js';
 import { RecordStore } from '../src/store/records.js';
 import { ServerLocks } from '../src/coordination/server-locks.js';
-import { WorkerReporter } from '../src/coordination/worker-registry.js';
+import { WorkerReporter } from '../src/coordination/worker-reporter.js';
 import { createRedis } from '../src/redis/connection.js';
+import { redisKeys } from '../src/redis/keys.js';
 
 /**
  * The in-process workers. They use their own connection, which waits for Redis
@@ -27,7 +27,8 @@ export const workersPlugin = fp(
     const logger = app.log.child({ component: 'worker' }) as unknown as Logger;
     const records = new RecordStore(connection, config.queuePrefix);
     const locks = new ServerLocks(connection, config.queuePrefix, (key) => logger.warn({ key }, 'a server lock expired while its job still ran'));
-    const cancels = new CancelRequests(connection, config.queuePrefix);
+    const cancels = new CancelListener(connection, config.queuePrefix);
+    const logChannel = redisKeys(config.queuePrefix).jobLogChannel;
     const catalog = new BackupCatalog(connection, config.queuePrefix);
     const workers = createWorkers(connection, config.queuePrefix, {
       config,
@@ -39,7 +40,7 @@ export const workersPlugin = fp(
       catalog,
       redis: connection,
       slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare),
-      notifyLog: (jobId) => connection.publish(logChannel(config.queuePrefix), jobId),
+      notifyLog: (jobId) => connection.publish(logChannel, jobId),
     });
     app.decorate('workers', workers);
     const reporter = new WorkerReporter(connection, config.queuePrefix, workers);

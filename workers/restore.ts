@@ -6,9 +6,10 @@ import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError } from 'bullmq';
 import { x as extractTar } from 'tar';
 import { ArchiveKeyError, decryptFile, keyId, sha256File } from '../src/backups/archive-crypto.js';
-import type { BackupEntry } from '../src/backups/catalog.js';
+import type { BackupCatalog, BackupEntry } from '../src/backups/catalog.js';
+import type { ProgressReporter } from './progress.js';
 import type { Processor } from './run-job.js';
-import type { RestoreData } from '../src/jobs/index.js';
+import type { RestoreData, RestoreResult } from '../src/jobs/index.js';
 import { readManifest } from './backup.js';
 
 /** Every regular file and link under `dir`, as paths relative to it. */
@@ -32,91 +33,119 @@ async function filesUnder(dir: string): Promise<string[]> {
  * once (no retries: they could not help). The extraction goes to a temporary
  * directory renamed when complete; a failed or cancelled restore leaves nothing.
  */
-export const processRestore: Processor<RestoreData> = async ({ input, server, recordId, progress, jobLog, signal, deps }) => {
-  const catalog = deps.catalog!;
+export const processRestore: Processor<RestoreData, RestoreResult> = async ({ input, server, recordId, progress, jobLog, signal, deps }) => {
   const key = deps.config.backupKey;
-  const target = await catalog.get(server.id, input.backupId);
-  if (!target) throw new UnrecoverableError(`server ${server.id} has no backup ${input.backupId} (any more: retention may have deleted it)`);
-
-  // The chain to extract, oldest (a full backup) first.
-  const chain: BackupEntry[] = [target];
-  while (chain[0]!.baseId) {
-    const base = await catalog.get(server.id, chain[0]!.baseId);
-    if (!base) throw new UnrecoverableError(`backup ${chain[0]!.backupId} builds on backup ${chain[0]!.baseId}, which no longer exists`);
-    chain.unshift(base);
-  }
-
-  for (const e of chain) {
-    if (e.encrypted) {
-      if (!key) throw new UnrecoverableError(`backup ${e.backupId} is encrypted and BACKUP_ENCRYPTION_KEY is not configured`);
-      if (e.keyId !== keyId(key)) {
-        throw new UnrecoverableError(`wrong key: backup ${e.backupId} was encrypted with key id ${e.keyId}, BACKUP_ENCRYPTION_KEY has key id ${keyId(key)}`);
-      }
-    }
-    let sha: string;
-    try {
-      sha = await sha256File(e.archive, signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      throw new UnrecoverableError(`cannot read archive ${e.archive} of backup ${e.backupId}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    if (sha !== e.sha256) {
-      throw new UnrecoverableError(`checksum mismatch: archive ${path.basename(e.archive)} of backup ${e.backupId} has SHA-256 ${sha}, ${e.sha256} was recorded; the file was altered or damaged`);
-    }
-    if (e.encrypted) {
-      // Authenticate the whole archive before extracting a byte of it.
-      try {
-        for await (const _ of await decryptFile(e.archive, key!)) void _;
-      } catch (err) {
-        if (err instanceof ArchiveKeyError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
-    }
-  }
+  const chain = await chainTo(deps.catalog!, server.id, input.backupId);
+  const target = chain[chain.length - 1]!;
+  for (const e of chain) await verifyArchive(e, key, signal);
   jobLog.step(`verified ${chain.length} archive(s): ${chain.map((e) => `${e.backupId} (${e.type})`).join(' then ')}`);
   progress.milestone(30);
 
-  const root = deps.config.restoreDir;
-  const directory = path.join(root, `${server.id}-${recordId}`);
+  const directory = path.join(deps.config.restoreDir, `${server.id}-${recordId}`);
   const partial = `${directory}.partial`;
-  await mkdir(root, { recursive: true });
-  // A run again after a crash starts over.
-  await rm(partial, { recursive: true, force: true });
-  await rm(directory, { recursive: true, force: true });
-  await mkdir(partial, { mode: 0o700 });
+  await startOver(deps.config.restoreDir, directory, partial);
   progress.milestone(40);
 
-  const total = chain.reduce((n, e) => n + e.bytes, 0);
-  let read = 0;
   try {
-    for (const e of chain) {
-      // An incremental backup of an unchanged source holds no file.
-      if (e.files === 0) continue;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          read += chunk.length;
-          progress.band(40, 89, total ? read / total : 1);
-          done(null, chunk);
-        },
-      });
-      const source: Readable = e.encrypted ? await decryptFile(e.archive, key!) : createReadStream(e.archive);
-      await pipeline(source, counter, extractTar({ cwd: partial, strict: true }), { signal });
-    }
-    if (chain.length > 1) {
-      // Files the target backup's source no longer had.
-      const wanted = new Set((await readManifest(target, key)).files.map(([rel]) => rel));
-      for (const rel of await filesUnder(partial)) if (!wanted.has(rel)) await rm(path.join(partial, rel), { force: true });
-    }
+    await extractChain(chain, partial, key, progress, signal);
+    if (chain.length > 1) await removeDeleted(target, partial, key);
     await rename(partial, directory);
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
     if (err instanceof ArchiveKeyError) throw new UnrecoverableError(err.message);
     throw err;
   }
-  const files = await filesUnder(directory);
-  let bytes = 0;
-  for (const rel of files) bytes += (await lstat(path.join(directory, rel)).catch(() => ({ size: 0 }))).size;
-  jobLog.step(`restored ${files.length} files (${bytes} bytes) into ${directory}`);
+  const { files, bytes } = await measure(directory);
+  jobLog.step(`restored ${files} files (${bytes} bytes) into ${directory}`);
   progress.milestone(90);
-  return { restoreId: recordId, serverId: server.id, backupId: target.backupId, chain: chain.map((e) => e.backupId), directory, files: files.length, bytes };
+  const result: RestoreResult = { restoreId: recordId, serverId: server.id, backupId: target.backupId, chain: chain.map((e) => e.backupId), directory, files, bytes };
+  return result;
 };
+
+/** The backups to extract for `backupId`, oldest (a full backup) first, it last: an incremental archive holds only what changed. */
+async function chainTo(catalog: BackupCatalog, serverId: string, backupId: string): Promise<BackupEntry[]> {
+  const target = await catalog.get(serverId, backupId);
+  if (!target) throw new UnrecoverableError(`server ${serverId} has no backup ${backupId} (any more: retention may have deleted it)`);
+  const chain: BackupEntry[] = [target];
+  while (chain[0]!.baseId) {
+    const base = await catalog.get(serverId, chain[0]!.baseId);
+    if (!base) throw new UnrecoverableError(`backup ${chain[0]!.backupId} builds on backup ${chain[0]!.baseId}, which no longer exists`);
+    chain.unshift(base);
+  }
+  return chain;
+}
+
+/** Checked before any extraction, so that a damaged archive or a wrong key leaves nothing half restored. */
+async function verifyArchive(e: BackupEntry, key: Buffer | undefined, signal: AbortSignal): Promise<void> {
+  if (e.encrypted) {
+    if (!key) throw new UnrecoverableError(`backup ${e.backupId} is encrypted and BACKUP_ENCRYPTION_KEY is not configured`);
+    if (e.keyId !== keyId(key)) {
+      throw new UnrecoverableError(`wrong key: backup ${e.backupId} was encrypted with key id ${e.keyId}, BACKUP_ENCRYPTION_KEY has key id ${keyId(key)}`);
+    }
+  }
+  let sha: string;
+  try {
+    sha = await sha256File(e.archive, signal);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new UnrecoverableError(`cannot read archive ${e.archive} of backup ${e.backupId}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (sha !== e.sha256) {
+    throw new UnrecoverableError(`checksum mismatch: archive ${path.basename(e.archive)} of backup ${e.backupId} has SHA-256 ${sha}, ${e.sha256} was recorded; the file was altered or damaged`);
+  }
+  if (e.encrypted) {
+    // Authenticate the whole archive before extracting a byte of it.
+    try {
+      for await (const _ of await decryptFile(e.archive, key!)) void _;
+    } catch (err) {
+      if (err instanceof ArchiveKeyError) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+  }
+}
+
+/** A run again after a crash starts over. */
+async function startOver(root: string, directory: string, partial: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  await rm(partial, { recursive: true, force: true });
+  await rm(directory, { recursive: true, force: true });
+  await mkdir(partial, { mode: 0o700 });
+}
+
+/** Each archive of the chain over the one before; progress 40..89 follows the archive bytes read. */
+async function extractChain(
+  chain: readonly BackupEntry[],
+  into: string,
+  key: Buffer | undefined,
+  progress: ProgressReporter,
+  signal: AbortSignal,
+): Promise<void> {
+  const total = chain.reduce((n, e) => n + e.bytes, 0);
+  let read = 0;
+  for (const e of chain) {
+    // An incremental backup of an unchanged source holds no file.
+    if (e.files === 0) continue;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        read += chunk.length;
+        progress.band(40, 89, total ? read / total : 1);
+        done(null, chunk);
+      },
+    });
+    const source: Readable = e.encrypted ? await decryptFile(e.archive, key!) : createReadStream(e.archive);
+    await pipeline(source, counter, extractTar({ cwd: into, strict: true }), { signal });
+  }
+}
+
+/** Extracting never deletes: the files the target backup's source no longer had are still there from the backups before it. */
+async function removeDeleted(target: BackupEntry, dir: string, key: Buffer | undefined): Promise<void> {
+  const wanted = new Set((await readManifest(target, key)).files.map(([rel]) => rel));
+  for (const rel of await filesUnder(dir)) if (!wanted.has(rel)) await rm(path.join(dir, rel), { force: true });
+}
+
+async function measure(dir: string): Promise<{ files: number; bytes: number }> {
+  const files = await filesUnder(dir);
+  let bytes = 0;
+  for (const rel of files) bytes += (await lstat(path.join(dir, rel)).catch(() => ({ size: 0 }))).size;
+  return { files: files.length, bytes };
+}

@@ -1,35 +1,15 @@
 import { createHash } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Config } from '../src/config.js';
-import { declaresKind, type Inventory, type Server } from '../src/inventory.js';
+import { declaresKind, type Server } from '../src/inventory.js';
 import { indexJob } from '../src/store/job-store.js';
-import { envelopeSchema, queueOfType, JOB_TYPES, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from '../src/jobs/index.js';
+import { envelopeSchema, JOB_TYPES_OF_QUEUE, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from '../src/jobs/index.js';
+import { CANCELLED } from '../src/coordination/cancel-requests.js';
+import type { HeldLock } from '../src/coordination/server-locks.js';
+import type { WorkerDeps } from './deps.js';
+import { JobLog } from './job-log.js';
 import { ProgressReporter } from './progress.js';
-import type { BackupCatalog } from '../src/backups/catalog.js';
-import { CANCELLED, type CancelRequests } from '../src/coordination/cancel-requests.js';
-import type { RecordStore } from '../src/store/records.js';
-import type { TenantSlots } from '../src/coordination/tenant-slots.js';
-import type { HeldLock, ServerLocks } from '../src/coordination/server-locks.js';
-
-export type WorkerDeps = {
-  config: Config;
-  inventory: Inventory;
-  records: RecordStore;
-  logger: Logger;
-  /** Absent in the benchmark's bare wiring: no per-server locks, no cancel requests. */
-  locks?: ServerLocks;
-  cancels?: CancelRequests;
-  catalog?: BackupCatalog;
-  /** The workers' connection, for writes that belong to no store (indexing a schedule's runs). */
-  redis?: Redis;
-  /** Fair scheduling between tenants; absent in the benchmark's bare wiring. */
-  slots?: TenantSlots;
-  /** Publish "job X has new log lines" for event streams. */
-  notifyLog?: (jobId: string) => Promise<unknown>;
-};
 
 /** A record id (UUID-shaped, as backup ids are) derived from a job id: the same for every attempt of the job. */
 export function recordIdOf(jobId: string): string {
@@ -47,42 +27,6 @@ export const LOCK_RETRY_MS = 1000;
 /** A job over its tenant's cap waits this long, plus up to as much again (spread, so waiting jobs do not come back at once). */
 export const FAIR_RETRY_MS = 1000;
 
-/**
- * Lines a job writes to its log (GET /api/jobs/:id/logs), in order, without
- * making the work wait for Redis; `flush()` waits for all of them.
- */
-export class JobLog {
-  private chain: Promise<unknown> = Promise.resolve();
-  private notifying = false;
-  constructor(
-    private readonly job: Job,
-    /** Tell listeners (GET /api/jobs/:id/events) that new lines are there; once per batch of lines. */
-    private readonly notify?: (jobId: string) => Promise<unknown>,
-  ) {}
-
-  line(text: string): void {
-    this.chain = this.chain.then(() => this.job.log(text)).catch(() => {});
-    if (this.notify && !this.notifying) {
-      this.notifying = true;
-      this.chain = this.chain
-        .then(() => {
-          this.notifying = false;
-          return this.notify!(this.job.id!);
-        })
-        .catch(() => {});
-    }
-  }
-
-  /** A step of the work, as opposed to a command's own output. */
-  step(text: string): void {
-    this.line(`[jobs-api] ${text}`);
-  }
-
-  flush(): Promise<unknown> {
-    return this.chain;
-  }
-}
-
 /** What a processor gets besides its job: the verified server and input, progress, a job logger. */
 export type JobContext<D> = {
   job: Job<JobEnvelope>;
@@ -99,7 +43,22 @@ export type JobContext<D> = {
   deps: WorkerDeps;
 };
 
-export type Processor<D> = (ctx: JobContext<D>) => Promise<Record<string, unknown>>;
+/** The work of a job type: its validated input in, its result out (the family's result type: see workers/registry.ts). */
+export type Processor<D, R extends object = Record<string, unknown>> = (ctx: JobContext<D>) => Promise<R>;
+
+/** One attempt of a job, as the steps before its processor see it. */
+type Attempt = {
+  queue: QueueName;
+  job: Job<JobEnvelope>;
+  token: string | undefined;
+  deps: WorkerDeps;
+  log: Logger;
+  progress: ProgressReporter;
+  jobLog: JobLog;
+};
+
+/** What a running job holds until it ends: its tenant's slot and its server's lock. */
+type Turn = { slot?: { release(): void }; lock?: HeldLock };
 
 /**
  * The steps every job shares: 10 started, re-parse the data with the schema
@@ -113,120 +72,177 @@ export type Processor<D> = (ctx: JobContext<D>) => Promise<Record<string, unknow
  * A cancelled job (POST /api/jobs/:id/cancel) fails with the reason
  * `cancelled` and no further attempts.
  */
-export function runJob<S extends z.ZodType>(
+export function runJob<S extends z.ZodType, R extends object>(
   queue: QueueName,
   schemas: Partial<Record<JobType, S>>,
-  processor: Processor<z.output<S>>,
+  processor: Processor<z.output<S>, R>,
   deps: WorkerDeps,
 ) {
   // One envelope schema per job type, built once: building a zod schema per job costs more than the check.
   const envelopes = new Map(
     Object.entries(schemas)
-      .filter(([type]) => (JOB_TYPES as readonly string[]).includes(type) && queueOfType(type as JobType) === queue)
-      .map(([type, schema]) => [type, envelopeSchema(schema as S)]),
+      .filter(([type]) => (JOB_TYPES_OF_QUEUE[queue] as readonly string[]).includes(type))
+      .map(([type, schema]) => [type, envelopeSchema(schema)]),
   );
   const noSignal = new AbortController().signal;
   // Whom each job waiting for a server's lock last said it waits for (one log line per holder, not one a second).
   const waitingOn = new Map<string, string>();
   // BullMQ hands the processor an abort signal only when it declares three parameters (no default values: they do not count).
-  return async (job: Job<JobEnvelope>, token?: string, abortSignal?: AbortSignal): Promise<Record<string, unknown>> => {
+  return async (job: Job<JobEnvelope>, token?: string, abortSignal?: AbortSignal): Promise<R> => {
     const signal = abortSignal ?? noSignal;
-    const log = deps.logger.child({ queue, jobId: job.id, type: job.name, attempt: job.attemptsMade + 1 });
-    const progress = new ProgressReporter(
-      (v) => job.updateProgress(v),
-      (err) => log.debug({ err: err.message }, 'progress not written'),
-    );
-    const jobLog = new JobLog(job, deps.notifyLog);
-    progress.milestone(10);
-
-    const type = job.name as JobType;
-    const schema = envelopes.get(type);
-    if (!schema) throw new UnrecoverableError(`unknown job type "${job.name}" for the ${queue} queue`);
-    const parsed = schema.safeParse(job.data);
-    if (!parsed.success) {
-      progress.finish();
-      const issue = parsed.error.issues[0];
-      throw new UnrecoverableError(`invalid job data: ${issue?.path.join('.')}: ${issue?.message}`);
-    }
-    const envelope = parsed.data as JobEnvelope<z.output<S>>;
-    if (envelope.recordId === SCHEDULED_RECORD) {
-      // A schedule's run: its own record id (the same for every attempt of this run), and an entry in the listing index.
-      envelope.recordId = recordIdOf(job.id!);
-      if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, job.id!, envelope.tenant, job.timestamp);
-    }
-    const serverId = (envelope.input as { serverId: string }).serverId;
-    const server = deps.inventory.get(serverId, envelope.tenant);
-    if (!server || !declaresKind(server, queue)) {
-      progress.finish();
-      throw new UnrecoverableError(`server "${serverId}" is no longer in the inventory with a ${queue} section`);
-    }
-    // A cancel that arrived while no process was running the job (or before this one tracked it).
-    const stopReason = deps.cancels ? await deps.cancels.requested(job) : undefined;
-    if (stopReason !== undefined) {
-      progress.finish();
-      await deps.records.finish(queue, envelope.recordId, 'failed', { error: stopReason }).catch(() => {});
-      throw new UnrecoverableError(stopReason);
-    }
-
-    // Wait (back to delayed, not an attempt) while the tenant is at its cap or the server is busy.
-    const wait = async (why: string, retryMs: number): Promise<never> => {
-      progress.finish();
-      if (waitingOn.get(job.id!) !== why) {
-        if (waitingOn.size >= 10_000) waitingOn.clear();
-        waitingOn.set(job.id!, why);
-        jobLog.step(`waiting: ${why}`);
-        await jobLog.flush();
-      }
-      await job.moveToDelayed(Date.now() + retryMs, token);
-      throw new DelayedError(why);
+    const attempt = beginAttempt(queue, job, token, deps);
+    const envelope = parseEnvelope<z.output<S>>(attempt, envelopes);
+    await adoptScheduledRun(attempt, envelope);
+    const server = resolveServer(attempt, envelope);
+    await honourPendingCancel(attempt, envelope.recordId);
+    const turn = await waitForTurn(attempt, envelope.tenant, server, waitingOn);
+    attempt.progress.milestone(20);
+    const { progress, log, jobLog } = attempt;
+    const ctx: JobContext<z.output<S>> = {
+      job,
+      type: job.name as JobType,
+      input: envelope.input,
+      server,
+      recordId: envelope.recordId,
+      progress,
+      log,
+      jobLog,
+      signal,
+      deps,
     };
-    let slot: { release(): void } | undefined;
-    if (deps.slots) {
-      const got = await deps.slots.acquire(queue, envelope.tenant, job.id!);
-      if (!('held' in got)) {
-        await wait(
-          `tenant ${envelope.tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`,
-          FAIR_RETRY_MS + Math.floor(Math.random() * FAIR_RETRY_MS),
-        );
-      }
-      slot = (got as { held: { release(): void } }).held;
-    }
-    let lock: HeldLock | undefined;
-    if (deps.locks && LOCKED_QUEUES.has(queue)) {
-      const got = await deps.locks.acquire(queue, server.id, job.id!);
-      if ('holder' in got) {
-        slot?.release();
-        await wait(`job ${got.holder} holds the ${queue} lock of server ${server.id}; this job runs when it is free`, LOCK_RETRY_MS);
-      }
-      lock = (got as { held: HeldLock }).held;
-    }
-    waitingOn.delete(job.id!);
-    progress.milestone(20);
-
-    log.info('job started');
-    const started = Date.now();
-    try {
-      signal.throwIfAborted();
-      // The processor stores its own record of success; failures are recorded here.
-      const result = await processor({ job, type, input: envelope.input, server, recordId: envelope.recordId, progress, log, jobLog, signal, deps });
-      progress.finish(100);
-      log.info({ ms: Date.now() - started }, 'job completed');
-      return result;
-    } catch (err) {
-      progress.finish();
-      const stopped = signal.aborted;
-      const reason = stopped ? String(signal.reason ?? CANCELLED) : (err as Error).message;
-      if (stopped) {
-        jobLog.step(`${reason}: the work was stopped`);
-        await deps.cancels?.take(job.id!).catch(() => {});
-      }
-      await deps.records.finish(queue, envelope.recordId, 'failed', { error: reason }).catch(() => {});
-      log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
-      throw stopped ? new UnrecoverableError(reason) : err;
-    } finally {
-      slot?.release();
-      await jobLog.flush();
-      await lock?.release();
-    }
+    return run(queue, processor, ctx, turn);
   };
+}
+
+function beginAttempt(queue: QueueName, job: Job<JobEnvelope>, token: string | undefined, deps: WorkerDeps): Attempt {
+  const log = deps.logger.child({ queue, jobId: job.id, type: job.name, attempt: job.attemptsMade + 1 });
+  const progress = new ProgressReporter(
+    (v) => job.updateProgress(v),
+    (err) => log.debug({ err: err.message }, 'progress not written'),
+  );
+  const jobLog = new JobLog(job, deps.notifyLog);
+  progress.milestone(10);
+  return { queue, job, token, deps, log, progress, jobLog };
+}
+
+/** The job's data as the route's schema reads it: data it does not read can never succeed, so the job fails without retries. */
+function parseEnvelope<D>({ queue, job, progress }: Attempt, envelopes: ReadonlyMap<string, z.ZodType>): JobEnvelope<D> {
+  const schema = envelopes.get(job.name);
+  if (!schema) throw new UnrecoverableError(`unknown job type "${job.name}" for the ${queue} queue`);
+  const parsed = schema.safeParse(job.data);
+  if (!parsed.success) {
+    progress.finish();
+    const issue = parsed.error.issues[0];
+    throw new UnrecoverableError(`invalid job data: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  return parsed.data as JobEnvelope<D>;
+}
+
+/**
+ * BullMQ's job scheduler adds a schedule's runs from one template, so they
+ * come with a placeholder record id and without the listing-index entry the
+ * API gives the jobs it adds: each run gets its own record id (the same for
+ * every attempt of the run) and its entry here.
+ */
+async function adoptScheduledRun({ job, deps }: Attempt, envelope: JobEnvelope<unknown>): Promise<void> {
+  if (envelope.recordId !== SCHEDULED_RECORD) return;
+  envelope.recordId = recordIdOf(job.id!);
+  if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, job.id!, envelope.tenant, job.timestamp);
+}
+
+/** The job's server, which may have left the inventory (or lost its section) since the job was added: then retries cannot help. */
+function resolveServer({ queue, deps, progress }: Attempt, envelope: JobEnvelope<unknown>): Server {
+  const serverId = (envelope.input as { serverId: string }).serverId;
+  const server = deps.inventory.get(serverId, envelope.tenant);
+  if (!server || !declaresKind(server, queue)) {
+    progress.finish();
+    throw new UnrecoverableError(`server "${serverId}" is no longer in the inventory with a ${queue} section`);
+  }
+  return server;
+}
+
+/** A cancel that arrived while no process was running the job (or before this one tracked it). */
+async function honourPendingCancel({ queue, job, deps, progress }: Attempt, recordId: string): Promise<void> {
+  const stopReason = deps.cancels ? await deps.cancels.requested(job) : undefined;
+  if (stopReason === undefined) return;
+  progress.finish();
+  await deps.records.finish(queue, recordId, 'failed', { error: stopReason }).catch(() => {});
+  throw new UnrecoverableError(stopReason);
+}
+
+/**
+ * The tenant's slot, then (backups and updates) the server's lock. A job
+ * that finds its server busy gives its slot back while it waits, so that it
+ * does not keep its tenant's other jobs from running.
+ */
+async function waitForTurn(attempt: Attempt, tenant: string, server: Server, waitingOn: Map<string, string>): Promise<Turn> {
+  const { queue, job, deps } = attempt;
+  let slot: Turn['slot'];
+  if (deps.slots) {
+    const got = await deps.slots.acquire(queue, tenant, job.id!);
+    if (!('held' in got)) {
+      return waitAgain(
+        attempt,
+        waitingOn,
+        `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`,
+        FAIR_RETRY_MS + Math.floor(Math.random() * FAIR_RETRY_MS),
+      );
+    }
+    slot = got.held;
+  }
+  let lock: HeldLock | undefined;
+  if (deps.locks && LOCKED_QUEUES.has(queue)) {
+    const got = await deps.locks.acquire(queue, server.id, job.id!);
+    if ('holder' in got) {
+      slot?.release();
+      return waitAgain(attempt, waitingOn, `job ${got.holder} holds the ${queue} lock of server ${server.id}; this job runs when it is free`, LOCK_RETRY_MS);
+    }
+    lock = got.held;
+  }
+  waitingOn.delete(job.id!);
+  return { slot, lock };
+}
+
+/** Back to `delayed`, not a failed attempt: waiting for a turn is not an error, and must not use up the job's retries. */
+async function waitAgain({ job, token, progress, jobLog }: Attempt, waitingOn: Map<string, string>, why: string, retryMs: number): Promise<never> {
+  progress.finish();
+  if (waitingOn.get(job.id!) !== why) {
+    // A job removed while it waited never comes back to delete its entry.
+    if (waitingOn.size >= 10_000) waitingOn.clear();
+    waitingOn.set(job.id!, why);
+    jobLog.step(`waiting: ${why}`);
+    await jobLog.flush();
+  }
+  await job.moveToDelayed(Date.now() + retryMs, token);
+  throw new DelayedError(why);
+}
+
+/** The processor's work; whatever its outcome, the job gives back what it held. */
+async function run<D, R extends object>(queue: QueueName, processor: Processor<D, R>, ctx: JobContext<D>, turn: Turn): Promise<R> {
+  const { job, recordId, progress, log, jobLog, signal, deps } = ctx;
+  log.info('job started');
+  const started = Date.now();
+  try {
+    signal.throwIfAborted();
+    // The processor stores its own record of success; failures are recorded here.
+    const result = await processor(ctx);
+    progress.finish(100);
+    log.info({ ms: Date.now() - started }, 'job completed');
+    return result;
+  } catch (err) {
+    progress.finish();
+    const stopped = signal.aborted;
+    const reason = stopped ? String(signal.reason ?? CANCELLED) : (err as Error).message;
+    if (stopped) {
+      jobLog.step(`${reason}: the work was stopped`);
+      await deps.cancels?.take(job.id!).catch(() => {});
+    }
+    await deps.records.finish(queue, recordId, 'failed', { error: reason }).catch(() => {});
+    log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
+    throw stopped ? new UnrecoverableError(reason) : err;
+  } finally {
+    turn.slot?.release();
+    await jobLog.flush();
+    await turn.lock?.release();
+  }
 }

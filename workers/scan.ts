@@ -1,105 +1,12 @@
 import { lookup } from 'node:dns/promises';
-import net from 'node:net';
-import tls from 'node:tls';
 import type { Processor } from './run-job.js';
-import type { ScanData } from '../src/jobs/index.js';
+import { probePort, probeTls, type PortResult } from './lib/probes.js';
+import type { Finding, ScanData, ScanResult, TlsInfo } from '../src/jobs/index.js';
 
-export type PortResult = { port: number; open: boolean; latencyMs: number; error?: string };
 type CheckedPort = PortResult & { tls?: TlsInfo | null };
-
-/** TCP-connect to host:port; open when the handshake completes within the timeout. */
-export function probePort(address: string, port: number, timeoutMs: number, abort?: AbortSignal): Promise<PortResult> {
-  const started = process.hrtime.bigint();
-  const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100;
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: address, port });
-    const finish = (open: boolean, error?: string) => {
-      abort?.removeEventListener('abort', onAbort);
-      socket.removeAllListeners();
-      socket.on('error', () => {});
-      socket.destroy();
-      resolve({ port, open, latencyMs: elapsed(), ...(error ? { error } : {}) });
-    };
-    const onAbort = () => finish(false, 'cancelled');
-    abort?.addEventListener('abort', onAbort, { once: true });
-    socket.setTimeout(timeoutMs, () => finish(false, 'timeout'));
-    socket.once('connect', () => finish(true));
-    socket.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
-  });
-}
-
-export type TlsInfo = {
-  subject: string;
-  issuer: string;
-  validFrom: string;
-  validTo: string;
-  daysLeft: number;
-  selfSigned: boolean;
-  trusted: boolean;
-  trustError: string | null;
-};
-
-const DAY_MS = 24 * 3600 * 1000;
-
-function distinguishedName(name: Record<string, string | string[]> | undefined): string {
-  return Object.entries(name ?? {})
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
-    .join(', ');
-}
-
-/**
- * The certificate of a port that speaks TLS, or null when it does not (the
- * handshake fails or times out). The certificate is read, not trusted:
- * `trusted` says whether it chains to a known CA for `servername`.
- */
-export function probeTls(address: string, port: number, servername: string, timeoutMs: number, abort?: AbortSignal): Promise<TlsInfo | null> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({
-      host: address,
-      port,
-      servername: net.isIP(servername) ? undefined : servername,
-      rejectUnauthorized: false,
-    });
-    const finish = (info: TlsInfo | null) => {
-      abort?.removeEventListener('abort', onAbort);
-      socket.removeAllListeners();
-      socket.on('error', () => {});
-      socket.destroy();
-      resolve(info);
-    };
-    const onAbort = () => finish(null);
-    abort?.addEventListener('abort', onAbort, { once: true });
-    socket.setTimeout(timeoutMs, () => finish(null));
-    socket.once('error', () => finish(null));
-    socket.once('secureConnect', () => {
-      const cert = socket.getPeerCertificate();
-      if (!cert || !cert.valid_to) return finish(null);
-      const validTo = new Date(cert.valid_to);
-      const subject = distinguishedName(cert.subject as unknown as Record<string, string>);
-      const issuer = distinguishedName(cert.issuer as unknown as Record<string, string>);
-      finish({
-        subject,
-        issuer,
-        validFrom: new Date(cert.valid_from).toISOString(),
-        validTo: validTo.toISOString(),
-        daysLeft: Math.floor((validTo.getTime() - Date.now()) / DAY_MS),
-        selfSigned: subject === issuer,
-        trusted: socket.authorized,
-        trustError: socket.authorized ? null : String(socket.authorizationError ?? 'not trusted'),
-      });
-    });
-  });
-}
 
 /** A certificate that expires within this many days is a finding. */
 export const CERT_WARN_DAYS = 14;
-
-export type Finding = {
-  kind: 'expected-port-closed' | 'unexpected-port-open' | 'certificate-expiring' | 'certificate-expired';
-  port: number;
-  message: string;
-  daysLeft?: number;
-};
 
 /** What a scan should tell an operator: ports against `scan.expect`, and certificates that expire soon or have. */
 export function findingsOf(
@@ -147,7 +54,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
  * unexpected port open, a certificate expiring within 14 days or expired.
  * Progress 40..80 as ports are checked.
  */
-export const processScan: Processor<ScanData> = async ({ job, type, server, recordId, progress, log, jobLog, signal, deps }) => {
+export const processScan: Processor<ScanData, ScanResult> = async ({ job, type, server, recordId, progress, log, jobLog, signal, deps }) => {
   const spec = server.scan!;
   await deps.records.start('scan', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
   progress.milestone(30);
@@ -190,7 +97,7 @@ export const processScan: Processor<ScanData> = async ({ job, type, server, reco
   for (const f of findings) jobLog.step(`finding: ${f.message}`);
   const open = results.filter((r) => r.open).map(({ port, latencyMs, tls: t }) => (full ? { port, latencyMs, tls: t ?? null } : { port, latencyMs }));
   const closed = results.filter((r) => !r.open).map(({ port, latencyMs, error }) => ({ port, latencyMs, reason: error }));
-  const result = {
+  const result: ScanResult = {
     scanId: recordId,
     serverId: server.id,
     scanType: full ? 'full' : 'quick',

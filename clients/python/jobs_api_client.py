@@ -28,7 +28,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
+
+if TYPE_CHECKING:  # the types only; at run time this file needs nothing beside it
+    from jobs_api_models import Job
 
 __all__ = ["Client", "ApiError", "JobFailedError", "WaitTimeout", "main"]
 
@@ -51,7 +54,7 @@ class ApiError(Exception):
 class JobFailedError(Exception):
     """The job ended in `failed`; `reason` is its failure reason, `job` the job as the API shows it."""
 
-    def __init__(self, job: Dict[str, Any]) -> None:
+    def __init__(self, job: "Job") -> None:
         self.job = job
         self.reason = job.get("failedReason") or "failed"
         super().__init__("job {} failed: {}".format(job.get("id"), self.reason))
@@ -60,7 +63,7 @@ class JobFailedError(Exception):
 class WaitTimeout(Exception):
     """The wait ended before the job did; `job` is the job as it was last seen."""
 
-    def __init__(self, job: Dict[str, Any], timeout: float) -> None:
+    def __init__(self, job: "Job", timeout: float) -> None:
         self.job = job
         super().__init__("job {} is still {} after {:g} s".format(job.get("id"), job.get("state"), timeout))
 
@@ -70,9 +73,10 @@ class Client:
 
     def __init__(self, base_url: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0, retries: int = 4) -> None:
         self.base_url = (base_url or os.environ.get("JOBS_API_URL") or DEFAULT_URL).rstrip("/")
-        self.token = token or os.environ.get("JOBS_API_TOKEN")
-        if not self.token:
+        found = token or os.environ.get("JOBS_API_TOKEN")
+        if not found:
             raise ValueError("no token: pass token= or set JOBS_API_TOKEN")
+        self.token: str = found
         self.timeout = timeout
         self.retries = retries
 
@@ -141,7 +145,7 @@ class Client:
         """Run a server's declared update command. Answers { updateId, jobId, status }."""
         return self._server_job(server_id, "update", {}, options)
 
-    def get(self, job_id: str, wait_ms: Optional[int] = None) -> Dict[str, Any]:
+    def get(self, job_id: str, wait_ms: Optional[int] = None) -> "Job":
         """A job; with wait_ms (at most 60000) the answer comes when it ends or the wait does."""
         query = {"waitMs": wait_ms} if wait_ms else None
         timeout = self.timeout + (wait_ms or 0) / 1000.0
@@ -206,7 +210,7 @@ class Client:
                     raise ApiError(0, "UNREACHABLE", "event stream of {} lost: {}".format(job_id, getattr(err, "reason", err)))
                 time.sleep(_backoff(attempt, None))
 
-    def wait_for_completion(self, job_id: str, timeout: float = 3600, on_progress: Optional[Callable[[float, Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+    def wait_for_completion(self, job_id: str, timeout: float = 3600, on_progress: Optional[Callable[[float, "Job"], None]] = None) -> "Job":
         """Wait (long-polling, no busy loop) until the job completes, and answer it.
 
         Raises JobFailedError when it fails and WaitTimeout when `timeout` seconds pass first.
@@ -219,9 +223,10 @@ class Client:
         while True:
             left_ms = int((deadline - time.monotonic()) * 1000)
             job = self.get(job_id, wait_ms=max(1, min(slice_ms, left_ms)) if left_ms > 0 else None)
-            if on_progress and job.get("progress") != last_progress:
-                last_progress = job.get("progress")
-                on_progress(last_progress, job)
+            progress = job.get("progress", 0)
+            if on_progress and progress != last_progress:
+                last_progress = progress
+                on_progress(progress, job)
             if job["state"] == "completed":
                 return job
             if job["state"] == "failed":

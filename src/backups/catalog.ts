@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
 
 /** What the product knows about one completed backup archive of a server. */
 export type BackupEntry = {
@@ -37,17 +38,21 @@ export type BackupEntry = {
  * backupId again (a job run again after a crash) replaces the entry.
  */
 export class BackupCatalog {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   private orderKey(serverId: string): string {
-    return `${this.prefix}:jobsapi:backups:${serverId}:order`;
+    return this.keys.backupOrder(serverId);
   }
 
   private entriesKey(serverId: string): string {
-    return `${this.prefix}:jobsapi:backups:${serverId}:entries`;
+    return this.keys.backupEntries(serverId);
   }
 
   async add(entry: BackupEntry): Promise<void> {

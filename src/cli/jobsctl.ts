@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { styleText } from 'node:util';
 import { Command, CommanderError, Option } from 'commander';
+import { QUEUE_NAMES } from '../jobs/index.js';
 
 /**
  * jobsctl: the operator's terminal for the Jobs API. It talks to the REST API
@@ -52,13 +53,22 @@ function stateColor(value: string): string {
     healthy: 'green',
     paused: 'yellow',
   };
-  return styles[value] ? paint(styles[value]!, value) : value;
+  const style = styles[value];
+  return style ? paint(style, value) : value;
+}
+
+/** A table cell: '-' for no value; objects as JSON rather than "[object Object]". */
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '-';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
 }
 
 /** Columns aligned by their visible width; numbers right-aligned. */
 function table(rows: Array<Record<string, unknown>>, columns: Array<[key: string, header: string]>): string {
   if (rows.length === 0) return paint('dim', '(none)');
-  const cells = rows.map((r) => columns.map(([k]) => (r[k] === null || r[k] === undefined ? '-' : String(r[k]))));
+  const cells = rows.map((r) => columns.map(([k]) => cell(r[k])));
   const widths = columns.map(([, h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const numeric = columns.map((_, i) => cells.every((c) => /^-?\d+(\.\d+)?$|^-$/.test(c[i]!)));
   const fmt = (c: string, i: number, styled = c) => (numeric[i] ? ' '.repeat(widths[i]! - c.length) + styled : styled + ' '.repeat(widths[i]! - c.length));
@@ -88,7 +98,7 @@ class Api {
     const text = await res.text();
     let parsed: { success?: boolean; data?: T; error?: { code: string; message: string }; requestId?: string } = {};
     try {
-      parsed = JSON.parse(text);
+      parsed = JSON.parse(text) as typeof parsed;
     } catch {
       // Not JSON: reported below by status.
     }
@@ -123,7 +133,7 @@ async function confirm(globals: Globals, question: string): Promise<void> {
   if (answer !== 'yes' && answer !== 'y') throw new CliError('cancelled; nothing was changed', EXIT.USAGE);
 }
 
-const queueOption = () => new Option('--queue <queue>', 'backup, scan or update').choices(['backup', 'scan', 'update']);
+// Shared option helpers: the same option reads the same way on every command that has it.
 const intArg = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number, got "${v}"`, EXIT.USAGE);
   return Number(v);
@@ -139,6 +149,11 @@ function requireQueue(q: string | undefined): string {
   if (!q) throw new CliError('--queue is required (backup, scan or update)', EXIT.USAGE);
   return q;
 }
+const queueOption = () => new Option('--queue <queue>', `${QUEUE_NAMES.slice(0, -1).join(', ')} or ${QUEUE_NAMES.at(-1)}`).choices(QUEUE_NAMES);
+const olderThanOption = () => new Option('--older-than <ms>', 'milliseconds (default 600000)').argParser(intArg('--older-than'));
+const dataOption = () => new Option('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'').argParser(jsonArg).makeOptionMandatory();
+/** The global options (--json, --yes) as they were parsed, for a command's action to read. */
+const globalsOf = (program: Command) => () => program.opts<Globals>();
 
 type QueueStatus = { queue: string; paused: boolean; workers: number; concurrency: number; rateLimit: { max: number; duration: number } | null; counts: Record<string, number> };
 type JobView = { id: string; queue: string; type: string; tenant: string; state: string; progress: number; attempts: number; maxAttempts: number; failedReason: string | null; createdAt: string; finishedAt: string | null; result: unknown };
@@ -146,7 +161,21 @@ type JobView = { id: string; queue: string; type: string; tenant: string; state:
 const statusRows = (list: QueueStatus[]) =>
   list.map((q) => ({ queue: q.queue, state: q.paused ? 'paused' : 'running', workers: q.workers, ...q.counts, limit: q.rateLimit ? `${q.rateLimit.max}/${q.rateLimit.duration}ms` : null }));
 
+/** jobsctl's commands, in the order `--help` lists them. */
 export function buildProgram(): Command {
+  const program = rootCommand();
+  addQueueStateCommands(program);
+  addFailureCommands(program);
+  addStuckAndDrainCommands(program);
+  addTenantLimitCommands(program);
+  addWorkerCommands(program);
+  addScheduleCommands(program);
+  addJobCommands(program);
+  return program;
+}
+
+/** The program itself: global options, help text, and how errors are reported. */
+function rootCommand(): Command {
   const program = new Command('jobsctl')
     .description('Operate the Jobs API from a terminal (JOBS_API_URL, JOBS_API_TOKEN).')
     .option('--json', 'print JSON for scripts instead of tables')
@@ -159,7 +188,12 @@ export function buildProgram(): Command {
   // Before any subcommand is added: they inherit these.
   program.exitOverride();
   program.configureOutput({ outputError: (str, write) => write(paint('red', str)) });
-  const g = () => program.opts<Globals>();
+  return program;
+}
+
+/** queue:status, queue:metrics, queue:pause, queue:resume. */
+function addQueueStateCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('queue:status')
@@ -202,6 +236,11 @@ export function buildProgram(): Command {
         out(g(), q, () => `${q.queue}: ${q.paused ? stateColor('paused') : 'running'} (${q.counts.waiting} waiting, ${q.counts.active} active)`);
       });
   }
+}
+
+/** queue:retry, queue:failures, queue:error-summary: what failed, and trying it again. */
+function addFailureCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('queue:retry')
@@ -259,14 +298,19 @@ export function buildProgram(): Command {
         ),
       );
     });
+}
+
+/** queue:stuck, queue:unstick, queue:drain: jobs that hang, and jobs nobody wants any more. */
+function addStuckAndDrainCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('queue:stuck')
     .description('jobs active for longer than --older-than (default 10 minutes); exits 3 when there are any')
     .addOption(queueOption())
-    .option('--older-than <ms>', 'milliseconds (default 600000)', intArg('--older-than'))
+    .addOption(olderThanOption())
     .action(async (o: { queue?: string; olderThan?: number }) => {
-      const queues = o.queue ? [o.queue] : ['backup', 'scan', 'update'];
+      const queues = o.queue ? [o.queue] : QUEUE_NAMES;
       const jobs: JobView[] = [];
       for (const q of queues) {
         const r = await api().call<{ jobs: JobView[] }>('GET', `/api/queues/${q}/stuck?olderThanMs=${o.olderThan ?? 600_000}`);
@@ -280,7 +324,7 @@ export function buildProgram(): Command {
     .command('queue:unstick')
     .description('move stuck jobs to failed, so they can be retried')
     .addOption(queueOption())
-    .option('--older-than <ms>', 'milliseconds (default 600000)', intArg('--older-than'))
+    .addOption(olderThanOption())
     .action(async (o: { queue?: string; olderThan?: number }) => {
       const queue = requireQueue(o.queue);
       await confirm(g(), `Move the jobs of ${queue} active for more than ${o.olderThan ?? 600_000} ms to failed?`);
@@ -299,6 +343,11 @@ export function buildProgram(): Command {
       const r = await api().call<{ removed: { waiting: number; delayed: number } }>('POST', `/api/queues/${queue}/drain`, { delayed: o.delayed === true });
       out(g(), r, () => `removed ${r.removed.waiting} waiting and ${r.removed.delayed} delayed jobs from ${queue}`);
     });
+}
+
+/** queue:org-stats, queue:set-limit, queue:reset-limit: per-tenant usage and caps. */
+function addTenantLimitCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('queue:org-stats')
@@ -340,6 +389,11 @@ export function buildProgram(): Command {
       const r = await api().call<{ tenant: string; default: number }>('DELETE', `/api/tenants/${encodeURIComponent(o.org)}/limits`);
       out(g(), r, () => `${r.tenant}: back to the default of ${r.default}`);
     });
+}
+
+/** worker:status. */
+function addWorkerCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('worker:status')
@@ -354,6 +408,11 @@ export function buildProgram(): Command {
         ].join('\n'),
       );
     });
+}
+
+/** schedule:list, schedule:add, schedule:remove. */
+function addScheduleCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('schedule:list')
@@ -368,7 +427,7 @@ export function buildProgram(): Command {
     .description('create or replace a cron schedule')
     .requiredOption('--id <id>', 'the schedule\'s name')
     .requiredOption('--type <type>', 'job type, e.g. backup:scheduled')
-    .requiredOption('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'', jsonArg)
+    .addOption(dataOption())
     .requiredOption('--cron <pattern>', 'e.g. "0 2 * * *"')
     .option('--tz <zone>', 'IANA time zone, e.g. Europe/Paris')
     .action(async (o: { id: string; type: string; data: unknown; cron: string; tz?: string }) => {
@@ -385,6 +444,11 @@ export function buildProgram(): Command {
       const r = await api().call('DELETE', `/api/schedules/${encodeURIComponent(o.id)}`);
       out(g(), r, () => `schedule ${o.id} deleted`);
     });
+}
+
+/** job:get, job:submit. */
+function addJobCommands(program: Command): void {
+  const g = globalsOf(program);
 
   program
     .command('job:get')
@@ -426,7 +490,7 @@ export function buildProgram(): Command {
     .command('job:submit')
     .description('enqueue a job; prints its id')
     .argument('<type>', 'job type, e.g. scan:full')
-    .requiredOption('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'', jsonArg)
+    .addOption(dataOption())
     .option('--priority <n>', '1 (critical) .. 5 (background)', intArg('--priority'))
     .option('--delay <ms>', 'wait this long before running', intArg('--delay'))
     .option('--attempts <n>', 'attempts (default 3)', intArg('--attempts'))
@@ -441,8 +505,6 @@ export function buildProgram(): Command {
       );
       out(g(), r, () => r.jobId);
     });
-
-  return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -458,7 +520,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`jobsctl: ${err.message}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`jobsctl: ${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`jobsctl: ${(err as Error).stack ?? String(err)}\n`);
     return EXIT.ERROR;
   }
 }

@@ -1,11 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { Inventory } from '../inventory.js';
+import { writeOrCheck } from './generated-file.js';
 
-export const OPENAPI_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi', 'openapi.json');
+export const OPENAPI_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'openapi', 'openapi.json');
 
 /** The OpenAPI document as the routes declare it, without Redis or workers. */
 export async function generateOpenApi(): Promise<string> {
@@ -18,24 +18,7 @@ export async function generateOpenApi(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const mode = process.argv[2];
-  const doc = await generateOpenApi();
-  if (mode === '--write') {
-    writeFileSync(OPENAPI_FILE, doc);
-    process.stdout.write(`wrote ${path.relative(process.cwd(), OPENAPI_FILE)}\n`);
-    return;
-  }
-  let committed = '';
-  try {
-    committed = readFileSync(OPENAPI_FILE, 'utf8');
-  } catch {
-    // missing counts as drift
-  }
-  if (committed !== doc) {
-    process.stderr.write('openapi/openapi.json is out of date with the routes: run `npm run openapi:generate` and commit it.\n');
-    process.exit(1);
-  }
-  process.stdout.write('openapi/openapi.json matches the routes.\n');
+  writeOrCheck(OPENAPI_FILE, await generateOpenApi(), process.argv[2], 'npm run openapi:generate');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

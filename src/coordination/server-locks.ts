@@ -1,26 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../jobs/index.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
+import { LOCK_ACQUIRE_LUA, LOCK_RELEASE_LUA, LOCK_RENEW_LUA } from '../redis/lua/server-locks.js';
 
 /** A lock lives this long unless its holder renews it: a crashed process holds it at most this long. */
 export const LOCK_TTL_MS = 30_000;
 const RENEW_EVERY_MS = LOCK_TTL_MS / 3;
-
-/** Take the lock when free or already ours; otherwise answer who holds it. */
-const ACQUIRE_LUA = `
-local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return ''
-end
-return holder`;
-
-/** Renew or release only a lock we still hold. */
-const RENEW_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-const RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -39,18 +24,21 @@ export type HeldLock = { release(): Promise<void> };
  * vanished expires after LOCK_TTL_MS. The holder renews it while it works.
  */
 export class ServerLocks {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly onLost: (key: string) => void = () => {},
   ) {
-    redis.defineCommand('jobsapiLockAcquire', { numberOfKeys: 1, lua: ACQUIRE_LUA });
-    redis.defineCommand('jobsapiLockRenew', { numberOfKeys: 1, lua: RENEW_LUA });
-    redis.defineCommand('jobsapiLockRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+    this.keys = redisKeys(prefix);
+    redis.defineCommand('jobsapiLockAcquire', { numberOfKeys: 1, lua: LOCK_ACQUIRE_LUA });
+    redis.defineCommand('jobsapiLockRenew', { numberOfKeys: 1, lua: LOCK_RENEW_LUA });
+    redis.defineCommand('jobsapiLockRelease', { numberOfKeys: 1, lua: LOCK_RELEASE_LUA });
   }
 
   key(kind: QueueName, serverId: string): string {
-    return `${this.prefix}:jobsapi:lock:${kind}:${serverId}`;
+    return this.keys.serverLock(kind, serverId);
   }
 
   /** The lock, held and renewed until released; or the id of the job that holds it. */

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import fastifyJwt from '@fastify/jwt';
 import { createSigner } from 'fast-jwt';
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { ConfigError } from '../config.js';
@@ -100,7 +100,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** onRequest hook: a valid token that grants one of `scopes` (admin grants all). */
-    requireScope(...scopes: Scope[]): onRequestHookHandler;
+    requireScope(...scopes: Scope[]): onRequestAsyncHookHandler;
   }
 }
 
@@ -192,7 +192,7 @@ export const authPlugin = fp(
     });
     app.decorateRequest('principal', null as unknown as Principal);
     const verified = new VerifiedTokens();
-    app.decorate('requireScope', (...scopes: Scope[]): onRequestHookHandler => {
+    app.decorate('requireScope', (...scopes: Scope[]): onRequestAsyncHookHandler => {
       return async (request) => {
         const principal = await authenticate(request, verified);
         request.principal = principal;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, BadRequestError, ConflictError } from '../errors.js';
+import { redisKeys } from '../redis/keys.js';
 
 /** How long a key answers with the job it first created. */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -39,8 +40,7 @@ type Stored = { fp: string; state: 'pending' } | { fp: string; state: 'done'; st
  */
 export const idempotencyPlugin = fp(
   async (app: FastifyInstance) => {
-    const keyOf = (tenant: string, key: string) =>
-      `${app.config.queuePrefix}:jobsapi:idem:${tenant}:${createHash('sha256').update(key).digest('hex')}`;
+    const keys = redisKeys(app.config.queuePrefix);
 
     const replay = (reply: FastifyReply, stored: Extract<Stored, { state: 'done' }>) => {
       reply.code(stored.status === 202 || stored.status === 201 ? 200 : stored.status);
@@ -57,7 +57,7 @@ export const idempotencyPlugin = fp(
       if (!KEY_PATTERN.test(key)) {
         throw new BadRequestError('headers.idempotency-key: must be 1-255 visible ASCII characters (a UUID is a good choice)', 'INVALID_IDEMPOTENCY_KEY');
       }
-      const redisKey = keyOf(request.principal.tenant, key);
+      const redisKey = keys.idempotency(request.principal.tenant, key);
       const fingerprint = createHash('sha256')
         .update(JSON.stringify([request.routeOptions.url, request.params, request.body ?? null]))
         .digest('hex');

@@ -18,6 +18,7 @@ export async function streamJobEvents(app: FastifyInstance, reply: FastifyReply,
   let closed = false;
   let lastWrite = Date.now();
   let chain: Promise<unknown> = Promise.resolve();
+  // eslint-disable-next-line prefer-const -- `end` may run (client gone) before the watch below resolves: a const would not exist yet.
   let stop: (() => void) | undefined;
 
   const write = (text: string) => {

@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors.js';
+import { redisKeys } from '../redis/keys.js';
 
 /**
  * Per-tenant request rate limiting on /api (API_RATE_LIMIT requests per
@@ -21,7 +22,7 @@ export const rateLimitPlugin = fp(
       max,
       timeWindow: windowMs,
       redis: app.redis,
-      nameSpace: `${app.config.queuePrefix}:jobsapi:ratelimit:`,
+      nameSpace: redisKeys(app.config.queuePrefix).rateLimitNamespace,
       skipOnError: true,
       keyGenerator: (request: FastifyRequest) => (request.principal ? `tenant:${request.principal.tenant}` : `ip:${request.ip}`),
       allowList: (request: FastifyRequest) => !request.url.startsWith('/api/'),

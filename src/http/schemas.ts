@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JOB_STATES, JOB_TYPES, QUEUE_NAMES } from '../jobs/index.js';
+import { JOB_FAMILIES, JOB_STATES, JOB_TYPES, QUEUE_NAMES } from '../jobs/index.js';
 
 export const errorEnvelopeSchema = z
   .object({
@@ -27,6 +27,46 @@ export function errors(...codes: Array<400 | 401 | 403 | 404 | 409 | 413 | 415 |
 
 export const jobIdParams = z.object({ id: z.string().min(1).max(200).describe('the job id returned at enqueue') });
 
+/** The OpenAPI component (and Python model) name of a family's result: `backup` → BackupResult. */
+export function jobResultName(family: { name: string }): string {
+  return `${family.name.replace(/(^|[^A-Za-z0-9])([A-Za-z0-9])/g, (_, _sep: string, c: string) => c.toUpperCase())}Result`;
+}
+
+/** components.schemas of the OpenAPI document: each family's result schema, under jobResultName. */
+export function jobResultComponents(): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    JOB_FAMILIES.map((family) => {
+      const { $schema: _, ...json } = z.toJSONSchema(family.result, { target: 'draft-2020-12', io: 'output', unrepresentable: 'any' });
+      return [jobResultName(family), json];
+    }),
+  );
+}
+
+const resultShapes = JOB_FAMILIES.map((f) => `${jobResultName(f)} for ${f.types.join(', ')}`).join('; ');
+
+type JsonNode = { [key: string]: unknown };
+const isNode = (v: unknown): v is JsonNode => typeof v === 'object' && v !== null;
+
+/**
+ * The OpenAPI document's job views with `result` pointing at the result
+ * components. The zod schema keeps `result` unknown on purpose: the response
+ * serializer would drop every field a union did not list, and pay to match it.
+ */
+export function linkJobResults<T>(doc: T): T {
+  const refs = [...JOB_FAMILIES.map((f) => ({ $ref: `#/components/schemas/${jobResultName(f)}` })), { type: 'null' }];
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (!isNode(node)) return node;
+    const out: JsonNode = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, visit(v)]));
+    const props = out.properties;
+    if (isNode(props) && isNode(props.result) && 'failedReason' in props) {
+      out.properties = { ...props, result: { description: props.result.description, anyOf: refs } };
+    }
+    return out;
+  };
+  return visit(doc) as T;
+}
+
 export const jobViewSchema = z
   .object({
     id: z.string(),
@@ -38,7 +78,7 @@ export const jobViewSchema = z
     attempts: z.number().int().describe('attempts made, counting the one running now (waiting for a server lock is not an attempt)'),
     maxAttempts: z.number().int(),
     data: z.unknown().describe('the job data as submitted, with defaults applied'),
-    result: z.unknown().describe('what the job produced, once completed; null otherwise'),
+    result: z.unknown().describe(`what the job produced, once completed; null otherwise. Its shape is the job type's (components/schemas): ${resultShapes}`),
     failedReason: z.string().nullable(),
     createdAt: z.string().describe('ISO 8601'),
     processedAt: z.string().nullable(),

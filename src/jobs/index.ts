@@ -1,120 +1,40 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { backupFamily } from './backup.js';
+import { restoreFamily } from './restore.js';
+import { scanFamily } from './scan.js';
+import { updateFamily } from './update.js';
+import { QUEUE_NAMES, type QueueName } from './queues.js';
 
-/** The API's names for the queues, and how each is run. */
-export const QUEUE_NAMES = ['backup', 'scan', 'update'] as const;
-export type QueueName = (typeof QUEUE_NAMES)[number];
+export * from './queues.js';
+export * from './job-id.js';
+export * from './common.js';
+export * from './backup.js';
+export * from './restore.js';
+export * from './scan.js';
+export * from './update.js';
 
-export const PRIORITY = { CRITICAL: 1, HIGH: 2, NORMAL: 3, LOW: 4, BACKGROUND: 5 } as const;
+/**
+ * Every job family, the one list of what jobs there are: the job types, their
+ * schemas and the lists below all come from it. A new job type goes into its
+ * family's file (or a new family's file, added here).
+ */
+export const JOB_FAMILIES = [backupFamily, restoreFamily, scanFamily, updateFamily] as const;
 
-export type QueueDefinition = {
-  name: QueueName;
-  /** The BullMQ queue name in Redis. */
-  redisName: string;
-  concurrency: number;
-  defaultPriority: number;
-  types: readonly JobType[];
-};
-
-export const JOB_TYPES = ['backup:manual', 'backup:scheduled', 'backup:restore', 'scan:full', 'scan:quick', 'update:server'] as const;
-export type JobType = (typeof JOB_TYPES)[number];
-
-export const QUEUES: Readonly<Record<QueueName, QueueDefinition>> = {
-  backup: {
-    name: 'backup',
-    redisName: 'backup-queue',
-    concurrency: 2,
-    defaultPriority: PRIORITY.HIGH,
-    types: ['backup:manual', 'backup:scheduled', 'backup:restore'],
-  },
-  scan: {
-    name: 'scan',
-    redisName: 'scan-queue',
-    concurrency: 5,
-    defaultPriority: PRIORITY.NORMAL,
-    types: ['scan:full', 'scan:quick'],
-  },
-  update: {
-    name: 'update',
-    redisName: 'update-queue',
-    concurrency: 1,
-    defaultPriority: PRIORITY.CRITICAL,
-    types: ['update:server'],
-  },
-};
-
-export function queueOfType(type: JobType): QueueName {
-  return type.slice(0, type.indexOf(':')) as QueueName;
-}
-
-const WEEK_SECONDS = 7 * 24 * 3600;
-
-/** Retention and retry defaults of the contract, applied to every queue. */
-export const DEFAULT_JOB_OPTIONS = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 5000 },
-  removeOnComplete: { age: WEEK_SECONDS, count: 1000 },
-  removeOnFail: { age: WEEK_SECONDS },
-} as const;
-
-export const serverIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a server id: lower-case letters, digits and "-", at most 64 characters');
-
-export const backupDataSchema = z.strictObject({
-  serverId: serverIdSchema,
-  backup_type: z.enum(['full', 'incremental']).default('full'),
-  compression: z.boolean().default(true),
-  encryption: z.boolean().default(false),
-});
-
-export const backupIdSchema = z.uuid().describe('a backupId from GET /api/servers/{id}/backups');
-
-export const restoreDataSchema = z.strictObject({
-  serverId: serverIdSchema,
-  backupId: backupIdSchema,
-});
-
-export const scanDataSchema = z.strictObject({ serverId: serverIdSchema });
-export const updateDataSchema = z.strictObject({ serverId: serverIdSchema });
-
-export const JOB_DATA_SCHEMAS = {
-  'backup:manual': backupDataSchema,
-  'backup:scheduled': backupDataSchema,
-  'backup:restore': restoreDataSchema,
-  'scan:full': scanDataSchema,
-  'scan:quick': scanDataSchema,
-  'update:server': updateDataSchema,
-} as const satisfies Record<JobType, z.ZodType>;
-
-export type BackupData = z.output<typeof backupDataSchema>;
-export type RestoreData = z.output<typeof restoreDataSchema>;
-export type ScanData = z.output<typeof scanDataSchema>;
-export type UpdateData = z.output<typeof updateDataSchema>;
-export type JobData = BackupData | RestoreData | ScanData | UpdateData;
-
-/** What callers may set per job; BullMQ internals (removeOnComplete, repeat...) are not reachable. */
-export const jobOptionsSchema = z.strictObject({
-  priority: z
-    .number()
-    .int()
-    .min(1)
-    .max(5)
-    .optional()
-    .describe('1 CRITICAL, 2 HIGH, 3 NORMAL, 4 LOW, 5 BACKGROUND; defaults to the queue priority'),
-  delay: z
-    .number()
-    .int()
-    .min(0)
-    .max(30 * 24 * 3600 * 1000)
-    .optional()
-    .describe('milliseconds to wait before the job may run (at most 30 days)'),
-  attempts: z.number().int().min(1).max(10).optional().describe('how many times the job may run (default 3)'),
-});
-export type JobOptions = z.output<typeof jobOptionsSchema>;
+export type AnyJobFamily = (typeof JOB_FAMILIES)[number];
+export type JobFamilyName = AnyJobFamily['name'];
+export type JobType = AnyJobFamily['types'][number];
+type WithType<F, T> = F extends { types: readonly (infer U)[] } ? (T extends U ? F : never) : never;
+/** The family a job type belongs to. */
+export type FamilyOf<T extends JobType> = WithType<AnyJobFamily, T>;
+/** The job data of a type (of any type when not given: the union). */
+export type JobInput<T extends JobType = JobType> = T extends JobType ? z.output<FamilyOf<T>['input']> : never;
+/** What a completed job of a type holds in `result` (of any type when not given: the union). */
+export type JobResult<T extends JobType = JobType> = T extends JobType ? z.output<FamilyOf<T>['result']> : never;
+export type JobData = JobInput;
 
 /**
  * What is stored as a BullMQ job's data: the caller's validated input plus
- * who asked for it. Workers re-parse it with the same schemas.
+ * who asked for it. Workers re-parse it with the same schemas (envelopeSchema).
  */
 export type JobEnvelope<D = JobData> = {
   tenant: string;
@@ -124,28 +44,28 @@ export type JobEnvelope<D = JobData> = {
   input: D;
 };
 
-/** The record id in a schedule's job template: each run gets its own, derived from its job id (see runJob). */
-export const SCHEDULED_RECORD = 'scheduled';
-
-export function envelopeSchema<S extends z.ZodType>(input: S) {
-  return z.object({
-    tenant: z.string().min(1),
-    requestedBy: z.string(),
-    recordId: z.string().min(1),
-    input,
-  });
+/** The family a job type belongs to (compare with `backupFamily` & co. instead of listing its types). */
+export function familyOf<T extends JobType>(type: T): FamilyOf<T> {
+  return JOB_FAMILIES.find((f) => (f.types as readonly JobType[]).includes(type)) as FamilyOf<T>;
 }
 
-/** Job ids are opaque to callers; the prefix lets the API find the queue in O(1). */
-export const JOB_ID_PATTERN = /^(backup|scan|update)_[A-Za-z0-9_-]{22}$/;
-/** The runs of a schedule: BullMQ names them `repeat:<scheduler id>:<time>`, and our scheduler ids start with the queue. */
-export const SCHEDULED_JOB_ID_PATTERN = /^repeat:(backup|scan|update)~[A-Za-z0-9._-]{1,64}~[A-Za-z0-9][A-Za-z0-9._-]{0,63}:\d{1,16}$/;
+/** Every job type, family by family. */
+export const JOB_TYPES: readonly JobType[] = JOB_FAMILIES.flatMap((f) => f.types);
+/** The job types a cron schedule may run: those of the families that do not say otherwise. */
+export const SCHEDULABLE_JOB_TYPES: readonly JobType[] = JOB_FAMILIES.filter((f) => f.schedulable !== false).flatMap((f) => f.types);
 
-export function queueOfJobId(id: string): QueueName | undefined {
-  if (JOB_ID_PATTERN.test(id)) return id.slice(0, id.indexOf('_')) as QueueName;
-  const m = SCHEDULED_JOB_ID_PATTERN.exec(id);
-  return m ? (m[1] as QueueName) : undefined;
+function byType<K extends 'input' | 'result'>(key: K) {
+  return Object.fromEntries(JOB_FAMILIES.flatMap((f) => f.types.map((t) => [t, f[key]]))) as {
+    readonly [T in JobType]: FamilyOf<T>[K];
+  };
 }
 
-export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed'] as const;
-export type JobState = (typeof JOB_STATES)[number];
+/** Job type → the schema of its data, as the route validates and the worker re-parses it. */
+export const JOB_DATA_SCHEMAS = byType('input');
+/** Job type → the schema of its result, as its processor returns it. */
+export const JOB_RESULT_SCHEMAS = byType('result');
+
+/** The job types each queue runs, family by family. */
+export const JOB_TYPES_OF_QUEUE: Readonly<Record<QueueName, readonly JobType[]>> = Object.fromEntries(
+  QUEUE_NAMES.map((q) => [q, JOB_FAMILIES.filter((f) => f.queue === q).flatMap((f) => f.types)]),
+) as Record<QueueName, JobType[]>;

@@ -13,7 +13,8 @@ import { JobService } from '../services/jobs.js';
 import { JobStore } from '../store/job-store.js';
 import { DeadLetters } from '../services/dead-letters.js';
 import { QueueOps } from '../services/queue-ops.js';
-import { TenantAdmin } from '../coordination/tenant-slots.js';
+import { TenantAdmin } from '../services/tenant-admin.js';
+import { StatsService } from '../services/stats.js';
 import { JobEventsHub } from '../services/job-events.js';
 import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
@@ -33,6 +34,8 @@ declare module 'fastify' {
     deadLetters: DeadLetters;
     schedules: Schedules;
     tenants: TenantAdmin;
+    /** Job counts, queue health, worker processes and readiness (metrics, workers and health routes). */
+    stats: StatsService;
     /** Job events for long polls and event streams: one QueueEvents per queue in this process. */
     events: JobEventsHub;
     /** The in-process workers, or null with WORKERS=off. */
@@ -89,6 +92,7 @@ export const servicesPlugin = fp(
     const events = new JobEventsHub(opts.redisUrl, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
+    app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));
 
     app.addHook('onRequest', async (request) => {
       if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();

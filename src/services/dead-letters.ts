@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
-import { AppError, ConflictError, NotFoundError } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { JobService } from './jobs.js';
+import { foundJob, jobError, jobPage } from './outcomes.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import type { JobStore, JobView } from '../store/job-store.js';
-import type { JobData, QueueName } from '../jobs/index.js';
+import { JOB_IDS_IN_TEXT, type JobData, type QueueName } from '../jobs/index.js';
 import { visibleTenant, type Principal } from '../tenant.js';
 
 /** How many failed jobs grouping and filtered replay look at, newest first. */
@@ -10,6 +12,7 @@ export const DEAD_LETTER_SCAN = 10_000;
 const REPLAYED_TTL_SECONDS = 8 * 24 * 3600;
 
 export type DeadLetter = JobView & { errorType: string; replayedAs: string | null };
+type Skipped = { id: string; reason: string };
 
 /**
  * The shape of a failure reason without its particulars, so that failures of
@@ -21,7 +24,7 @@ export function errorType(reason: string | null): string {
   return first
     .replace(/"[^"]*"|'[^']*'/g, '"…"')
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<id>')
-    .replace(/\b(backup|scan|update)_[A-Za-z0-9_-]{22}\b/g, '<job>')
+    .replace(JOB_IDS_IN_TEXT, '<job>')
     .replace(/\d+(\.\d+)?/g, 'N')
     .slice(0, 120)
     .trim();
@@ -34,15 +37,19 @@ export function errorType(reason: string | null): string {
  * acts on its own; admin on all.
  */
 export class DeadLetters {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly store: JobStore,
     private readonly jobs: JobService,
-  ) {}
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   private replayedKey(id: string): string {
-    return `${this.prefix}:jobsapi:replayed:${id}`;
+    return this.keys.replayed(id);
   }
 
   private async decorate(views: JobView[]): Promise<DeadLetter[]> {
@@ -56,7 +63,7 @@ export class DeadLetters {
     principal: Principal,
     filter: { queue?: QueueName; errorContains?: string; limit: number; cursor?: string },
   ): Promise<{ jobs: DeadLetter[]; nextCursor: string | null }> {
-    const page = await this.store.list({ tenant: visibleTenant(principal), state: 'failed', queue: filter.queue, limit: filter.limit, cursor: filter.cursor });
+    const page = jobPage(await this.store.list({ tenant: visibleTenant(principal), state: 'failed', queue: filter.queue, limit: filter.limit, cursor: filter.cursor }));
     const needle = filter.errorContains?.toLowerCase();
     const jobs = needle ? page.jobs.filter((j) => (j.failedReason ?? '').toLowerCase().includes(needle)) : page.jobs;
     return { jobs: await this.decorate(jobs), nextCursor: page.nextCursor };
@@ -69,7 +76,7 @@ export class DeadLetters {
     let seen = 0;
     const needle = errorContains?.toLowerCase();
     do {
-      const page = await this.store.list({ tenant: visibleTenant(principal), state: 'failed', queue, limit: 100, cursor });
+      const page = jobPage(await this.store.list({ tenant: visibleTenant(principal), state: 'failed', queue, limit: 100, cursor }));
       for (const j of page.jobs) {
         seen += 1;
         if (!needle || (j.failedReason ?? '').toLowerCase().includes(needle)) out.push(j);
@@ -114,21 +121,11 @@ export class DeadLetters {
   async replay(
     principal: Principal,
     which: { ids: string[] } | { queue?: QueueName; errorContains?: string; limit: number },
-  ): Promise<{ replayed: Array<{ from: string; to: string }>; skipped: Array<{ id: string; reason: string }> }> {
-    const tenant = visibleTenant(principal);
-    const skipped: Array<{ id: string; reason: string }> = [];
-    let candidates: JobView[];
-    if ('ids' in which) {
-      candidates = [];
-      for (const id of which.ids) {
-        const v = await this.store.get(id, tenant);
-        if (!v) skipped.push({ id, reason: 'no such job' });
-        else if (v.state !== 'failed') skipped.push({ id, reason: `it is ${v.state}, not failed` });
-        else candidates.push(v);
-      }
-    } else {
-      candidates = (await this.scan(principal, which.queue, which.errorContains, which.limit)).jobs;
-    }
+  ): Promise<{ replayed: Array<{ from: string; to: string }>; skipped: Skipped[] }> {
+    const { candidates, skipped } =
+      'ids' in which
+        ? await this.failedOf(visibleTenant(principal), which.ids)
+        : { candidates: (await this.scan(principal, which.queue, which.errorContains, which.limit)).jobs, skipped: [] as Skipped[] };
     const replayed: Array<{ from: string; to: string }> = [];
     const already = candidates.length ? await this.redis.mget(...candidates.map((c) => this.replayedKey(c.id))) : [];
     for (const [i, v] of candidates.entries()) {
@@ -148,13 +145,25 @@ export class DeadLetters {
     return { replayed, skipped };
   }
 
+  /** Of the jobs `ids`, the dead letters `tenant` may see, and why each other one is skipped. */
+  private async failedOf(tenant: string | undefined, ids: string[]): Promise<{ candidates: JobView[]; skipped: Skipped[] }> {
+    const candidates: JobView[] = [];
+    const skipped: Skipped[] = [];
+    for (const id of ids) {
+      const v = await this.store.get(id, tenant);
+      if (!v) skipped.push({ id, reason: 'no such job' });
+      else if (v.state !== 'failed') skipped.push({ id, reason: `it is ${v.state}, not failed` });
+      else candidates.push(v);
+    }
+    return { candidates, skipped };
+  }
+
   async remove(principal: Principal, id: string): Promise<void> {
     const tenant = visibleTenant(principal);
-    const v = await this.store.get(id, tenant);
-    if (!v) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-    if (v.state !== 'failed') throw new ConflictError(`Job "${id}" is ${v.state}; only a failed job is a dead letter.`, 'JOB_NOT_FAILED');
+    const v = foundJob(id, await this.store.get(id, tenant));
+    if (v.state !== 'failed') throw jobError(id, { status: 'not-dead-letter', state: v.state });
     const out = await this.store.remove(id, tenant);
-    if (out.status === 'missing') throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+    if (out.status === 'missing') throw jobError(id, out);
     await this.redis.del(this.replayedKey(id));
   }
 }

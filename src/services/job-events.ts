@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { createRedis } from '../redis/connection.js';
+import { redisKeys } from '../redis/keys.js';
 
 export type JobEvent =
   | { type: 'progress'; jobId: string; progress: number }
@@ -11,11 +12,6 @@ export type JobEvent =
   | { type: 'failed'; jobId: string; failedReason: string };
 
 export type AnyJobEvent = JobEvent & { queue: QueueName };
-
-/** The pub/sub channel on which workers say "job X has new log lines". */
-export function logChannel(prefix: string): string {
-  return `${prefix}:jobsapi:joblog`;
-}
 
 /**
  * Job events for this API process: one BullMQ QueueEvents per queue (each
@@ -61,7 +57,7 @@ export class JobEventsHub {
       const listeners = this.byJob.get(jobId);
       if (listeners) for (const l of listeners) l({ type: 'log', jobId });
     });
-    await subscriber.subscribe(logChannel(this.prefix));
+    await subscriber.subscribe(redisKeys(this.prefix).jobLogChannel);
     await Promise.all(this.queueEvents.map((e) => e.waitUntilReady()));
   }
 
@@ -78,8 +74,8 @@ export class JobEventsHub {
     if (!set) this.byJob.set(jobId, (set = new Set()));
     set.add(listener);
     return () => {
-      set!.delete(listener);
-      if (set!.size === 0) this.byJob.delete(jobId);
+      set.delete(listener);
+      if (set.size === 0) this.byJob.delete(jobId);
     };
   }
 

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { BackupCatalog, BackupEntry } from '../backups/catalog.js';
 import type { CancelRequests } from '../coordination/cancel-requests.js';
-import { AppError, BadRequestError, BulkInvalidError, ConflictError, NotFoundError, type ItemError } from '../errors.js';
+import { AppError, BadRequestError, BulkInvalidError, NotFoundError, type ItemError } from '../errors.js';
 import type { JobEventsHub } from './job-events.js';
-import type { JobView } from '../store/job-store.js';
+import { foundJob, jobError, jobPage } from './outcomes.js';
+import type { JobPage, JobView, ListFilter } from '../store/job-store.js';
 import { declaresKind, type Inventory, type Server } from '../inventory.js';
 import type { JobStore } from '../store/job-store.js';
-import type { RecordStore } from '../store/records.js';
+import type { RecordStore, StoredRecord } from '../store/records.js';
 import {
+  backupFamily,
+  familyOf,
   queueOfType,
+  restoreFamily,
   type BackupData,
   type JobData,
   type JobEnvelope,
@@ -42,11 +46,12 @@ export type Submitted = { jobId: string; queue: QueueName; type: JobType; state:
  * server's tenant.
  */
 export class JobService {
+  /** The job store itself: for the event stream (src/http/job-stream.ts) and tests; routes call the methods below. */
   readonly store: JobStore;
-  readonly inventory: Inventory;
-  readonly backups: BackupCatalog;
+  private readonly inventory: Inventory;
+  private readonly backups: BackupCatalog;
   /** The scan, update and backup records jobs leave about their servers. */
-  readonly records: RecordStore;
+  private readonly records: RecordStore;
   private readonly cancels: CancelRequests;
   /** Whether BACKUP_ENCRYPTION_KEY is configured: without it, encrypted backups are refused at enqueue. */
   private readonly encryption: boolean;
@@ -67,6 +72,39 @@ export class JobService {
     this.encryption = parts.encryption;
   }
 
+  /** The job `tenant` may see (undefined: admin), or its 404. */
+  private async find(id: string, tenant: string | undefined): Promise<JobView> {
+    return foundJob(id, await this.store.get(id, tenant));
+  }
+
+  /** The job as it is now, or a 404 when it does not exist or `principal` may not see it. */
+  async get(principal: Principal, id: string): Promise<JobView> {
+    return this.find(id, visibleTenant(principal));
+  }
+
+  /** A page of the job's log lines (all attempts, oldest first) and how many there are. */
+  async logs(principal: Principal, id: string, start: number, limit: number): Promise<{ lines: string[]; count: number }> {
+    return foundJob(id, await this.store.logs(id, visibleTenant(principal), start, limit));
+  }
+
+  /** A page of the jobs `principal` may see, newest first. */
+  async list(principal: Principal, filter: Omit<ListFilter, 'tenant'>): Promise<JobPage> {
+    return jobPage(await this.store.list({ tenant: visibleTenant(principal), ...filter }));
+  }
+
+  /** Remove a job that is not running. */
+  async remove(principal: Principal, id: string): Promise<void> {
+    const outcome = await this.store.remove(id, visibleTenant(principal));
+    if (outcome.status !== 'removed') throw jobError(id, outcome);
+  }
+
+  /** Run a failed job again with a fresh set of attempts; answers the state it is in now. */
+  async retry(principal: Principal, id: string): Promise<JobState> {
+    const outcome = await this.store.retry(id, visibleTenant(principal));
+    if (outcome.status !== 'retried') throw jobError(id, outcome);
+    return outcome.state;
+  }
+
   /**
    * The job as it is now, or — with `waitMs` — as soon as it has completed or
    * failed, or when the wait ends (whichever comes first). Waiting costs no
@@ -75,7 +113,7 @@ export class JobService {
    */
   async waitFor(principal: Principal, id: string, waitMs: number, events: JobEventsHub, gone?: AbortSignal): Promise<JobView> {
     const tenant = visibleTenant(principal);
-    const first = await this.store.mustGet(id, tenant);
+    const first = await this.find(id, tenant);
     if (waitMs <= 0 || first.state === 'completed' || first.state === 'failed') return first;
     let wake: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wake = resolve));
@@ -86,10 +124,10 @@ export class JobService {
     gone?.addEventListener('abort', wake, { once: true });
     try {
       // It may have ended between the first read and the subscription.
-      const again = await this.store.mustGet(id, tenant);
+      const again = await this.find(id, tenant);
       if (again.state === 'completed' || again.state === 'failed') return again;
       await woken;
-      return await this.store.mustGet(id, tenant);
+      return await this.find(id, tenant);
     } finally {
       clearTimeout(timer);
       stop();
@@ -105,26 +143,26 @@ export class JobService {
    */
   async cancel(principal: Principal, id: string): Promise<CancelOutcome> {
     const tenant = visibleTenant(principal);
-    const view = await this.store.get(id, tenant);
-    if (!view) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-    if (view.state === 'completed' || view.state === 'failed') {
-      throw new ConflictError(`Job "${id}" has already ${view.state === 'completed' ? 'completed' : 'failed'}; there is nothing to cancel.`, 'JOB_FINISHED');
-    }
+    const view = await this.find(id, tenant);
+    if (view.state === 'completed' || view.state === 'failed') throw jobError(id, { status: 'finished', state: view.state });
     if (view.state !== 'active') {
       const removed = await this.store.remove(id, tenant);
       if (removed.status === 'removed') return { outcome: 'removed', job: null };
-      if (removed.status === 'missing') throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
+      if (removed.status === 'missing') throw jobError(id, removed);
       // It started meanwhile: stop it like any running job.
     }
+    return this.stopRunning(id, tenant);
+  }
+
+  /** Ask a running job to stop, and wait up to CANCEL_WAIT_MS for it to have stopped. */
+  private async stopRunning(id: string, tenant: string | undefined): Promise<CancelOutcome> {
     await this.cancels.request(id);
     const deadline = Date.now() + CANCEL_WAIT_MS;
     for (;;) {
       const now = await this.store.get(id, tenant);
       if (!now) return { outcome: 'removed', job: null };
       if (now.state === 'failed') return { outcome: 'cancelled', job: now };
-      if (now.state === 'completed') {
-        throw new ConflictError(`Job "${id}" completed before it could be stopped.`, 'JOB_FINISHED');
-      }
+      if (now.state === 'completed') throw jobError(id, { status: 'completed-first' });
       if (Date.now() >= deadline) return { outcome: 'cancelling', job: now };
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -138,9 +176,19 @@ export class JobService {
     return entry;
   }
 
+  /** The backups of a server `principal` may see, newest first (a 404 for any other server). */
+  async serverBackups(principal: Principal, serverId: string): Promise<BackupEntry[]> {
+    return this.backups.list(this.server(principal, serverId).id);
+  }
+
+  /** The newest scan records of a server `principal` may see, newest first (a 404 for any other server). */
+  async recentScans(principal: Principal, serverId: string, limit: number): Promise<StoredRecord[]> {
+    return this.records.recent('scan', this.server(principal, serverId).id, limit);
+  }
+
   /** The restore items of a list whose backup does not exist (or is not the server's), as 400 problems. */
   private async missingBackups(items: ReadonlyArray<{ item: Submission; index: number }>): Promise<ItemError[]> {
-    const restores = items.filter(({ item }) => item.type === 'backup:restore');
+    const restores = items.filter(({ item }) => familyOf(item.type) === restoreFamily);
     const found = await Promise.all(
       restores.map(({ item }) => this.backups.get(item.data.serverId, (item.data as RestoreData).backupId)),
     );
@@ -170,7 +218,7 @@ export class JobService {
     if (!declaresKind(server, queue)) {
       throw new BadRequestError(`data.serverId: server "${server.id}" declares no "${queue}" section, so it cannot run ${type} jobs`, 'KIND_NOT_DECLARED');
     }
-    if ((type === 'backup:manual' || type === 'backup:scheduled') && (data as BackupData).encryption && !this.encryption) {
+    if (familyOf(type) === backupFamily && (data as BackupData).encryption && !this.encryption) {
       throw new BadRequestError(
         'data.encryption: encrypted backups need BACKUP_ENCRYPTION_KEY, which this server does not have; ask its operator, or back up without encryption',
         'ENCRYPTION_NOT_CONFIGURED',

@@ -1,6 +1,6 @@
 import { Job, type Queue } from 'bullmq';
 import type { CancelRequests } from '../coordination/cancel-requests.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { foundJob, jobError } from './outcomes.js';
 import type { JobStore, JobView } from '../store/job-store.js';
 import { QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { queueCounts, type QueueCounts } from '../observability/queue-stats.js';
@@ -100,7 +100,7 @@ export class QueueOps {
       const job = await Job.fromId(this.queues[queue], id);
       // Token '0': BullMQ does not check the lock, which a hung or dead worker still holds.
       if (job) await job.moveToFailed(new Error(reason), '0', false).catch(() => {});
-      await this.cancels.take(id);
+      await this.cancels.withdraw(id);
     }
     return { jobs: stuck.map((j) => j.id) };
   }
@@ -148,16 +148,14 @@ export class QueueOps {
 
   /** Run a delayed job now. */
   async promote(id: string, tenant: string | undefined): Promise<JobView> {
-    const view = await this.store.get(id, tenant);
-    if (!view) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-    if (view.state !== 'delayed') throw new ConflictError(`Job "${id}" is ${view.state}; only a delayed job can be promoted.`, 'JOB_NOT_DELAYED');
+    const view = foundJob(id, await this.store.get(id, tenant));
+    if (view.state !== 'delayed') throw jobError(id, { status: 'not-delayed', state: view.state });
     const job = await Job.fromId(this.queues[view.queue], id);
     try {
       await job!.promote();
     } catch {
-      const now = await this.store.get(id, tenant);
-      if (!now) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-      throw new ConflictError(`Job "${id}" is ${now.state}; only a delayed job can be promoted.`, 'JOB_NOT_DELAYED');
+      const now = foundJob(id, await this.store.get(id, tenant));
+      throw jobError(id, { status: 'not-delayed', state: now.state });
     }
     return (await this.store.get(id, tenant)) ?? view;
   }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { TurnBatcher } from './turn-batcher.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
 import {
   DEFAULT_JOB_OPTIONS,
@@ -48,18 +48,17 @@ type BulkJob = { name: JobType; data: JobEnvelope; opts: ReturnType<JobStore['jo
 
 export type Added = { jobId: string; queue: QueueName; state: JobState };
 
+export type JobPage = { jobs: JobView[]; nextCursor: string | null };
+/** A list call whose cursor this API did not return. */
+export type InvalidCursor = { status: 'invalid-cursor' };
+export type ListOutcome = JobPage | InvalidCursor;
 export type RemoveOutcome = { status: 'removed' } | { status: 'active' } | { status: 'missing' };
 export type RetryOutcome = { status: 'retried'; state: JobState } | { status: 'not-failed'; state: JobState } | { status: 'missing' };
 
-/** The listing index: every job by creation time, the same per tenant, and the set of tenants. */
-export function indexKeys(prefix: string) {
-  return { all: `${prefix}:jobsapi:idx:all`, tenantPrefix: `${prefix}:jobsapi:idx:tenant:`, tenants: `${prefix}:jobsapi:tenants` };
-}
-
 /** Index a job the API did not add itself (a schedule's run), so that listings show it. */
 export async function indexJob(redis: Redis, prefix: string, jobId: string, tenant: string, createdAt: number): Promise<void> {
-  const keys = indexKeys(prefix);
-  await redis.multi().zadd(keys.all, createdAt, jobId).zadd(keys.tenantPrefix + tenant, createdAt, jobId).sadd(keys.tenants, tenant).exec();
+  const { index } = redisKeys(prefix);
+  await redis.multi().zadd(index.all, createdAt, jobId).zadd(index.tenant(tenant), createdAt, jobId).sadd(index.tenants, tenant).exec();
 }
 
 /** Index entries younger than this are never pruned: their job may be in the middle of being added. */
@@ -134,7 +133,8 @@ export function encodeCursor(score: string, id: string): string {
   return Buffer.from(JSON.stringify([score, id])).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): [string, string] {
+/** The score and id a cursor points after, or undefined when it is not a cursor this API returned. */
+export function decodeCursor(cursor: string): [string, string] | undefined {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
     if (Array.isArray(v) && v.length === 2 && /^\d{1,16}$/.test(String(v[0])) && typeof v[1] === 'string' && queueOfJobId(v[1])) {
@@ -143,7 +143,7 @@ export function decodeCursor(cursor: string): [string, string] {
   } catch {
     // fall through
   }
-  throw new BadRequestError('querystring.cursor: not a cursor this API returned; use nextCursor from the previous page', 'INVALID_CURSOR');
+  return undefined;
 }
 
 /**
@@ -152,33 +152,31 @@ export function decodeCursor(cursor: string): [string, string] {
  * the queue's depth.
  */
 export class JobStore {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     readonly queues: Readonly<Record<QueueName, Queue>>,
   ) {
+    this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
     redis.defineCommand('jobsapiListJobs', { numberOfKeys: 1, lua: LIST_JOBS_LUA });
     redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 2, lua: INDEX_JOBS_LUA });
     redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 2, lua: SWEEP_INDEX_LUA });
   }
 
-  private queuePrefix(queue: QueueName): string {
-    return `${this.prefix}:${QUEUES[queue].redisName}:`;
-  }
-
   indexKey(tenant: string | undefined): string {
-    const keys = indexKeys(this.prefix);
-    return tenant === undefined ? keys.all : keys.tenantPrefix + tenant;
+    return tenant === undefined ? this.keys.index.all : this.keys.index.tenant(tenant);
   }
 
   /** Tenant index keys are this plus the tenant; the Lua scripts that touch every tenant's index build them from it. */
   private get tenantIndexPrefix(): string {
-    return indexKeys(this.prefix).tenantPrefix;
+    return this.keys.index.tenantPrefix;
   }
 
   private get tenantsKey(): string {
-    return indexKeys(this.prefix).tenants;
+    return this.keys.index.tenants;
   }
 
   onIndexError?: (err: Error, jobId: string) => void;
@@ -279,24 +277,23 @@ export class JobStore {
   async get(id: string, tenant: string | undefined): Promise<JobView | undefined> {
     const queue = queueOfJobId(id);
     if (!queue) return undefined;
-    const raw = await this.redis.jobsapiGetJob(this.queuePrefix(queue), id);
+    const raw = await this.redis.jobsapiGetJob(this.keys.queue(queue), id);
     if (!raw) return undefined;
     const view = this.toView(id, queue, raw);
     if (tenant !== undefined && view.tenant !== tenant) return undefined;
     return view;
   }
 
-  async mustGet(id: string, tenant: string | undefined): Promise<JobView> {
-    const job = await this.get(id, tenant);
-    if (!job) throw new NotFoundError(`Job "${id}"`, 'JOB_NOT_FOUND');
-    return job;
-  }
-
-  async list(filter: ListFilter): Promise<{ jobs: JobView[]; nextCursor: string | null }> {
-    const [score, id] = filter.cursor ? decodeCursor(filter.cursor) : ['+inf', ''];
+  /** A page of jobs, newest first. Without a cursor the answer is always a page. */
+  list(filter: ListFilter & { cursor?: undefined }): Promise<JobPage>;
+  list(filter: ListFilter): Promise<ListOutcome>;
+  async list(filter: ListFilter): Promise<ListOutcome> {
+    const after: [string, string] | undefined = filter.cursor ? decodeCursor(filter.cursor) : ['+inf', ''];
+    if (!after) return { status: 'invalid-cursor' };
+    const [score, id] = after;
     const [nextScore, nextId, rows] = await this.redis.jobsapiListJobs(
       this.indexKey(filter.tenant),
-      this.prefix,
+      this.keys.prefix,
       score,
       id,
       filter.limit,
@@ -368,15 +365,11 @@ export class JobStore {
       this.tenantsKey,
       cursor,
       count,
-      this.prefix,
+      this.keys.prefix,
       now - INDEX_GRACE_MS,
       this.tenantIndexPrefix,
     );
     return { cursor: next, scanned, removed };
   }
 
-}
-
-export function conflictForRemove(id: string): ConflictError {
-  return new ConflictError(`Job "${id}" is running; wait for it to finish (or fail) before removing it.`, 'JOB_ACTIVE');
 }

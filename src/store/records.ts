@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../jobs/index.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
 
 export type RecordKind = QueueName;
 export type RecordStatus = 'pending' | 'running' | 'completed' | 'failed';
@@ -26,17 +27,21 @@ export type StoredRecord = {
  * record, listed per server newest first.
  */
 export class RecordStore {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   private key(kind: RecordKind, id: string): string {
-    return `${this.prefix}:jobsapi:record:${kind}:${id}`;
+    return this.keys.record(kind, id);
   }
 
   private serverKey(kind: RecordKind, serverId: string): string {
-    return `${this.prefix}:jobsapi:server:${serverId}:${kind}`;
+    return this.keys.serverRecords(kind, serverId);
   }
 
   /** Create or (on a retried attempt) reset the record; idempotent per id. */

@@ -1,9 +1,25 @@
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capacityShare } from '../../src/coordination/tenant-slots.js';
 import { ADMIN, auth, makeApp, waitForJob } from '../helpers.js';
 
 const ROOT = auth(ADMIN);
+
+describe('capacityShare (a tenant\'s cap in a queue)', () => {
+  it('is the share of every live worker process\'s concurrency, at least one job', () => {
+    // scan runs 5 at a time per process, update 1, backup 2.
+    expect(capacityShare('scan', 1, 0.5)).toBe(2);
+    expect(capacityShare('update', 1, 0.5)).toBe(1);
+    expect(capacityShare('backup', 4, 0.5)).toBe(4);
+    expect(capacityShare('scan', 3, 0.5)).toBe(7);
+  });
+
+  it('counts at least one process (the one asking) and gives the whole queue with a share of 1', () => {
+    expect(capacityShare('scan', 0, 1)).toBe(5);
+    expect(capacityShare('update', 0, 0.1)).toBe(1);
+  });
+});
 
 describe('fair scheduling between tenants', () => {
   let app: FastifyInstance;

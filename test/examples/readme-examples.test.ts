@@ -24,7 +24,7 @@ describe('the README\'s examples, run against a live server', () => {
     app = await makeApp({ servers: shipped, baseDir: path.resolve('config') });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const admin = token({ ...ADMIN, sub: 'readme' });
-    env = { ...process.env, API: url, TOKEN: admin, JOBS_API_URL: url, JOBS_API_TOKEN: admin, PYTHONPATH: path.resolve('clients/python') } as Record<string, string>;
+    env = { ...process.env, API: url, TOKEN: admin, JOBS_API_URL: url, JOBS_API_TOKEN: admin, PYTHONPATH: path.resolve('clients/python') };
   });
   afterAll(() => app.close());
 

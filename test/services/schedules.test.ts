@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nextRuns } from '../../src/services/schedules.js';
 import { ADMIN, auth, makeApp, waitForJob } from '../helpers.js';
 
 const OPS = auth({ tenant: 'ops' });
@@ -94,5 +95,34 @@ describe('cron schedules', () => {
     const later = (await app.inject({ url: '/api/jobs?type=scan:quick&limit=100', headers: OPS })).json().data.jobs.length;
     expect(later).toBe(settled);
     await waitForJob(app, done[0]!.id);
+  });
+});
+
+describe('nextRuns (the run times a schedule shows)', () => {
+  const from = new Date('2026-03-28T12:00:00Z');
+
+  it('counts forward from the given time, in the schedule\'s time zone', () => {
+    expect(nextRuns('0 2 * * *', 'UTC', 2, from).map((d) => d.toISOString())).toEqual(['2026-03-29T02:00:00.000Z', '2026-03-30T02:00:00.000Z']);
+    // Noon in Paris is 11:00 UTC on the 28th (UTC+1) and 10:00 UTC on the 29th, once summer time has begun.
+    expect(nextRuns('0 12 * * *', 'Europe/Paris', 2, from).map((d) => d.toISOString())).toEqual(['2026-03-29T10:00:00.000Z', '2026-03-30T10:00:00.000Z']);
+    expect(nextRuns('0 12 * * *', 'Europe/Paris', 1, new Date('2026-03-28T00:00:00Z'))[0]!.toISOString()).toBe('2026-03-28T11:00:00.000Z');
+  });
+
+  it('takes a seconds field as the first of six', () => {
+    expect(nextRuns('30 0 12 * * *', 'UTC', 1, from)[0]!.toISOString()).toBe('2026-03-28T12:00:30.000Z');
+  });
+
+  it('refuses what is not a pattern with INVALID_CRON and a message that says why', () => {
+    const refusal = (cron: string, tz?: string) => {
+      try {
+        nextRuns(cron, tz, 1, from);
+      } catch (err) {
+        return { code: (err as { code?: string }).code, message: (err as Error).message };
+      }
+      throw new Error(`"${cron}" was accepted`);
+    };
+    expect(refusal('* * *')).toEqual({ code: 'INVALID_CRON', message: expect.stringMatching(/has 3 fields/) });
+    expect(refusal('0 25 * * *')).toEqual({ code: 'INVALID_CRON', message: expect.stringMatching(/not a valid cron expression/) });
+    expect(refusal('0 2 * * *', 'Nowhere/Town')).toEqual({ code: 'INVALID_CRON', message: expect.stringMatching(/is not a time zone/) });
   });
 });

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import type { QueueName, TypeNameOf } from './queues.js';
+
+export const serverIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a server id: lower-case letters, digits and "-", at most 64 characters');
+
+/** What callers may set per job; BullMQ internals (removeOnComplete, repeat...) are not reachable. */
+export const jobOptionsSchema = z.strictObject({
+  priority: z
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .optional()
+    .describe('1 CRITICAL, 2 HIGH, 3 NORMAL, 4 LOW, 5 BACKGROUND; defaults to the queue priority'),
+  delay: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 3600 * 1000)
+    .optional()
+    .describe('milliseconds to wait before the job may run (at most 30 days)'),
+  attempts: z.number().int().min(1).max(10).optional().describe('how many times the job may run (default 3)'),
+});
+export type JobOptions = z.output<typeof jobOptionsSchema>;
+
+/** The schema of a JobEnvelope (index.ts) around a job type's input schema. */
+export function envelopeSchema<S extends z.ZodType>(input: S) {
+  return z.object({
+    tenant: z.string().min(1),
+    requestedBy: z.string(),
+    recordId: z.string().min(1),
+    input,
+  });
+}
+
+/**
+ * A job family: job types that take the same input and produce the same
+ * result, on one queue. Its file is the whole contract of those types: the
+ * route validates `input`, the worker re-parses it and returns a `result`, and
+ * the OpenAPI document and the Python client's models are generated from both.
+ */
+export type JobFamily<
+  N extends string = string,
+  Q extends QueueName = QueueName,
+  T extends TypeNameOf<Q> = TypeNameOf<Q>,
+  I extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> = {
+  /** Names the family's schemas where they are published (`backup` → BackupInput, BackupResult). */
+  readonly name: N;
+  readonly queue: Q;
+  /** Its job types, each named `<queue>:<what>`. */
+  readonly types: readonly [T, ...T[]];
+  /** The job data a caller submits. */
+  readonly input: I;
+  /** What a completed job holds in `result`. */
+  readonly result: R;
+  /** Whether a cron schedule may run its jobs (default true; a restore is something a person asks for). */
+  readonly schedulable?: boolean;
+};
+
+/** Declares a family, keeping its literal names in the types. */
+export function jobFamily<
+  const N extends string,
+  const Q extends QueueName,
+  const T extends TypeNameOf<Q>,
+  I extends z.ZodType,
+  R extends z.ZodType,
+>(family: JobFamily<N, Q, T, I, R>): JobFamily<N, Q, T, I, R> {
+  return family;
+}

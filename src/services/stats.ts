@@ -1,0 +1,87 @@
+import type { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { readWorkers } from '../coordination/worker-registry.js';
+import { AppError } from '../errors.js';
+import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { allQueueCounts, queuesHealth, sumCounts } from '../observability/queue-stats.js';
+import { infoField } from '../redis/connection.js';
+import { API_VERSION } from '../version.js';
+
+/** How long /ready waits for Redis to answer a PING. */
+const READY_TIMEOUT_MS = 1000;
+
+/** The 503 of a process that should not get traffic yet. */
+export function notReady(why: string): AppError {
+  return new AppError(503, 'NOT_READY', why, { 'retry-after': '5' });
+}
+
+/**
+ * What the metrics, workers and readiness routes report: job counts per
+ * queue, the health verdict, the worker processes, Redis and this process.
+ */
+export class StatsService {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly queues: Record<QueueName, Queue>,
+    /** This process's workers, once the workers plugin has made them (null with WORKERS=off). */
+    private readonly localWorkers: () => Record<QueueName, Worker> | null,
+  ) {}
+
+  /** Job counts per queue and in total. */
+  async jobCounts() {
+    const counts = await allQueueCounts(this.queues);
+    return { ...counts, total: sumCounts(Object.values(counts)) };
+  }
+
+  /** Job counts per queue and the health verdict of all queues. */
+  async queueHealth() {
+    const counts = await allQueueCounts(this.queues);
+    const health = await queuesHealth(this.redis, this.queues, counts);
+    return { ...counts, health };
+  }
+
+  /** This process, its Redis, its workers and the queues. */
+  async system() {
+    const counts = await allQueueCounts(this.queues);
+    const [health, info] = await Promise.all([queuesHealth(this.redis, this.queues, counts), this.redis.info()]);
+    const field = (name: string) => infoField(info, name) ?? null;
+    const num = (name: string) => (field(name) === null ? null : Number(field(name)));
+    const mem = process.memoryUsage();
+    const workers = this.localWorkers();
+    const running = workers ? QUEUE_NAMES.filter((q) => workers[q].isRunning()) : [];
+    return {
+      version: API_VERSION,
+      process: { pid: process.pid, node: process.version, uptimeSec: Math.round(process.uptime()), rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+      redis: {
+        status: this.redis.status,
+        version: field('redis_version'),
+        usedMemoryBytes: num('used_memory'),
+        connectedClients: num('connected_clients'),
+        maxmemoryPolicy: field('maxmemory_policy'),
+      },
+      workers: { enabled: workers !== null, running },
+      queues: { ...counts, health },
+    };
+  }
+
+  /** The worker processes of every host that reported in the last 30 s, and per queue their sum plus the jobs active now. */
+  async workers() {
+    const active = await Promise.all(QUEUE_NAMES.map((q) => this.queues[q].getActiveCount()));
+    const activeNow = Object.fromEntries(QUEUE_NAMES.map((q, i) => [q, active[i]!])) as Record<QueueName, number>;
+    return readWorkers(this.redis, this.prefix, activeNow);
+  }
+
+  /** Readiness: Redis answers within READY_TIMEOUT_MS and this process's workers (if any) run; otherwise a 503. */
+  async ready() {
+    const ping = await Promise.race([
+      this.redis.ping().then(() => true, () => false),
+      new Promise<boolean>((r) => setTimeout(() => r(false), READY_TIMEOUT_MS).unref()),
+    ]);
+    if (!ping) throw notReady('Redis does not answer.');
+    const workers = this.localWorkers();
+    const stopped = workers ? Object.entries(workers).filter(([, w]) => !w.isRunning()).map(([q]) => q) : [];
+    if (stopped.length) throw notReady(`Workers are not running for: ${stopped.join(', ')}.`);
+    return { status: 'ready' as const, redis: 'ok' as const, workers: workers ? ('running' as const) : ('off' as const) };
+  }
+}

@@ -1,0 +1,83 @@
+import type { Redis } from 'ioredis';
+import { capacityShare } from '../coordination/tenant-slots.js';
+import { workerProcesses } from '../coordination/worker-registry.js';
+import { JOB_STATES, QUEUE_NAMES, type JobState, type QueueName } from '../jobs/index.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
+import { COUNT_TENANT_LUA } from '../redis/lua/job-scripts.js';
+
+/** Tenants a stats call counts at most, and index entries per tenant. */
+const STATS_BUDGET = 20_000;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    jobsapiCountTenant(index: string, prefix: string, budget: number): Promise<Array<string | number>>;
+  }
+}
+
+export type TenantLimit = { tenant: string; default: number; override: number | null; overrideExpiresAt: string | null; effective: Record<QueueName, number> };
+
+/**
+ * The API side of fair scheduling (the worker side is TenantSlots): per-tenant
+ * limits (temporary overrides of TENANT_MAX_ACTIVE) and per-tenant counts.
+ */
+export class TenantAdmin {
+  private readonly keys: RedisKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly defaultCap: number,
+    private readonly share = 0.5,
+  ) {
+    this.keys = redisKeys(prefix);
+    redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 1, lua: COUNT_TENANT_LUA });
+  }
+
+  /** `processes`: the worker processes online, when the caller already counted them. */
+  async limit(tenant: string, processes?: number): Promise<TenantLimit> {
+    const key = this.keys.tenantLimit(tenant);
+    const [[, raw], [, ttl]] = (await this.redis.multi().get(key).pttl(key).exec()) as [
+      [Error | null, string | null],
+      [Error | null, number],
+    ];
+    const override = raw === null ? null : Number(raw);
+    const online = processes ?? (await workerProcesses(this.redis, this.prefix));
+    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(q, online, this.share)))])) as Record<QueueName, number>;
+    return { tenant, default: this.defaultCap, override, overrideExpiresAt: override !== null && ttl > 0 ? new Date(Date.now() + ttl).toISOString() : null, effective };
+  }
+
+  async setLimit(tenant: string, maxActive: number, ttlSeconds: number): Promise<TenantLimit> {
+    await this.redis.set(this.keys.tenantLimit(tenant), String(maxActive), 'EX', ttlSeconds);
+    return this.limit(tenant);
+  }
+
+  async resetLimit(tenant: string): Promise<TenantLimit> {
+    await this.redis.del(this.keys.tenantLimit(tenant));
+    return this.limit(tenant);
+  }
+
+  /** Per tenant and queue: jobs in each state (from the tenant's index), and the tenant's limit. */
+  async stats(only?: string) {
+    const tenants = only ? [only] : (await this.redis.smembers(this.keys.index.tenants)).sort();
+    const processes = await workerProcesses(this.redis, this.prefix);
+    return Promise.all(
+      tenants.map(async (tenant) => {
+        const { queues, truncated } = await this.countJobs(tenant);
+        return { tenant, queues, truncated, limit: await this.limit(tenant, processes) };
+      }),
+    );
+  }
+
+  /** The tenant's jobs per queue and state, from the newest STATS_BUDGET entries of its index. */
+  private async countJobs(tenant: string): Promise<{ queues: Record<QueueName, Record<JobState, number>>; truncated: boolean }> {
+    const [truncated, ...pairs] = await this.redis.jobsapiCountTenant(this.keys.index.tenant(tenant), this.prefix, STATS_BUDGET);
+    const queues = Object.fromEntries(
+      QUEUE_NAMES.map((q) => [q, Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>]),
+    ) as Record<QueueName, Record<JobState, number>>;
+    for (let i = 0; i < pairs.length; i += 2) {
+      const [q, s] = String(pairs[i]).split(':') as [QueueName, JobState];
+      if (queues[q] && s in queues[q]) queues[q][s] += Number(pairs[i + 1]);
+    }
+    return { queues, truncated: Number(truncated) === 1 };
+  }
+}

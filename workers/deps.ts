@@ -1,0 +1,27 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../src/config.js';
+import type { Inventory } from '../src/inventory.js';
+import type { BackupCatalog } from '../src/backups/catalog.js';
+import type { CancelListener } from '../src/coordination/cancel-listener.js';
+import type { RecordStore } from '../src/store/records.js';
+import type { TenantSlots } from '../src/coordination/tenant-slots.js';
+import type { ServerLocks } from '../src/coordination/server-locks.js';
+
+/** What the workers share: the stores and coordination they use, built once by the workers plugin. */
+export type WorkerDeps = {
+  config: Config;
+  inventory: Inventory;
+  records: RecordStore;
+  logger: Logger;
+  /** Absent in the benchmark's bare wiring: no per-server locks, no cancel requests. */
+  locks?: ServerLocks;
+  cancels?: CancelListener;
+  catalog?: BackupCatalog;
+  /** The workers' connection, for writes that belong to no store (indexing a schedule's runs). */
+  redis?: Redis;
+  /** Fair scheduling between tenants; absent in the benchmark's bare wiring. */
+  slots?: TenantSlots;
+  /** Publish "job X has new log lines" for event streams. */
+  notifyLog?: (jobId: string) => Promise<unknown>;
+};

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** How many of the last output lines an outcome keeps (a failure reason quotes them). */
+const TAIL_LINES = 10;
+
+export type CommandOutcome = {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  tail: string[];
+  lines: number;
+};
+
+/** After SIGTERM, a process group gets this long to exit before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Run argv (never through a shell) in its own process group; at `timeoutSec`,
+ * or when `abort` fires, kill the whole group (the command and everything it
+ * started): SIGTERM, then SIGKILL after KILL_GRACE_MS. Each output line goes
+ * to `onLine`.
+ */
+export function runCommand(
+  argv: string[],
+  timeoutSec: number,
+  onLine: (line: string) => void,
+  abort?: AbortSignal,
+): Promise<CommandOutcome> {
+  const [bin, ...args] = argv;
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin!, args, { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const tail: string[] = [];
+    let lines = 0;
+    let timedOut = false;
+    let cancelled = false;
+    const take = (line: string) => {
+      lines += 1;
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      onLine(line);
+    };
+    createInterface({ input: child.stdout }).on('line', take);
+    createInterface({ input: child.stderr }).on('line', take);
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // already gone
+      }
+    };
+    const stop = () => {
+      killGroup('SIGTERM');
+      // The group, not the child: a grandchild that ignores SIGTERM still goes.
+      setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS).unref();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, timeoutSec * 1000);
+    const onAbort = () => {
+      cancelled = true;
+      stop();
+    };
+    abort?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
+    };
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      done();
+      reject(new Error(`cannot run ${bin}: ${err.code ?? err.message}`));
+    });
+    child.once('close', (exitCode, signal) => {
+      done();
+      // The command is gone; make sure nothing it left behind in its group lives on.
+      if (timedOut || cancelled) killGroup('SIGKILL');
+      resolve({ exitCode, signal, timedOut, cancelled, tail, lines });
+    });
+    if (abort?.aborted) onAbort();
+  });
+}
