@@ -19,21 +19,26 @@ const deleted = z.number().int().describe('files of the base backup gone from th
 const bytes = z.number().int().describe('size of the archive file');
 const sha256 = z.string().describe('SHA-256 of the archive file, verified by re-reading it after writing');
 
+/** What an archive holds and how it is stored: the part a job's result and the server's backup list share. */
+const archiveFields = {
+  type: archiveType,
+  baseId,
+  compressed: z.boolean(),
+  encrypted: z.boolean(),
+  files,
+  skipped,
+  deleted,
+  sourceBytes: z.number().int(),
+  bytes,
+  sha256,
+};
+
 /** What a completed backup:manual / backup:scheduled job holds in `result`. */
 export const backupResultSchema = z
   .object({
     backupId: z.string(),
     serverId: z.string(),
-    type: archiveType,
-    baseId,
-    compressed: z.boolean(),
-    encrypted: z.boolean(),
-    files,
-    skipped,
-    deleted,
-    sourceBytes: z.number().int(),
-    bytes,
-    sha256,
+    ...archiveFields,
     archive: z.string().describe('path of the archive file on the worker: BACKUP_DIR/<serverId>/<backupId>.tar[.gz][.enc]'),
     createdAt: z.string(),
     verified: z.literal(true).describe('the archive was read back and matched its SHA-256 (a backup that does not verify fails)'),
@@ -46,16 +51,7 @@ export const backupListingSchema = z
   .object({
     backupId: z.string(),
     jobId: z.string().describe('the job that wrote it'),
-    type: archiveType,
-    baseId,
-    compressed: z.boolean(),
-    encrypted: z.boolean(),
-    files,
-    skipped,
-    deleted,
-    sourceBytes: z.number().int(),
-    bytes,
-    sha256,
+    ...archiveFields,
     createdAt: z.string(),
   })
   .describe('Backup');
