@@ -107,6 +107,7 @@ module.exports = {
         pathNot: [
           '\\.d\\.ts$',
           '^src/main\\.ts$', // `npm start`, the Docker CMD
+          '^workers/main\\.ts$', // `npm run worker`, the worker-only process
           '^src/cli/', // entry points: bin/jobsctl.js, npm run token, npm run openapi:*
         ],
       },

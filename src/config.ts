@@ -40,6 +40,7 @@ const envSchema = z.object({
   VIEWER_USER: optionalString,
   VIEWER_PASSWORD: optionalString,
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
 });
@@ -70,6 +71,8 @@ export type Config = Readonly<{
   dashboard: Readonly<{ adminUser?: string; adminPassword?: string; viewerUser?: string; viewerPassword?: string }>;
   /** BullMQ's lockDuration and stalledInterval: how soon a job whose worker process died runs again. */
   workerLockMs: number;
+  /** The worker-only process's /health and /ready port (0: any free port); no health server when unset. */
+  workerHealthPort: number | undefined;
   /** How often an idle event stream gets a heartbeat comment. */
   sseHeartbeatMs: number;
   /** Active jobs one tenant may have per queue (never more than half of the queue's capacity). */
@@ -166,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     workerLockMs: e.WORKER_LOCK_MS,
+    workerHealthPort: e.WORKER_HEALTH_PORT,
     dashboard: Object.freeze({ adminUser: e.ADMIN_USER, adminPassword: e.ADMIN_PASSWORD, viewerUser: e.VIEWER_USER, viewerPassword: e.VIEWER_PASSWORD }),
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
     tenantMaxShare: e.TENANT_MAX_SHARE,

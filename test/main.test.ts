@@ -1,43 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tmpDir } from './helpers.js';
+import { alive, startEntry, waitForOutput as waitFor, type Run } from './processes.js';
+import { tmpDir } from './tmp.js';
 
-const require = createRequire(import.meta.url);
-const TSX = require.resolve('tsx/cli');
-
-type Run = { child: ChildProcess; out: () => string; exited: Promise<number | null> };
-
-function start(env: Record<string, string>): Run {
-  let out = '';
-  const child = spawn(process.execPath, [TSX, 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, out: () => out, exited };
-}
-
-async function waitFor(run: Run, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = run.out().match(pattern);
-    if (m) return m;
-    if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`no ${pattern} in output:\n${run.out()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const start = (env: Record<string, string>): Run => startEntry('src/main.ts', env);
 
 describe('npm start (src/main.ts)', () => {
   const runs: Run[] = [];

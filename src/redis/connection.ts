@@ -92,3 +92,15 @@ export async function assertNoEviction(client: Redis): Promise<void> {
     );
   }
 }
+
+/** Whether `redis` answers PING within `timeoutMs`: a frozen or absent Redis must not hang a readiness probe. */
+export function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status !== 'ready') return Promise.resolve(false);
+  return Promise.race([
+    redis.ping().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
+  ]);
+}

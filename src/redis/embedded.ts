@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -19,6 +19,9 @@ export class RedisServerMissingError extends Error {
     );
   }
 }
+
+/** Where a running embedded Redis writes its address, so that worker-only processes on the same DATA_DIR find it. */
+const ADDRESS_FILE = 'address';
 
 export type EmbeddedRedis = {
   /** A REDIS_URL for the child: a socket path, or redis://127.0.0.1:PORT. */
@@ -97,6 +100,7 @@ export async function startEmbeddedRedis(
   }
 
   const stop = async () => {
+    await rm(path.join(absDir, ADDRESS_FILE), { force: true });
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -109,28 +113,51 @@ export async function startEmbeddedRedis(
     if (child.exitCode !== null) {
       throw new Error(`redis-server exited with code ${child.exitCode} at start:\n${output.join('\n')}`);
     }
-    const probe = new Redis({
-      ...redisOptionsFromUrl(url),
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      enableOfflineQueue: false,
-    });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`redis-server did not answer within ${opts.timeoutMs ?? 15_000} ms:\n${output.join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
+    if (await answersPing(url)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`redis-server did not answer within ${opts.timeoutMs ?? 15_000} ms:\n${output.join('\n')}`);
     }
+    await new Promise((r) => setTimeout(r, 50));
   }
 
+  await writeFile(path.join(absDir, ADDRESS_FILE), `${url}\n`);
   return { url, pid: child.pid ?? 0, stop };
+}
+
+/** Whether the Redis at `url` answers PING within `timeoutMs`. */
+export async function answersPing(url: string, timeoutMs = 2000): Promise<boolean> {
+  const probe = new Redis({
+    ...redisOptionsFromUrl(url),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/**
+ * The address of the embedded Redis that an `npm start` on the same data
+ * directory runs (`dir` is DATA_DIR/redis), or undefined when none answers.
+ */
+export async function findEmbeddedRedis(dir: string): Promise<string | undefined> {
+  let url: string;
+  try {
+    url = (await readFile(path.join(path.resolve(dir), ADDRESS_FILE), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+  return url && (await answersPing(url)) ? url : undefined;
 }

@@ -4,7 +4,7 @@ import { readWorkers } from '../coordination/worker-registry.js';
 import { AppError } from '../errors.js';
 import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { allQueueCounts, queuesHealth, sumCounts } from '../observability/queue-stats.js';
-import { infoField } from '../redis/connection.js';
+import { infoField, pingWithin } from '../redis/connection.js';
 import { API_VERSION } from '../version.js';
 
 /** How long /ready waits for Redis to answer a PING. */
@@ -74,10 +74,7 @@ export class StatsService {
 
   /** Readiness: Redis answers within READY_TIMEOUT_MS and this process's workers (if any) run; otherwise a 503. */
   async ready() {
-    const ping = await Promise.race([
-      this.redis.ping().then(() => true, () => false),
-      new Promise<boolean>((r) => setTimeout(() => r(false), READY_TIMEOUT_MS).unref()),
-    ]);
+    const ping = await pingWithin(this.redis, READY_TIMEOUT_MS);
     if (!ping) throw notReady('Redis does not answer.');
     const workers = this.localWorkers();
     const stopped = workers ? Object.entries(workers).filter(([, w]) => !w.isRunning()).map(([q]) => q) : [];

@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { startEmbeddedRedis } from '../../src/redis/embedded.js';
+import { alive, startEntry, waitForOutput, type Run } from '../processes.js';
+import { tmpDir } from '../tmp.js';
+
+const worker = (env: Record<string, string>): Run => startEntry('workers/main.ts', env);
+const api = (env: Record<string, string>): Run => startEntry('src/main.ts', env);
+
+async function json(url: string, init?: RequestInit): Promise<{ status: number; body: { success: boolean; data?: Record<string, unknown>; error?: { code: string } } }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+/** Poll `probe` until it answers `status` (a process notices a Redis coming or going within a few seconds). */
+async function until(probe: () => Promise<number>, status: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let got = await probe(); got !== status; got = await probe()) {
+    if (Date.now() > deadline) throw new Error(`still ${got}, not ${status}, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('npm run worker (workers/main.ts): the workers alone', () => {
+  const runs: Run[] = [];
+  afterAll(() => runs.forEach((r) => r.child.kill('SIGKILL')));
+
+  it('exits 2 naming what to set when there is no Redis to work on', async () => {
+    const run = worker({ DATA_DIR: tmpDir('worker-alone') });
+    runs.push(run);
+    expect(await run.exited).toBe(2);
+    expect(run.out()).toContain('REDIS_URL is not set');
+    expect(run.out()).toContain('npm start');
+  });
+
+  it('attaches to the embedded Redis of `npm start` on the same DATA_DIR, runs the jobs the API-only process takes, and drains on SIGTERM', async () => {
+    const dataDir = tmpDir('worker-embedded');
+    const file = path.join(dataDir, 'servers.json');
+    const command = [process.execPath, '-e', "setTimeout(() => console.log('updated by ' + process.ppid), 1500)"];
+    writeFileSync(file, JSON.stringify({ servers: [{ id: 'slow', host: '127.0.0.1', update: { command } }] }));
+
+    const server = api({ DATA_DIR: dataDir, SERVERS_FILE: file, WORKERS: 'off' });
+    runs.push(server);
+    const port = Number((await waitForOutput(server, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    const token = (await waitForOutput(server, /export TOKEN=(\S+)/))[1]!;
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${token}` };
+    expect((await json(`${base}/ready`)).body.data).toMatchObject({ workers: 'off' });
+
+    const run = worker({ DATA_DIR: dataDir, SERVERS_FILE: file, WORKER_HEALTH_PORT: '0' });
+    runs.push(run);
+    const health = `http://127.0.0.1:${(await waitForOutput(run, /"healthPort":(\d+)/))[1]}`;
+    const workerPid = (await waitForOutput(run, /"pid":(\d+),"hostname"/))[1];
+    expect(await json(`${health}/health`)).toMatchObject({ status: 200, body: { success: true, data: { status: 'ok' } } });
+    expect(await json(`${health}/ready`)).toMatchObject({ status: 200, body: { data: { status: 'ready', redis: 'ok', workers: 'running' } } });
+
+    const { jobId } = (await json(`${base}/api/servers/slow/update`, { method: 'POST', headers })).body.data as { jobId: string };
+    await until(async () => ((await json(`${base}/api/jobs/${jobId}`, { headers })).body.data!.state === 'active' ? 1 : 0), 1);
+    run.child.kill('SIGTERM');
+    // The job the worker was running finishes before the process exits 0.
+    expect(await run.exited).toBe(0);
+    const done = (await json(`${base}/api/jobs/${jobId}`, { headers })).body.data as { state: string; result: { outputTail: string[] } };
+    expect(done.state).toBe('completed');
+    // The update command's parent is the worker process: the API (WORKERS=off) ran nothing.
+    expect(done.result.outputTail).toEqual([`updated by ${workerPid}`]);
+    expect(run.out()).toContain('"signal":"SIGTERM"');
+
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('answers /ready 503 with Retry-After while its Redis is gone and 200 once it is back, without a restart; SIGINT and SIGHUP stop it too', async () => {
+    const redisDir = path.join(tmpDir('worker-redis'), 'redis');
+    let redis = await startEmbeddedRedis(redisDir);
+    const env = { REDIS_URL: redis.url, DATA_DIR: tmpDir('worker-ready'), SERVERS_FILE: 'config/servers.json', WORKER_HEALTH_PORT: '0' };
+    try {
+      const run = worker(env);
+      runs.push(run);
+      const ready = `http://127.0.0.1:${(await waitForOutput(run, /"healthPort":(\d+)/))[1]}/ready`;
+      await until(async () => (await fetch(ready)).status, 200);
+
+      await redis.stop();
+      await until(async () => (await fetch(ready)).status, 503);
+      const refused = await fetch(ready);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('NOT_READY');
+      expect((await fetch(ready.replace('/ready', '/health'))).status).toBe(200);
+
+      redis = await startEmbeddedRedis(redisDir);
+      await until(async () => (await fetch(ready)).status, 200);
+      run.child.kill('SIGINT');
+      expect(await run.exited).toBe(0);
+
+      const again = worker(env);
+      runs.push(again);
+      await waitForOutput(again, /worker process started/);
+      again.child.kill('SIGHUP');
+      expect(await again.exited).toBe(0);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('`npm run worker` stops, draining, when a supervisor sends SIGTERM to npm alone (npm does not pass it on)', async () => {
+    let out = '';
+    const npm = spawn('npm', ['run', '-s', 'worker'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: inject('redisUrl'), QUEUE_PREFIX: 'npmworker', DATA_DIR: tmpDir('worker-npm'), LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    npm.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const run: Run = { child: npm, out: () => out, exited: new Promise((r) => npm.once('exit', r)) };
+    runs.push(run);
+    await waitForOutput(run, /worker process started/);
+    const pid = Number((await waitForOutput(run, /"pid":(\d+),"hostname"/))[1]);
+    npm.kill('SIGTERM');
+    await run.exited;
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
+    expect(out).toContain('the process that started this one is gone');
+  });
+});

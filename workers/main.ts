@@ -1,0 +1,120 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from '../src/config.js';
+import { InventoryError, loadInventory } from '../src/inventory.js';
+import { QUEUE_NAMES, QUEUES } from '../src/jobs/index.js';
+import { createLogger } from '../src/logger.js';
+import { findEmbeddedRedis } from '../src/redis/embedded.js';
+import { startHealthServer } from './health-server.js';
+import { startWorkers, type WorkerRuntime } from './runtime.js';
+
+/** Copies of one signal that arrive within this window are one request to stop (a process group gets each twice). */
+const SAME_SIGNAL_MS = 2000;
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** Exit code when there is no Redis to work on: a setting is missing, not a crash. */
+const EXIT_NO_REDIS = 2;
+
+class NoRedisError extends Error {}
+
+/** REDIS_URL, or else the embedded Redis of an `npm start` on the same DATA_DIR. */
+async function redisTarget(config: Config): Promise<string> {
+  if (config.redisUrl) return config.redisUrl;
+  const embedded = await findEmbeddedRedis(path.join(config.dataDir, 'redis'));
+  if (embedded) return embedded;
+  throw new NoRedisError(
+    [
+      `no Redis to work on: REDIS_URL is not set and no \`npm start\` runs an embedded Redis on DATA_DIR=${config.dataDir}.`,
+      'Either:',
+      '  - point the worker at your Redis: REDIS_URL=redis://host:6379 npm run worker',
+      '  - or start the API first (npm start) and run the worker with the same DATA_DIR',
+    ].join('\n'),
+  );
+}
+
+/** How often the process checks that whoever started it is still there. */
+const LAUNCHER_CHECK_MS = 1000;
+
+/**
+ * SIGTERM, SIGINT or SIGHUP: let active jobs finish, close everything, exit 0.
+ * A later second signal exits at once. A launcher that dies without passing
+ * the signal on (a killed npm, a closed terminal) counts as a stop too: the
+ * worker must not run on, orphaned.
+ */
+function onStopSignals(logger: Logger, stop: () => Promise<void>): void {
+  let firstAt = 0;
+  const begin = (why: Record<string, unknown>) => {
+    clearInterval(watch);
+    firstAt = Date.now();
+    logger.info(why, 'stopping: no new jobs; letting active jobs finish');
+    stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  const launcher = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== launcher && firstAt === 0) begin({ launcher, reason: 'the process that started this one is gone' });
+  }, LAUNCHER_CHECK_MS).unref();
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      if (firstAt === 0) begin({ signal });
+      else if (Date.now() - firstAt > SAME_SIGNAL_MS) {
+        logger.warn({ signal }, 'second signal: exiting without waiting for active jobs (they run again elsewhere as stalled)');
+        process.exit(1);
+      }
+    });
+  }
+}
+
+/** `npm run worker`: the workers of every queue, no HTTP API, its own health server when WORKER_HEALTH_PORT is set. */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`jobs-api worker: cannot start: ${err.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger(config.logLevel).child({ component: 'worker' }) as Logger;
+  let runtime: WorkerRuntime | undefined;
+  let health: FastifyInstance | undefined;
+  try {
+    const inventory = loadInventory(config.serversFile);
+    const redisUrl = await redisTarget(config);
+    runtime = await startWorkers({ config, inventory, redisUrl, logger });
+    if (config.workerHealthPort !== undefined) health = await startHealthServer(runtime, { port: config.workerHealthPort, host: config.host });
+    const started = runtime;
+    onStopSignals(logger, async () => {
+      await started.close();
+      await health?.close();
+      logger.info('stopped');
+    });
+    const address = health?.server.address();
+    logger.info(
+      {
+        redis: redisUrl.replace(/\/\/[^@/]*@/, '//***@'),
+        queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])),
+        healthPort: address && typeof address === 'object' ? address.port : null,
+      },
+      'worker process started',
+    );
+  } catch (err) {
+    await runtime?.close().catch(() => {});
+    await health?.close().catch(() => {});
+    if (err instanceof NoRedisError) {
+      process.stderr.write(`jobs-api worker: ${err.message}\n`);
+      process.exit(EXIT_NO_REDIS);
+    }
+    const known = err instanceof InventoryError;
+    process.stderr.write(`jobs-api worker: cannot start: ${known ? err.message : ((err as Error).stack ?? String(err))}\n`);
+    process.exit(1);
+  }
+}
+
+void main();
