@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { errorHandlerPlugin } from './http/error-handler.js';
 import { loadInventory, type Inventory } from './inventory.js';
 import { createLogger } from './logger.js';
+import type { RedisTarget } from './redis/connection.js';
 import { serializerCompiler } from './http/serializer.js';
 import { jobResultComponents, linkJobResults } from './http/schemas.js';
 import { servicesPlugin } from './plugins/services.js';
@@ -26,8 +27,8 @@ export type BuildOptions = {
   docsOnly?: boolean;
   inventory?: Inventory;
   jwtKey?: JwtKey;
-  /** Overrides config.redisUrl (the embedded Redis). */
-  redisUrl?: string;
+  /** Overrides config.redis (the embedded Redis). */
+  redis?: RedisTarget;
   /** A pino logger to use instead of one made from config.logLevel. */
   logger?: FastifyBaseLogger;
 };
@@ -80,10 +81,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(authPlugin, { config, key: opts.jwtKey ?? resolveJwtKey(config) });
 
   if (!opts.docsOnly) {
-    const redisUrl = opts.redisUrl ?? config.redisUrl;
-    if (!redisUrl) throw new Error('no Redis to connect to: set REDIS_URL or start the embedded Redis first');
-    await app.register(servicesPlugin, { config, inventory, redisUrl });
-    if (config.workers) await app.register(workersPlugin, { config, inventory, redisUrl });
+    const redis = opts.redis ?? config.redis;
+    if (!redis) throw new Error('no Redis to connect to: set REDIS_URL or start the embedded Redis first');
+    await app.register(servicesPlugin, { config, inventory, redis });
+    if (config.workers) await app.register(workersPlugin, { config, inventory, redis });
     await app.register(idempotencyPlugin);
     await app.register(rateLimitPlugin);
     await app.register(prometheusPlugin);

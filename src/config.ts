@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from './jobs/index.js';
+import type { RedisTarget, SentinelTarget } from './redis/connection.js';
 
 const onOff = z
   .enum(['on', 'off', 'true', 'false', '1', '0'])
@@ -15,6 +16,12 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: optionalString,
+  REDIS_SENTINELS: optionalString,
+  REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-" only').default('mymaster'),
+  REDIS_PASSWORD: optionalString,
+  REDIS_SENTINEL_PASSWORD: optionalString,
+  ENQUEUE_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  ENQUEUE_WAIT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   JWT_SECRET: optionalString,
   JWT_PUBLIC_KEY: optionalString,
   JWT_ISSUER: optionalString,
@@ -49,6 +56,13 @@ export type Config = Readonly<{
   port: number;
   host: string;
   redisUrl: string | undefined;
+  /** The master behind REDIS_SENTINELS, when set (REDIS_URL is then not). */
+  redisSentinel: SentinelTarget | undefined;
+  /** Where Redis is, as configured: the Sentinels' master or REDIS_URL; undefined means the embedded Redis. */
+  redis: RedisTarget | undefined;
+  /** Replicas that must hold an enqueued job before the API answers 202 (WAIT), and how long to wait for them. */
+  enqueueReplicas: number;
+  enqueueWaitMs: number;
   jwt: Readonly<{
     secret: string | undefined;
     publicKey: string | undefined;
@@ -87,6 +101,20 @@ export type Config = Readonly<{
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** `host:port,host:port` (IPv6 as `[::1]:26379`), or the ConfigError that names the setting and the bad entry. */
+export function parseHostPorts(raw: string, setting: string): Array<{ host: string; port: number }> {
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) throw new ConfigError(`invalid configuration:\n  ${setting}: no host:port in "${raw}"`);
+  return entries.map((entry) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65_535) {
+      throw new ConfigError(`invalid configuration:\n  ${setting}: "${entry}" is not host:port (e.g. 10.0.0.5:26379, [::1]:26379), in "${raw}"`);
+    }
+    return { host: (m[1] ?? m[2])!, port };
+  });
 }
 
 /**
@@ -146,11 +174,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.ADMIN_PASSWORD !== undefined && e.ADMIN_PASSWORD.length < 12) {
     throw new ConfigError('invalid configuration:\n  ADMIN_PASSWORD: at least 12 characters (the dashboard can act on every job)');
   }
+  if (e.REDIS_URL !== undefined && e.REDIS_SENTINELS !== undefined) {
+    throw new ConfigError('invalid configuration:\n  REDIS_URL and REDIS_SENTINELS: set one of them (REDIS_SENTINELS finds the master itself)');
+  }
+  const redisSentinel: SentinelTarget | undefined =
+    e.REDIS_SENTINELS === undefined
+      ? undefined
+      : {
+          sentinels: parseHostPorts(e.REDIS_SENTINELS, 'REDIS_SENTINELS'),
+          name: e.REDIS_SENTINEL_NAME,
+          password: e.REDIS_PASSWORD,
+          sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+        };
   const dataDir = path.resolve(e.DATA_DIR);
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisSentinel: redisSentinel ? Object.freeze(redisSentinel) : undefined,
+    redis: redisSentinel ?? e.REDIS_URL,
+    // Behind Sentinels a replica is there to fail over to: a 202 waits until it holds the job.
+    enqueueReplicas: e.ENQUEUE_REPLICAS ?? (redisSentinel ? 1 : 0),
+    enqueueWaitMs: e.ENQUEUE_WAIT_MS,
     jwt: Object.freeze({
       secret: e.JWT_SECRET,
       publicKey: e.JWT_PUBLIC_KEY,

@@ -3,6 +3,7 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { resolveJwtKey, signToken } from './http/auth.js';
 import { ConfigError, loadConfig } from './config.js';
+import { SentinelSetupError } from './redis/connection.js';
 import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { InventoryError, loadInventory } from './inventory.js';
 import { createLogger } from './logger.js';
@@ -18,14 +19,14 @@ async function main(): Promise<void> {
     const inventory = loadInventory(config.serversFile);
     const jwtKey = resolveJwtKey(config);
 
-    let redisUrl = config.redisUrl;
-    if (!redisUrl) {
+    let redis = config.redis;
+    if (!redis) {
       embedded = await startEmbeddedRedis(path.join(config.dataDir, 'redis'));
-      redisUrl = embedded.url;
+      redis = embedded.url;
       logger.info({ redis: embedded.url, pid: embedded.pid }, 'embedded redis-server started (set REDIS_URL to use your own)');
     }
 
-    const app = await buildApp(config, { inventory, jwtKey, redisUrl, logger });
+    const app = await buildApp(config, { inventory, jwtKey, redis, logger });
     closeWithGrace({ delay: config.shutdownTimeoutMs + 10_000, logger }, async ({ signal, err }) => {
       if (err) logger.error({ err }, 'shutting down after an error');
       else logger.info({ signal }, 'shutting down: no new requests; letting active jobs finish');
@@ -47,9 +48,11 @@ async function main(): Promise<void> {
     }
   } catch (err) {
     await embedded?.stop().catch(() => {});
-    const known = err instanceof ConfigError || err instanceof InventoryError || err instanceof RedisServerMissingError;
-    process.stderr.write(`jobs-api: cannot start: ${known ? err.message : (err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
+    const badSetting = err instanceof ConfigError || err instanceof InventoryError || (err instanceof SentinelSetupError && err.badSetting);
+    const known = badSetting || err instanceof RedisServerMissingError || err instanceof SentinelSetupError;
+    process.stderr.write(`jobs-api: cannot start: ${known ? err.message : ((err as Error).stack ?? String(err))}\n`);
+    // 2: a setting is wrong (the message names it); 1: anything else.
+    process.exit(badSetting ? 2 : 1);
   }
 }
 

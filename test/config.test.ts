@@ -37,4 +37,25 @@ describe('configuration', () => {
       expect(() => loadConfig({ BACKUP_ENCRYPTION_KEY: bad })).toThrow(/BACKUP_ENCRYPTION_KEY: must be 32 bytes/);
     }
   });
+
+  it('reads REDIS_SENTINELS as the master behind them, waiting for one replica per enqueue by default', () => {
+    const c = loadConfig({ REDIS_SENTINELS: '10.0.0.5:26379, sentinel-b:26380,[::1]:26381', REDIS_PASSWORD: 'pw' });
+    expect(c.redis).toEqual({
+      sentinels: [
+        { host: '10.0.0.5', port: 26379 },
+        { host: 'sentinel-b', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+      name: 'mymaster',
+      password: 'pw',
+      sentinelPassword: undefined,
+    });
+    expect(c.enqueueReplicas).toBe(1);
+    expect(loadConfig({ REDIS_URL: 'redis://cache' })).toMatchObject({ redis: 'redis://cache', enqueueReplicas: 0 });
+    expect(loadConfig({ REDIS_SENTINELS: 'a:1', ENQUEUE_REPLICAS: '0' }).enqueueReplicas).toBe(0);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a:1,b' })).toThrow(/REDIS_SENTINELS: "b" is not host:port/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a:70000' })).toThrow(/REDIS_SENTINELS: "a:70000" is not host:port/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 'a:1', REDIS_URL: 'redis://x' })).toThrow(/REDIS_URL and REDIS_SENTINELS: set one of them/);
+  });
 });
+

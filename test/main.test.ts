@@ -91,7 +91,8 @@ describe('npm start (src/main.ts)', () => {
   it('refuses to start with a short JWT_SECRET or a bad inventory, saying why', async () => {
     const short = start({ DATA_DIR: tmpDir('short'), JWT_SECRET: 'too-short', REDIS_URL: 'redis://127.0.0.1:1' });
     runs.push(short);
-    expect(await short.exited).toBe(1);
+    // 2: a setting is wrong, and the message names it.
+    expect(await short.exited).toBe(2);
     expect(short.out()).toContain('at least 32 bytes');
 
     const inv = tmpDir('inv');
@@ -99,7 +100,7 @@ describe('npm start (src/main.ts)', () => {
     await import('node:fs').then((fs) => fs.writeFileSync(file, JSON.stringify({ servers: [{ id: 'ok-1', host: 'a' }, { id: 'web-2', host: 'b', scan: { ports: [70000] } }] })));
     const bad = start({ DATA_DIR: inv, SERVERS_FILE: file, REDIS_URL: 'redis://127.0.0.1:1' });
     runs.push(bad);
-    expect(await bad.exited).toBe(1);
+    expect(await bad.exited).toBe(2);
     expect(bad.out()).toContain('servers[1] (id "web-2").scan.ports.0');
   });
 });

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../src/config.js';
 import { InventoryError, loadInventory } from '../src/inventory.js';
 import { QUEUE_NAMES, QUEUES } from '../src/jobs/index.js';
 import { createLogger } from '../src/logger.js';
+import { checkSentinels, describeTarget, SentinelSetupError, type RedisTarget } from '../src/redis/connection.js';
 import { findEmbeddedRedis } from '../src/redis/embedded.js';
 import { startHealthServer } from './health-server.js';
 import { startWorkers, type WorkerRuntime } from './runtime.js';
@@ -18,14 +19,14 @@ const EXIT_NO_REDIS = 2;
 
 class NoRedisError extends Error {}
 
-/** REDIS_URL, or else the embedded Redis of an `npm start` on the same DATA_DIR. */
-async function redisTarget(config: Config): Promise<string> {
-  if (config.redisUrl) return config.redisUrl;
+/** REDIS_URL or REDIS_SENTINELS, or else the embedded Redis of an `npm start` on the same DATA_DIR. */
+async function redisTarget(config: Config): Promise<RedisTarget> {
+  if (config.redis) return config.redis;
   const embedded = await findEmbeddedRedis(path.join(config.dataDir, 'redis'));
   if (embedded) return embedded;
   throw new NoRedisError(
     [
-      `no Redis to work on: REDIS_URL is not set and no \`npm start\` runs an embedded Redis on DATA_DIR=${config.dataDir}.`,
+      `no Redis to work on: neither REDIS_URL nor REDIS_SENTINELS is set, and no \`npm start\` runs an embedded Redis on DATA_DIR=${config.dataDir}.`,
       'Either:',
       '  - point the worker at your Redis: REDIS_URL=redis://host:6379 npm run worker',
       '  - or start the API first (npm start) and run the worker with the same DATA_DIR',
@@ -79,15 +80,16 @@ async function main(): Promise<void> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`jobs-api worker: cannot start: ${err.message}\n`);
-    process.exit(1);
+    process.exit(2);
   }
   const logger = createLogger(config.logLevel).child({ component: 'worker' }) as Logger;
   let runtime: WorkerRuntime | undefined;
   let health: FastifyInstance | undefined;
   try {
     const inventory = loadInventory(config.serversFile);
-    const redisUrl = await redisTarget(config);
-    runtime = await startWorkers({ config, inventory, redisUrl, logger });
+    const redis = await redisTarget(config);
+    if (typeof redis !== 'string') await checkSentinels(redis);
+    runtime = await startWorkers({ config, inventory, redis, logger });
     if (config.workerHealthPort !== undefined) health = await startHealthServer(runtime, { port: config.workerHealthPort, host: config.host });
     const started = runtime;
     onStopSignals(logger, async () => {
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
     const address = health?.server.address();
     logger.info(
       {
-        redis: redisUrl.replace(/\/\/[^@/]*@/, '//***@'),
+        redis: describeTarget(redis),
         queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])),
         healthPort: address && typeof address === 'object' ? address.port : null,
       },
@@ -111,9 +113,10 @@ async function main(): Promise<void> {
       process.stderr.write(`jobs-api worker: ${err.message}\n`);
       process.exit(EXIT_NO_REDIS);
     }
-    const known = err instanceof InventoryError;
+    const badSetting = err instanceof InventoryError || (err instanceof SentinelSetupError && err.badSetting);
+    const known = badSetting || err instanceof SentinelSetupError;
     process.stderr.write(`jobs-api worker: cannot start: ${known ? err.message : ((err as Error).stack ?? String(err))}\n`);
-    process.exit(1);
+    process.exit(badSetting ? 2 : 1);
   }
 }
 

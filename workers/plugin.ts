@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
+import type { RedisTarget } from '../src/redis/connection.js';
 import { startWorkers } from './runtime.js';
 
 /**
@@ -12,7 +13,7 @@ import { startWorkers } from './runtime.js';
  * worker).
  */
 export const workersPlugin = fp(
-  async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redisUrl: string }) => {
+  async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redis: RedisTarget }) => {
     const logger = app.log.child({ component: 'worker' }) as unknown as Logger;
     const runtime = await startWorkers({ ...opts, logger });
     app.decorate('workers', runtime.workers);

@@ -11,7 +11,7 @@ import { TenantSlots } from '../src/coordination/tenant-slots.js';
 import { RecordStore } from '../src/store/records.js';
 import { ServerLocks } from '../src/coordination/server-locks.js';
 import { WorkerReporter } from '../src/coordination/worker-reporter.js';
-import { createRedis } from '../src/redis/connection.js';
+import { createRedis, type RedisTarget } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
 
 /** The workers of one process, inside `npm start` or alone (`npm run worker`). */
@@ -28,9 +28,9 @@ export type WorkerRuntime = {
  * forever, so an outage only pauses them; report to the worker registry and
  * listen for cancel requests from every API process.
  */
-export async function startWorkers(opts: { config: Config; inventory: Inventory; redisUrl: string; logger: Logger }): Promise<WorkerRuntime> {
+export async function startWorkers(opts: { config: Config; inventory: Inventory; redis: RedisTarget; logger: Logger }): Promise<WorkerRuntime> {
   const { config, logger } = opts;
-  const connection = createRedis(opts.redisUrl, 'worker', 'jobs-api:worker');
+  const connection = createRedis(opts.redis, 'worker', 'jobs-api:worker');
   connection.on('error', () => {});
   const records = new RecordStore(connection, config.queuePrefix);
   const locks = new ServerLocks(connection, config.queuePrefix, (key) => logger.warn({ key }, 'a server lock expired while its job still ran'));
@@ -53,7 +53,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   reporter.start();
 
   // Cancel requests from any API process reach the worker running the job.
-  const subscriber = createRedis(opts.redisUrl, 'worker', 'jobs-api:cancel-listener');
+  const subscriber = createRedis(opts.redis, 'worker', 'jobs-api:cancel-listener');
   subscriber.on('error', () => {});
   await cancels.listen(subscriber, (jobId, reason) => {
     for (const w of Object.values(workers)) if (w.cancelJob(jobId, reason)) logger.info({ jobId, reason }, 'job stopped on request');

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError, BulkInvalidError, isRedisConnectionError, ServiceUnavailableError, type ItemError } from '../errors.js';
+import { AppError, BulkInvalidError, isRedisConnectionError, RETRY_AFTER_SECONDS, ServiceUnavailableError, type ItemError } from '../errors.js';
+import { NotReplicatedError } from '../store/replication.js';
 
 type Envelope = { success: false; error: { code: string; message: string; details?: ItemError[] }; requestId: string };
 
@@ -45,6 +46,7 @@ export const errorHandlerPlugin = fp(
     app.setErrorHandler((err: FastifyError, request, reply) => {
       if (err instanceof BulkInvalidError) return send(reply, request, 400, err.code, err.message, err.headers, err.details);
       if (err instanceof AppError) return send(reply, request, err.statusCode, err.code, err.message, err.headers);
+      if (err instanceof NotReplicatedError) return send(reply, request, 503, 'NOT_REPLICATED', err.message, { 'retry-after': String(RETRY_AFTER_SECONDS) });
       if (hasZodFastifySchemaValidationErrors(err)) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
       if (err.validation) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
       const known = err.code ? FASTIFY_CODES[err.code] : undefined;

@@ -11,6 +11,7 @@ import type { Inventory } from '../inventory.js';
 import { IndexSweeper } from '../store/index-sweeper.js';
 import { JobService } from '../services/jobs.js';
 import { JobStore } from '../store/job-store.js';
+import { ReplicaConfirmer } from '../store/replication.js';
 import { DeadLetters } from '../services/dead-letters.js';
 import { QueueOps } from '../services/queue-ops.js';
 import { TenantAdmin } from '../services/tenant-admin.js';
@@ -19,7 +20,7 @@ import { JobEventsHub } from '../services/job-events.js';
 import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
-import { assertNoEviction, createRedis, waitReady } from '../redis/connection.js';
+import { assertNoEviction, checkSentinels, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,9 +50,10 @@ declare module 'fastify' {
  * is unreachable (ioredis reconnects by itself; the API recovers with it).
  */
 export const servicesPlugin = fp(
-  async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redisUrl: string }) => {
+  async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redis: RedisTarget }) => {
     const { config } = opts;
-    const redis = createRedis(opts.redisUrl, 'producer', 'jobs-api:producer');
+    if (typeof opts.redis !== 'string') await checkSentinels(opts.redis);
+    const redis = createRedis(opts.redis, 'producer', 'jobs-api:producer');
     let lastError = '';
     redis.on('error', (err: Error) => {
       if (err.message !== lastError) app.log.warn({ err: err.message }, 'redis connection error');
@@ -76,7 +78,8 @@ export const servicesPlugin = fp(
       ]),
     ) as Record<QueueName, Queue>;
     for (const q of Object.values(queues)) q.on('error', () => {});
-    const store = new JobStore(redis, config.queuePrefix, queues);
+    const replicas = config.enqueueReplicas > 0 ? new ReplicaConfirmer(redis, config.enqueueReplicas, config.enqueueWaitMs) : undefined;
+    const store = new JobStore(redis, config.queuePrefix, queues, replicas);
     store.onIndexError = (err, jobId) => app.log.error({ err: err.message, jobId }, 'job accepted but not indexed for listing');
 
     app.decorate('redis', redis);
@@ -89,7 +92,7 @@ export const servicesPlugin = fp(
     app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     app.decorate('schedules', new Schedules(queues, jobs));
-    const events = new JobEventsHub(opts.redisUrl, config.queuePrefix, app.log as unknown as Logger);
+    const events = new JobEventsHub(opts.redis, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));

@@ -2,6 +2,43 @@ import { Redis, type RedisOptions } from 'ioredis';
 
 export type ConnectionRole = 'producer' | 'worker';
 
+/** A master that Redis Sentinel watches (REDIS_SENTINELS, REDIS_SENTINEL_NAME...). */
+export type SentinelTarget = {
+  sentinels: ReadonlyArray<{ host: string; port: number }>;
+  /** The master's name in the Sentinels' configuration. */
+  name: string;
+  password?: string | undefined;
+  sentinelPassword?: string | undefined;
+};
+
+/** Where Redis is: a REDIS_URL (or socket path), or a master behind Sentinels. */
+export type RedisTarget = string | SentinelTarget;
+
+/** The target for logs and messages, without passwords. */
+export function describeTarget(target: RedisTarget): string {
+  if (typeof target === 'string') return target.replace(/\/\/[^@/]*@/, '//***@');
+  return `sentinel master "${target.name}" via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+}
+
+/**
+ * ioredis options for a target. Behind Sentinels the client asks them for the
+ * master, follows a failover as soon as they announce it (+switch-master),
+ * and reconnects when a demoted master answers READONLY, so writes go to the
+ * new master instead of failing until the next reconnect.
+ */
+export function redisOptionsFor(target: RedisTarget): RedisOptions {
+  if (typeof target === 'string') return redisOptionsFromUrl(target);
+  return {
+    sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+    name: target.name,
+    role: 'master',
+    password: target.password,
+    sentinelPassword: target.sentinelPassword,
+    failoverDetector: true,
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  };
+}
+
 /**
  * Turn REDIS_URL into ioredis options. Accepts `redis://`, `rediss://`
  * and a unix socket path (`/run/redis.sock` or `unix:///run/redis.sock`).
@@ -29,8 +66,8 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
  * producers fail fast so an API call answers 503 instead of hanging; workers
  * wait for Redis forever and pick up where they left off.
  */
-export function createRedis(url: string, role: ConnectionRole, name: string): Redis {
-  const base = redisOptionsFromUrl(url);
+export function createRedis(target: RedisTarget, role: ConnectionRole, name: string): Redis {
+  const base = redisOptionsFor(target);
   const retryStrategy = (times: number) => Math.min(times * 200, 2000);
   if (role === 'producer') {
     return new Redis({
@@ -103,4 +140,53 @@ export function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
     ),
     new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
   ]);
+}
+
+/** The Sentinels cannot lead to a master: a setting is wrong (REDIS_SENTINEL_NAME) or none of them answers (REDIS_SENTINELS). */
+export class SentinelSetupError extends Error {
+  override name = 'SentinelSetupError';
+  constructor(
+    message: string,
+    /** True when a setting is wrong (exit 2), false when the Sentinels are only unreachable. */
+    readonly badSetting: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Ask each Sentinel for the master's address before connecting: ioredis would
+ * otherwise retry an unknown master name for ever. Resolves when one knows it.
+ */
+export async function checkSentinels(target: SentinelTarget, timeoutMs = 2000): Promise<void> {
+  let answered = 0;
+  for (const { host, port } of target.sentinels) {
+    const sentinel = new Redis({
+      host,
+      port,
+      password: target.sentinelPassword,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+    });
+    sentinel.on('error', () => {});
+    try {
+      await sentinel.connect();
+      const addr = await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', target.name);
+      answered++;
+      if (Array.isArray(addr) && addr.length === 2) return;
+    } catch {
+      // this one is down or refuses us: ask the next
+    } finally {
+      sentinel.disconnect();
+    }
+  }
+  const list = target.sentinels.map((s) => `${s.host}:${s.port}`).join(',');
+  if (answered > 0) {
+    throw new SentinelSetupError(`REDIS_SENTINEL_NAME: no Sentinel of ${list} knows a master named "${target.name}" (see "sentinel monitor" in their configuration)`, true);
+  }
+  throw new SentinelSetupError(`REDIS_SENTINELS: none of ${list} answers (wrong address or port, or REDIS_SENTINEL_PASSWORD?)`, false);
 }

@@ -2,7 +2,7 @@ import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
-import { createRedis } from '../redis/connection.js';
+import { createRedis, type RedisTarget } from '../redis/connection.js';
 import { redisKeys } from '../redis/keys.js';
 
 export type JobEvent =
@@ -28,7 +28,7 @@ export class JobEventsHub {
   private readonly queueEvents: QueueEvents[] = [];
 
   constructor(
-    private readonly redisUrl: string,
+    private readonly redis: RedisTarget,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {}
@@ -40,7 +40,7 @@ export class JobEventsHub {
 
   private async open(): Promise<void> {
     for (const queue of QUEUE_NAMES) {
-      const connection = createRedis(this.redisUrl, 'worker', `jobs-api:events:${queue}`);
+      const connection = createRedis(this.redis, 'worker', `jobs-api:events:${queue}`);
       connection.on('error', () => {});
       this.connections.push(connection);
       const events = new QueueEvents(QUEUES[queue].redisName, { connection, prefix: this.prefix });
@@ -50,7 +50,7 @@ export class JobEventsHub {
       events.on('failed', ({ jobId, failedReason }) => this.emit(queue, { type: 'failed', jobId, failedReason }));
       this.queueEvents.push(events);
     }
-    const subscriber = createRedis(this.redisUrl, 'worker', 'jobs-api:events:logs');
+    const subscriber = createRedis(this.redis, 'worker', 'jobs-api:events:logs');
     subscriber.on('error', () => {});
     this.connections.push(subscriber);
     subscriber.on('message', (_channel: string, jobId: string) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ReplicaConfirmer } from './replication.js';
 import { TurnBatcher } from './turn-batcher.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
@@ -158,6 +159,8 @@ export class JobStore {
     private readonly redis: Redis,
     prefix: string,
     readonly queues: Readonly<Record<QueueName, Queue>>,
+    /** When set (a replica to fail over to), no enqueue is acknowledged before the replicas hold it. */
+    private readonly replicas?: ReplicaConfirmer,
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
@@ -214,6 +217,7 @@ export class JobStore {
     // The job is accepted even if its index entry was not written: its status
     // still reads by id; only listings would miss it.
     if (indexResult.status === 'rejected') this.onIndexError?.(indexResult.reason as Error, jobId);
+    await this.replicas?.confirm([jobId]);
     return { jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' };
   }
 
@@ -245,6 +249,7 @@ export class JobStore {
     const failed = addResults.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (indexResult) this.onIndexError?.(indexResult, `${added.length} jobs from ${added[0]?.jobId}`);
+    await this.replicas?.confirm(added.map((a) => a.jobId));
     return added;
   }
 
