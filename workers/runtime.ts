@@ -14,6 +14,26 @@ import { WorkerReporter } from '../src/coordination/worker-reporter.js';
 import { createRedis, type RedisTarget } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
 
+/** How long each step of a shutdown past the graceful part may take. */
+const FORCED_STEP_MS = 2000;
+
+/** Whether `work` settled within `ms` (it is not stopped, only no longer waited for). */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = work.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The workers of one process, inside `npm start` or alone (`npm run worker`). */
 export type WorkerRuntime = {
   workers: Record<QueueName, Worker>;
@@ -59,21 +79,17 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
     for (const w of Object.values(workers)) if (w.cancelJob(jobId, reason)) logger.info({ jobId, reason }, 'job stopped on request');
   });
 
+  // Every step is bounded: with Redis gone, BullMQ's close and a polite QUIT would wait for it for ever.
   const close = async () => {
     const all = Object.values(workers);
-    let timer: NodeJS.Timeout | undefined;
-    const forced = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs);
-    });
-    const graceful = Promise.all(all.map((w) => w.close())).then(() => 'done' as const);
-    if ((await Promise.race([graceful, forced])) === 'timeout') {
+    if (!(await within(Promise.all(all.map((w) => w.close())), config.shutdownTimeoutMs))) {
       logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'active jobs did not finish in time; closing workers anyway');
-      await Promise.all(all.map((w) => w.close(true)));
+      if (!(await within(Promise.all(all.map((w) => w.close(true))), FORCED_STEP_MS))) logger.warn('the workers did not close (is Redis reachable?); leaving anyway');
     }
-    clearTimeout(timer);
-    await reporter.stop();
-    await subscriber.quit().catch(() => subscriber.disconnect());
-    await connection.quit().catch(() => connection.disconnect());
+    await within(reporter.stop(), FORCED_STEP_MS);
+    for (const c of [subscriber, connection]) {
+      if (!(c.status === 'ready' && (await within(c.quit(), FORCED_STEP_MS)))) c.disconnect();
+    }
   };
   return { workers, connection, close };
 }

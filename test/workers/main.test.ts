@@ -121,4 +121,18 @@ describe('npm run worker (workers/main.ts): the workers alone', () => {
     expect(alive(pid)).toBe(false);
     expect(out).toContain('the process that started this one is gone');
   });
+
+  it('stops within SHUTDOWN_TIMEOUT_MS and a few bounded steps when its Redis is gone, instead of waiting for it for ever', async () => {
+    const redisDir = path.join(tmpDir('worker-gone'), 'redis');
+    const redis = await startEmbeddedRedis(redisDir);
+    const run = worker({ REDIS_URL: redis.url, DATA_DIR: tmpDir('worker-gone-data'), SERVERS_FILE: 'config/servers.json', SHUTDOWN_TIMEOUT_MS: '1000' });
+    runs.push(run);
+    await waitForOutput(run, /worker process started/);
+    await redis.stop();
+    // 1 s to drain, then at most 2 s per forced step (close, registry, connections): well within the test's timeout.
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.out()).toContain('leaving anyway');
+  });
 });
+
