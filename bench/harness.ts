@@ -108,10 +108,10 @@ export async function startChild(entry: string, env: Record<string, string>, rea
     rssBytes: () => rssOf(child.pid!),
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-        setTimeout(() => child.kill("SIGKILL"), 40_000).unref();
+        setTimeout(() => child.kill('SIGKILL'), 40_000).unref();
       }),
   };
 }

@@ -9,7 +9,7 @@
  *                                 writes bench/results-quick.json
  *   npm run bench -- --out FILE   write the results elsewhere
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -31,7 +31,7 @@ import { RecordStore } from '../src/store/records.js';
 import { createRedis } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
 import { createWorker } from '../workers/create-workers.js';
-import { concurrently, httpLoad, redisCpuSeconds, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
+import { concurrently, freePort, httpLoad, redisCpuSeconds, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
 const QUICK = args.quick;
@@ -364,6 +364,37 @@ try {
   ratioRow('P7-rss', `API+worker server RSS after ${P7_JOBS} vs ${half} jobs`, end.rss / 2 ** 20, 'MiB', mid.rss / 2 ** 20, { max: 1.2, text: 'flat: <= 1.2 x' });
   log(`P7 drained ${half} jobs in ${mid.drainMs} ms (index sweep ${mid.sweepMs} ms), the rest in ${end.drainMs} ms (sweep ${end.sweepMs} ms)`);
   await p7Queue.close();
+  await worker.stop();
+
+  // ---------------------------------------------------------------- P1-wait: what confirming each 202 with a replica costs
+  // A master and its replica over loopback TCP (as a Sentinel deployment has them); the same product, the same load,
+  // with and without WAIT (ENQUEUE_REPLICAS=1 / 0).
+  const masterPort = await freePort();
+  const replicaPort = await freePort();
+  const redisArgs = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', `w${port}.rdb`];
+  const pair = [spawn('redis-server', redisArgs(masterPort), { stdio: 'ignore' }), spawn('redis-server', [...redisArgs(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)], { stdio: 'ignore' })];
+  try {
+    const replica = createRedis(`redis://127.0.0.1:${replicaPort}`, 'worker', 'bench-replica');
+    replica.on('error', () => {});
+    connections.push(replica);
+    await until('the replica in sync', async () => (await replica.info('replication').catch(() => '')).includes('master_link_status:up'), 30_000, 100);
+    const postWith = async (replicas: string) => {
+      const api = await startChild('src/main.ts', productEnv({ WORKERS: 'off', REDIS_URL: `redis://127.0.0.1:${masterPort}`, ENQUEUE_REPLICAS: replicas }));
+      children.push(api);
+      await settle();
+      const load = await httpLoad({ url: `${api.base}/api/jobs`, method: 'POST', body: oneJobBody, connections: 50, seconds: SECONDS, headers: dflt });
+      await api.stop();
+      if (load.errors) throw new Error(`P1-wait: ${load.errors} requests failed (ENQUEUE_REPLICAS=${replicas})`);
+      return load;
+    };
+    const plain = await postWith('0');
+    const waited = await postWith('1');
+    ratioRow('P1-wait', `POST /api/jobs, each 202 confirmed by a replica (WAIT; p99 ${round(waited.p99, 1)} vs ${round(plain.p99, 1)} ms)`, waited.rps, 'jobs/s', plain.rps, {
+      text: 'reported',
+    });
+  } finally {
+    for (const p of pair) p.kill('SIGKILL');
+  }
 } finally {
   listening.close();
   await cleanup();
