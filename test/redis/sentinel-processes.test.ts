@@ -24,6 +24,7 @@ describe('two API and two worker processes behind Redis Sentinel', () => {
   const apis: Api[] = [];
   const workers: Run[] = [];
   let token = '';
+  let acmeToken = '';
 
   const servers = [
     ...Array.from({ length: SERVERS }, (_, i) => ({
@@ -35,6 +36,19 @@ describe('two API and two worker processes behind Redis Sentinel', () => {
       scan: { ports: [1], timeoutMs: 200 },
     })),
     { id: 'slow', tenant: 'ops', host: '127.0.0.1', update: { command: [process.execPath, '-e', "setTimeout(() => console.log('slow done'), 4000)"], timeoutSec: 60 } },
+    // Each run writes when its work starts and ends, so the test sees how many ran at once.
+    ...['a', 'b', 'c'].map((x) => ({
+      id: `acme-${x}`,
+      tenant: 'acme',
+      host: '127.0.0.1',
+      update: {
+        command: [
+          process.execPath,
+          '-e',
+          `const fs = require('fs'); fs.appendFileSync(${JSON.stringify(path.join(dir, 'acme.log'))}, 'start ' + Date.now() + '\\n'); setTimeout(() => fs.appendFileSync(${JSON.stringify(path.join(dir, 'acme.log'))}, 'end ' + Date.now() + '\\n'), 1500)`,
+        ],
+      },
+    })),
   ];
 
   const env = () => ({
@@ -46,8 +60,8 @@ describe('two API and two worker processes behind Redis Sentinel', () => {
     WORKER_LOCK_MS: '2000',
     LOG_LEVEL: 'info',
   });
-  const call = async (api: Api, method: string, url: string): Promise<{ status: number; body: { data?: unknown; error?: { code: string } } }> => {
-    const res = await fetch(`${api.base}${url}`, { method, headers: { authorization: `Bearer ${token}` } });
+  const call = async (api: Api, method: string, url: string, bearer = token): Promise<{ status: number; body: { data?: unknown; error?: { code: string } } }> => {
+    const res = await fetch(`${api.base}${url}`, { method, headers: { authorization: `Bearer ${bearer}` } });
     return { status: res.status, body: (await res.json()) as never };
   };
   const job = async (id: string, api = apis[0]!) => (await call(api, 'GET', `/api/jobs/${id}`)).body.data as Job;
@@ -76,6 +90,7 @@ describe('two API and two worker processes behind Redis Sentinel', () => {
     // The JWT secret is given, so no token is printed: sign one the way `npm run token` does.
     const { signToken } = await import('../../src/http/auth.js');
     token = signToken({ sub: 'ops', tenant: 'ops', scope: 'jobs:read jobs:write' }, { algorithm: 'HS256', key: env().JWT_SECRET }, 3600);
+    acmeToken = signToken({ sub: 'acme', tenant: 'acme', scope: 'jobs:read jobs:write' }, { algorithm: 'HS256', key: env().JWT_SECRET }, 3600);
     await startWorker();
     await startWorker();
   }, 120_000);
@@ -120,6 +135,31 @@ describe('two API and two worker processes behind Redis Sentinel', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.data).toMatchObject({ outcome: 'cancelled', job: { state: 'failed' } });
   }, 60_000);
+
+  it('holds a tenant\'s fair share across both worker processes', async () => {
+    // The update queue runs one job at a time per process: two processes, and a tenant may use half of that.
+    const ids: string[] = [];
+    for (const x of ['a', 'b', 'c']) {
+      const res = await call(apis[0]!, 'POST', `/api/servers/acme-${x}/update`, acmeToken);
+      expect(res.status).toBe(202);
+      ids.push((res.body.data as { jobId: string }).jobId);
+    }
+    const acmeJob = async (id: string) => (await call(apis[1]!, 'GET', `/api/jobs/${id}`, acmeToken)).body.data as Job;
+    for (const id of ids) {
+      for (let i = 0; i < 300 && (await acmeJob(id)).state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await acmeJob(id)).state).toBe('completed');
+    }
+    // At most one of the tenant's updates worked at any moment, though two worker processes were free.
+    let running = 0;
+    let most = 0;
+    const events = readFileSync(path.join(dir, 'acme.log'), 'utf8').trim().split('\n').map((l) => l.split(' ') as ['start' | 'end', string]);
+    for (const [what] of events.sort((a, b) => Number(a[1]) - Number(b[1]) || (a[0] === 'end' ? -1 : 1))) {
+      running += what === 'start' ? 1 : -1;
+      most = Math.max(most, running);
+    }
+    expect(events).toHaveLength(6);
+    expect(most).toBe(1);
+  }, 90_000);
 
   it('a job whose worker process is killed (SIGKILL) mid-job is finished by the other', async () => {
     const slow = await enqueue(apis[0]!, '/api/servers/slow/update');
