@@ -142,6 +142,21 @@ export function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
   ]);
 }
 
+/** A client for one question: it neither retries nor queues, gives up after `timeoutMs`, and connects on `connect()`. */
+export function oneShotClient(options: RedisOptions, timeoutMs: number): Redis {
+  const client = new Redis({
+    ...options,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+  });
+  client.on('error', () => {});
+  return client;
+}
+
 /** The Sentinels cannot lead to a master: a setting is wrong (REDIS_SENTINEL_NAME) or none of them answers (REDIS_SENTINELS). */
 export class SentinelSetupError extends Error {
   override name = 'SentinelSetupError';
@@ -161,18 +176,7 @@ export class SentinelSetupError extends Error {
 export async function checkSentinels(target: SentinelTarget, timeoutMs = 2000): Promise<void> {
   let answered = 0;
   for (const { host, port } of target.sentinels) {
-    const sentinel = new Redis({
-      host,
-      port,
-      password: target.sentinelPassword,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      enableOfflineQueue: false,
-      connectTimeout: timeoutMs,
-      commandTimeout: timeoutMs,
-    });
-    sentinel.on('error', () => {});
+    const sentinel = oneShotClient({ host, port, password: target.sentinelPassword }, timeoutMs);
     try {
       await sentinel.connect();
       const addr = await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', target.name);

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { redisOptionsFromUrl } from './connection.js';
+import { oneShotClient, redisOptionsFromUrl } from './connection.js';
 
 export class RedisServerMissingError extends Error {
   override name = 'RedisServerMissingError';
@@ -127,16 +126,7 @@ export async function startEmbeddedRedis(
 
 /** Whether the Redis at `url` answers PING within `timeoutMs`. */
 export async function answersPing(url: string, timeoutMs = 2000): Promise<boolean> {
-  const probe = new Redis({
-    ...redisOptionsFromUrl(url),
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-  });
-  probe.on('error', () => {});
+  const probe = oneShotClient(redisOptionsFromUrl(url), timeoutMs);
   try {
     await probe.connect();
     await probe.ping();
