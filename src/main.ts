@@ -1,16 +1,16 @@
 import path from 'node:path';
-import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { resolveJwtKey, signToken } from './http/auth.js';
 import { ConfigError, loadConfig } from './config.js';
 import { SentinelSetupError } from './redis/connection.js';
 import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { InventoryError, loadInventory } from './inventory.js';
+import { stopOnSignals } from './lifecycle.js';
 import { createLogger } from './logger.js';
 
 const STARTUP_TOKEN_TTL_SECONDS = 24 * 3600;
 
-/** Start the API and its workers; on SIGTERM/SIGINT close everything in order. */
+/** Start the API and its workers; on SIGTERM, SIGINT or SIGHUP close everything in order (src/lifecycle.ts). */
 async function main(): Promise<void> {
   let embedded: EmbeddedRedis | undefined;
   try {
@@ -27,11 +27,10 @@ async function main(): Promise<void> {
     }
 
     const app = await buildApp(config, { inventory, jwtKey, redis, logger });
-    closeWithGrace({ delay: config.shutdownTimeoutMs + 10_000, logger }, async ({ signal, err }) => {
-      if (err) logger.error({ err }, 'shutting down after an error');
-      else logger.info({ signal }, 'shutting down: no new requests; letting active jobs finish');
+    const running = embedded;
+    stopOnSignals(logger, config.shutdownTimeoutMs + 10_000, async () => {
       await app.close();
-      await embedded?.stop();
+      await running?.stop();
       logger.info('stopped');
     });
     await app.listen({ port: config.port, host: config.host });

@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, startEntry, waitForOutput as waitFor, type Run } from './processes.js';
+import { writeFileSync } from 'node:fs';
+import { alive, startEntry, startNpm, waitForOutput as waitFor, type Run } from './processes.js';
 import { tmpDir } from './tmp.js';
 
-const start = (env: Record<string, string>): Run => startEntry('src/main.ts', env);
+const start = (env: Record<string, string>, opts?: { detached?: boolean }): Run => startEntry('src/main.ts', env, opts);
 
 describe('npm start (src/main.ts)', () => {
   const runs: Run[] = [];
@@ -103,4 +104,53 @@ describe('npm start (src/main.ts)', () => {
     expect(await bad.exited).toBe(2);
     expect(bad.out()).toContain('servers[1] (id "web-2").scan.ports.0');
   });
+
+  it('SIGHUP stops it like SIGTERM, and a Ctrl-C to the whole process group drains the active job instead of skipping it', async () => {
+    const hup = start({ DATA_DIR: tmpDir('hup'), WORKERS: 'off' });
+    runs.push(hup);
+    await waitFor(hup, /Jobs API on http:\/\/localhost:(\d+)/);
+    hup.child.kill('SIGHUP');
+    expect(await hup.exited).toBe(0);
+
+    const dataDir = tmpDir('group');
+    const file = `${dataDir}/servers.json`;
+    const command = [process.execPath, '-e', "setTimeout(() => console.log('finished the work'), 1500)"];
+    writeFileSync(file, JSON.stringify({ servers: [{ id: 'slow', host: '127.0.0.1', update: { command } }] }));
+    const run = start({ DATA_DIR: dataDir, SERVERS_FILE: file }, { detached: true });
+    runs.push(run);
+    const base = `http://127.0.0.1:${(await waitFor(run, /Jobs API on http:\/\/localhost:(\d+)/))[1]}`;
+    const headers = { authorization: `Bearer ${(await waitFor(run, /export TOKEN=(\S+)/))[1]}` };
+    const { jobId } = ((await (await fetch(`${base}/api/servers/slow/update`, { method: 'POST', headers })).json()) as { data: { jobId: string } }).data;
+    for (let i = 0; i < 100; i++) {
+      if (((await (await fetch(`${base}/api/jobs/${jobId}`, { headers })).json()) as { data: { state: string } }).data.state === 'active') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // As a terminal's Ctrl-C: SIGINT to every process of the group, twice in quick succession.
+    process.kill(-run.child.pid!, 'SIGINT');
+    process.kill(-run.child.pid!, 'SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(run.out()).not.toContain('second signal');
+
+    const again = start({ DATA_DIR: dataDir, SERVERS_FILE: file, WORKERS: 'off' });
+    runs.push(again);
+    const base2 = `http://127.0.0.1:${(await waitFor(again, /Jobs API on http:\/\/localhost:(\d+)/))[1]}`;
+    const job = (await (await fetch(`${base2}/api/jobs/${jobId}`, { headers })).json()) as { data: { state: string } };
+    expect(job.data.state).toBe('completed');
+    again.child.kill('SIGTERM');
+    await again.exited;
+  });
+
+  it('`npm start` stops the server and its Redis when a supervisor sends SIGTERM to npm alone', async () => {
+    const run = startNpm({ DATA_DIR: tmpDir('npm-start'), WORKERS: 'off', PORT: '0', HOST: '127.0.0.1' });
+    runs.push(run);
+    const redisPid = Number((await waitFor(run, /"redis":"[^"]+","pid":(\d+)/))[1]);
+    const serverPid = Number((await waitFor(run, /"pid":(\d+),"hostname"/))[1]);
+    await waitFor(run, /Jobs API on http:\/\/localhost:(\d+)/);
+    run.child.kill('SIGTERM');
+    await run.exited;
+    for (let i = 0; i < 100 && (alive(serverPid) || alive(redisPid)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(serverPid)).toBe(false);
+    expect(alive(redisPid)).toBe(false);
+  });
 });
+

@@ -6,14 +6,31 @@ export type Run = { child: ChildProcess; out: () => string; exited: Promise<numb
  * Run a TypeScript entry point (src/main.ts, workers/main.ts) as a process of its own with only the env given:
  * node with tsx's loader, so that the signals a test sends reach the product itself, not a launcher.
  */
-export function startEntry(entry: string, env: Record<string, string>): Run {
+export function startEntry(entry: string, env: Record<string, string>, opts: { detached?: boolean } = {}): Run {
+  return track(
+    spawn(process.execPath, ['--import', 'tsx', entry], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, as a shell gives a command: the test can signal the whole group.
+      detached: opts.detached ?? false,
+    }),
+  );
+}
+
+/** `npm <script>` as a user or a supervisor starts it (npm, its shell, then the product). */
+export function startNpm(env: Record<string, string>, script = 'start'): Run {
+  return track(
+    spawn('npm', ['run', '-s', script], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+}
+
+function track(child: ChildProcess): Run {
   let out = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, out: () => out, exited };
 }

@@ -4,15 +4,12 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
 import { InventoryError, loadInventory } from '../src/inventory.js';
 import { QUEUE_NAMES, QUEUES } from '../src/jobs/index.js';
+import { stopOnSignals } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { checkSentinels, describeTarget, SentinelSetupError, type RedisTarget } from '../src/redis/connection.js';
 import { findEmbeddedRedis } from '../src/redis/embedded.js';
 import { startHealthServer } from './health-server.js';
 import { startWorkers, type WorkerRuntime } from './runtime.js';
-
-/** Copies of one signal that arrive within this window are one request to stop (a process group gets each twice). */
-const SAME_SIGNAL_MS = 2000;
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /** Exit code when there is no Redis to work on: a setting is missing, not a crash. */
 const EXIT_NO_REDIS = 2;
@@ -32,44 +29,6 @@ async function redisTarget(config: Config): Promise<RedisTarget> {
       '  - or start the API first (npm start) and run the worker with the same DATA_DIR',
     ].join('\n'),
   );
-}
-
-/** How often the process checks that whoever started it is still there. */
-const LAUNCHER_CHECK_MS = 1000;
-
-/**
- * SIGTERM, SIGINT or SIGHUP: let active jobs finish, close everything, exit 0.
- * A later second signal exits at once. A launcher that dies without passing
- * the signal on (a killed npm, a closed terminal) counts as a stop too: the
- * worker must not run on, orphaned.
- */
-function onStopSignals(logger: Logger, stop: () => Promise<void>): void {
-  let firstAt = 0;
-  const begin = (why: Record<string, unknown>) => {
-    clearInterval(watch);
-    firstAt = Date.now();
-    logger.info(why, 'stopping: no new jobs; letting active jobs finish');
-    stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        logger.error({ err: err.message }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  const launcher = process.ppid;
-  const watch = setInterval(() => {
-    if (process.ppid !== launcher && firstAt === 0) begin({ launcher, reason: 'the process that started this one is gone' });
-  }, LAUNCHER_CHECK_MS).unref();
-  for (const signal of STOP_SIGNALS) {
-    process.on(signal, () => {
-      if (firstAt === 0) begin({ signal });
-      else if (Date.now() - firstAt > SAME_SIGNAL_MS) {
-        logger.warn({ signal }, 'second signal: exiting without waiting for active jobs (they run again elsewhere as stalled)');
-        process.exit(1);
-      }
-    });
-  }
 }
 
 /** `npm run worker`: the workers of every queue, no HTTP API, its own health server when WORKER_HEALTH_PORT is set. */
@@ -92,7 +51,7 @@ async function main(): Promise<void> {
     runtime = await startWorkers({ config, inventory, redis, logger });
     if (config.workerHealthPort !== undefined) health = await startHealthServer(runtime, { port: config.workerHealthPort, host: config.host });
     const started = runtime;
-    onStopSignals(logger, async () => {
+    stopOnSignals(logger, config.shutdownTimeoutMs + 10_000, async () => {
       await started.close();
       await health?.close();
       logger.info('stopped');

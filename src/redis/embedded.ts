@@ -75,7 +75,9 @@ export async function startEmbeddedRedis(
     ...(useSocket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
   ];
 
-  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: Ctrl-C in the terminal reaches the server, which drains its jobs and then
+  // stops this Redis; were it in the server's group, Redis would stop first and the drain would fail.
+  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const output: string[] = [];
   const collect = (chunk: Buffer) => {

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
-import { alive, startEntry, waitForOutput, type Run } from '../processes.js';
+import { alive, startEntry, startNpm, waitForOutput, type Run } from '../processes.js';
 import { tmpDir } from '../tmp.js';
 
 const worker = (env: Record<string, string>): Run => startEntry('workers/main.ts', env);
@@ -104,22 +103,16 @@ describe('npm run worker (workers/main.ts): the workers alone', () => {
   });
 
   it('`npm run worker` stops, draining, when a supervisor sends SIGTERM to npm alone (npm does not pass it on)', async () => {
-    let out = '';
-    const npm = spawn('npm', ['run', '-s', 'worker'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: inject('redisUrl'), QUEUE_PREFIX: 'npmworker', DATA_DIR: tmpDir('worker-npm'), LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    npm.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const run: Run = { child: npm, out: () => out, exited: new Promise((r) => npm.once('exit', r)) };
+    const run = startNpm({ REDIS_URL: inject('redisUrl'), QUEUE_PREFIX: 'npmworker', DATA_DIR: tmpDir('worker-npm') }, 'worker');
     runs.push(run);
+    const npm = run.child;
     await waitForOutput(run, /worker process started/);
     const pid = Number((await waitForOutput(run, /"pid":(\d+),"hostname"/))[1]);
     npm.kill('SIGTERM');
     await run.exited;
     for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     expect(alive(pid)).toBe(false);
-    expect(out).toContain('the process that started this one is gone');
+    expect(run.out()).toContain('the process that started this one is gone');
   });
 
   it('stops within SHUTDOWN_TIMEOUT_MS and a few bounded steps when its Redis is gone, instead of waiting for it for ever', async () => {

@@ -1,0 +1,57 @@
+import type { Logger } from 'pino';
+
+/** Copies of one signal that arrive within this window are one request to stop (a process group gets each twice). */
+const SAME_SIGNAL_MS = 2000;
+/** How often the process checks that whoever started it is still there. */
+const LAUNCHER_CHECK_MS = 1000;
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * How `npm start` and `npm run worker` end. SIGTERM, SIGINT or SIGHUP run
+ * `stop` (let active jobs finish, close everything) and exit 0; copies of a
+ * signal within 2 s (Ctrl-C reaches the whole process group, and a launcher
+ * may relay it again) count once, and a later one exits at once. A launcher
+ * that dies without passing the signal on (a supervisor that stops `npm`
+ * alone, a closed terminal) counts as a stop too: nothing runs on orphaned.
+ * An uncaught error stops the same way and exits 1. A stop that takes longer
+ * than `limitMs` is cut short (exit 1), so a stop can never hang.
+ */
+export function stopOnSignals(logger: Logger, limitMs: number, stop: () => Promise<void>): void {
+  let firstAt = 0;
+  const begin = (why: Record<string, unknown>, code: 0 | 1) => {
+    clearInterval(watch);
+    firstAt = Date.now();
+    if (code === 0) logger.info(why, 'stopping: no new work; letting active jobs finish');
+    else logger.error(why, 'stopping after an error');
+    setTimeout(() => {
+      logger.error({ limitMs }, 'the stop took too long; exiting');
+      process.exit(1);
+    }, limitMs).unref();
+    stop().then(
+      () => process.exit(code),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  const launcher = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== launcher && firstAt === 0) begin({ launcher, reason: 'the process that started this one is gone' }, 0);
+  }, LAUNCHER_CHECK_MS).unref();
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      if (firstAt === 0) begin({ signal }, 0);
+      else if (Date.now() - firstAt > SAME_SIGNAL_MS) {
+        logger.warn({ signal }, 'second signal: exiting without waiting for active jobs (they run again elsewhere as stalled)');
+        process.exit(1);
+      }
+    });
+  }
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.on(event, (err: unknown) => {
+      if (firstAt === 0) begin({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 1);
+      else logger.error({ err: String(err) }, `${event} while stopping`);
+    });
+  }
+}
