@@ -72,13 +72,20 @@ export class StatsService {
     return readWorkers(this.redis, this.prefix, activeNow);
   }
 
-  /** Readiness: Redis answers within READY_TIMEOUT_MS and this process's workers (if any) run; otherwise a 503. */
-  async ready() {
-    const ping = await pingWithin(this.redis, READY_TIMEOUT_MS);
-    if (!ping) throw notReady('Redis does not answer.');
-    const workers = this.localWorkers();
-    const stopped = workers ? Object.entries(workers).filter(([, w]) => !w.isRunning()).map(([q]) => q) : [];
-    if (stopped.length) throw notReady(`Workers are not running for: ${stopped.join(', ')}.`);
-    return { status: 'ready' as const, redis: 'ok' as const, workers: workers ? ('running' as const) : ('off' as const) };
+  /** Readiness of this API process (see `readiness`). */
+  ready() {
+    return readiness(this.redis, this.localWorkers());
   }
+}
+
+/**
+ * Readiness of a process, the API's /ready and a worker process's alike:
+ * Redis answers within READY_TIMEOUT_MS and the process's workers (if any)
+ * run; otherwise a 503 that says which.
+ */
+export async function readiness(redis: Redis, workers: Record<QueueName, Worker> | null) {
+  if (!(await pingWithin(redis, READY_TIMEOUT_MS))) throw notReady('Redis does not answer.');
+  const stopped = workers ? Object.entries(workers).filter(([, w]) => !w.isRunning()).map(([q]) => q) : [];
+  if (stopped.length) throw notReady(`Workers are not running for: ${stopped.join(', ')}.`);
+  return { status: 'ready' as const, redis: 'ok' as const, workers: workers ? ('running' as const) : ('off' as const) };
 }
