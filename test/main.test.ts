@@ -121,10 +121,13 @@ describe('npm start (src/main.ts)', () => {
     const base = `http://127.0.0.1:${(await waitFor(run, /Jobs API on http:\/\/localhost:(\d+)/))[1]}`;
     const headers = { authorization: `Bearer ${(await waitFor(run, /export TOKEN=(\S+)/))[1]}` };
     const { jobId } = ((await (await fetch(`${base}/api/servers/slow/update`, { method: 'POST', headers })).json()) as { data: { jobId: string } }).data;
-    for (let i = 0; i < 100; i++) {
-      if (((await (await fetch(`${base}/api/jobs/${jobId}`, { headers })).json()) as { data: { state: string } }).data.state === 'active') break;
-      await new Promise((r) => setTimeout(r, 50));
+    // Wait until the job runs (on a busy machine it may first wait its turn in `delayed` for a second).
+    let state = '';
+    for (let i = 0; i < 400 && state !== 'active'; i++) {
+      state = ((await (await fetch(`${base}/api/jobs/${jobId}`, { headers })).json()) as { data: { state: string } }).data.state;
+      if (state !== 'active') await new Promise((r) => setTimeout(r, 50));
     }
+    expect(state).toBe('active');
     // As a terminal's Ctrl-C: SIGINT to every process of the group, twice in quick succession.
     process.kill(-run.child.pid!, 'SIGINT');
     process.kill(-run.child.pid!, 'SIGINT');
