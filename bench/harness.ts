@@ -76,11 +76,11 @@ export function freePort(): Promise<number> {
 export type Child = { base: string; pid: number; rssBytes(): number; stop(): Promise<void> };
 
 /** Start a TypeScript entry point (the product, or the bare server) on a free port and wait until it answers. */
-export async function startChild(entry: string, env: Record<string, string>, readyPath = '/health', nodeArgs: string[] = []): Promise<Child> {
+export async function startChild(entry: string, env: Record<string, string>, readyPath = '/health', nodeArgs: string[] = [], portVariable = 'PORT'): Promise<Child> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, entry)], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, ...env, [portVariable]: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

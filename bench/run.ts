@@ -31,6 +31,8 @@ import { RecordStore } from '../src/store/records.js';
 import { createRedis } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
 import { createWorker } from '../workers/create-workers.js';
+import { startClusterSetup, startPlainRedis } from '../test/topologies.js';
+import { removeTmpDirs } from '../test/tmp.js';
 import { concurrently, freePort, httpLoad, redisCpuSeconds, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
@@ -148,6 +150,27 @@ const bulkBody = JSON.stringify({ jobs: Array.from({ length: 1000 }, () => ({ ty
  * kernel to write back, and that write-back competes for the same two cores
  * as whichever row runs next.
  */
+/** Enqueue `n` scan jobs through an API process, 1000 per bulk request. */
+async function enqueueBulk(base: string, n: number, headers: Record<string, string>): Promise<void> {
+  for (let i = 0; i < n; i += 1000) {
+    const body = i + 1000 <= n ? bulkBody : JSON.stringify({ jobs: Array.from({ length: n - i }, () => ({ type: 'scan:quick', data: { serverId: 'b' } })) });
+    const res = await fetch(`${base}/api/jobs/bulk`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+    if (res.status !== 202) throw new Error(`bulk enqueue answered ${res.status}`);
+  }
+}
+
+/** Whether a queue has nothing left to run. */
+async function drained(queue: Queue): Promise<boolean> {
+  const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+  return Object.values(c).reduce((a, b) => a + b, 0) === 0;
+}
+
+/** Jobs in the listing index of every queue, under a prefix. */
+async function indexedJobs(prefix: string): Promise<number> {
+  const counts = await Promise.all(QUEUE_NAMES.map((q) => redis.zcard(redisKeys(prefix).index.all(q))));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
 async function settle(): Promise<void> {
   execFileSync('sync');
   await new Promise((r) => setTimeout(r, QUICK ? 300 : 2000));
@@ -276,7 +299,7 @@ try {
   plainRow('P3-p99', `GET /api/jobs/:id at ${depth} waiting, p99 latency`, deep.p99, 'ms', { max: 5, text: '<= 5 ms' });
 
   // P6: one tenant's first page of 50 among everything in Redis.
-  const total = await redis.zcard(redisKeys('bull').index.all);
+  const total = await indexedJobs('bull');
   await settle();
   const p6 = await httpLoad({ url: `${product.base}/api/jobs?limit=50`, connections: 10, seconds: SECONDS, headers: bearer('t3') });
   if (p6.errors) throw new Error('P6: listing failed');
@@ -316,7 +339,7 @@ try {
     text: '>= 0.8 x P1',
   });
 
-  const accepted = await redis.zcard(redisKeys('bull').index.all);
+  const accepted = await indexedJobs('bull');
   plainRow('P7-api-rss', `API server RSS with ${accepted} jobs in Redis, after P1-P6`, product.rssBytes() / 2 ** 20, 'MiB');
   await product.stop();
   await Promise.all(Object.values(queues).map((q) => q.close()));
@@ -331,7 +354,7 @@ try {
     const c = await p7Queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
     return Object.values(c).reduce((a, b) => a + b, 0) === 0;
   };
-  const p7Index = async () => Number(await redis.zcard(redisKeys('p7').index.all));
+  const p7Index = () => indexedJobs('p7');
   const enqueue = async (n: number) => {
     for (let i = 0; i < n; i += 1000) {
       const res = await fetch(`${worker.base}/api/jobs/bulk`, { method: 'POST', headers: { ...dflt, 'content-type': 'application/json' }, body: bulkBody });
@@ -394,6 +417,63 @@ try {
     });
   } finally {
     for (const p of pair) p.kill('SIGKILL');
+  }
+
+  // ---------------------------------------------------------------- P11: 1, 2 and 4 worker processes side by side
+  // The same jobs drained by k `npm run worker` processes on one Redis; one tenant may use the whole capacity.
+  const P11_JOBS = QUICK ? 300 : 3000;
+  const drainWith = async (processes: number): Promise<number> => {
+    const prefix = `p11w${processes}`;
+    const env = productEnv({ QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1', TENANT_MAX_ACTIVE: '10000', LOG_LEVEL: 'warn' });
+    const api = await startChild('src/main.ts', { ...env, WORKERS: 'off' });
+    children.push(api);
+    const queue = scanQueue(prefix);
+    await queue.pause();
+    await enqueueBulk(api.base, P11_JOBS, dflt);
+    const workers = await Promise.all(Array.from({ length: processes }, () => startChild('workers/main.ts', env, '/health', [], 'WORKER_HEALTH_PORT')));
+    children.push(...workers);
+    const t0 = performance.now();
+    await queue.resume();
+    await until('P11: the jobs drained', () => drained(queue), 300_000, 20);
+    const rate = P11_JOBS / ((performance.now() - t0) / 1000);
+    await Promise.all([...workers, api].map((c) => c.stop()));
+    await queue.close();
+    return rate;
+  };
+  const one = await drainWith(1);
+  plainRow('P11-w1', `scan:quick jobs drained by 1 worker process (${P11_JOBS} jobs)`, one, 'jobs/s');
+  for (const k of [2, 4]) {
+    ratioRow(`P11-w${k}`, `scan:quick jobs drained by ${k} worker processes vs 1 (${os.cpus().length} cores)`, await drainWith(k), 'jobs/s', one, { text: 'reported' });
+  }
+
+  // ---------------------------------------------------------------- P12: a three-master Redis Cluster vs one Redis
+  // Both over loopback TCP, started the way the topology tests start them; the same product and load.
+  const cluster = await startClusterSetup();
+  const single = await startPlainRedis();
+  try {
+    const onTarget = async (target: Record<string, string>) => {
+      const env = productEnv({ ...target, REDIS_URL: target.REDIS_URL ?? '', QUEUE_PREFIX: 'p12', WORKERS: 'off' });
+      const api = await startChild('src/main.ts', env);
+      children.push(api);
+      await settle();
+      const post = await httpLoad({ url: `${api.base}/api/jobs`, method: 'POST', body: oneJobBody, connections: 50, seconds: SECONDS, headers: dflt });
+      // A listing spans the three queues: one index walk per queue, on its node, merged.
+      const list = await httpLoad({ url: `${api.base}/api/jobs?limit=50`, connections: 10, seconds: SECONDS, headers: dflt });
+      await api.stop();
+      if (post.errors || list.errors) throw new Error(`P12: ${post.errors + list.errors} requests failed on ${JSON.stringify(target)}`);
+      return { post, list };
+    };
+    const one = await onTarget({ REDIS_URL: `redis://127.0.0.1:${single.port}` });
+    const three = await onTarget({ REDIS_CLUSTER_NODES: cluster.nodes });
+    ratioRow('P12-post', `POST /api/jobs on a 3-master Cluster vs one Redis (p99 ${round(three.post.p99, 1)} vs ${round(one.post.p99, 1)} ms)`, three.post.rps, 'jobs/s', one.post.rps, {
+      text: 'reported',
+    });
+    ratioRow('P12-list', `GET /api/jobs?limit=50 on a 3-master Cluster vs one Redis (p99 ${round(three.list.p99, 1)} vs ${round(one.list.p99, 1)} ms)`, three.list.rps, 'req/s', one.list.rps, {
+      text: 'reported',
+    });
+  } finally {
+    await Promise.all([cluster.stop(), single.stop()]);
+    removeTmpDirs();
   }
 } finally {
   listening.close();

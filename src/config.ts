@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from './jobs/index.js';
-import type { RedisTarget, SentinelTarget } from './redis/connection.js';
+import type { ClusterTarget, RedisTarget, SentinelTarget } from './redis/connection.js';
 
 const onOff = z
   .enum(['on', 'off', 'true', 'false', '1', '0'])
@@ -17,6 +17,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: optionalString,
   REDIS_SENTINELS: optionalString,
+  REDIS_CLUSTER_NODES: optionalString,
   REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-" only').default('mymaster'),
   REDIS_PASSWORD: optionalString,
   REDIS_SENTINEL_PASSWORD: optionalString,
@@ -58,7 +59,9 @@ export type Config = Readonly<{
   redisUrl: string | undefined;
   /** The master behind REDIS_SENTINELS, when set (REDIS_URL is then not). */
   redisSentinel: SentinelTarget | undefined;
-  /** Where Redis is, as configured: the Sentinels' master or REDIS_URL; undefined means the embedded Redis. */
+  /** The Redis Cluster of REDIS_CLUSTER_NODES, when set. */
+  redisCluster: ClusterTarget | undefined;
+  /** Where Redis is, as configured: the Sentinels' master, the Cluster or REDIS_URL; undefined means the embedded Redis. */
   redis: RedisTarget | undefined;
   /** Replicas that must hold an enqueued job before the API answers 202 (WAIT), and how long to wait for them. */
   enqueueReplicas: number;
@@ -174,8 +177,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.ADMIN_PASSWORD !== undefined && e.ADMIN_PASSWORD.length < 12) {
     throw new ConfigError('invalid configuration:\n  ADMIN_PASSWORD: at least 12 characters (the dashboard can act on every job)');
   }
-  if (e.REDIS_URL !== undefined && e.REDIS_SENTINELS !== undefined) {
-    throw new ConfigError('invalid configuration:\n  REDIS_URL and REDIS_SENTINELS: set one of them (REDIS_SENTINELS finds the master itself)');
+  const targets = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => e[k] !== undefined);
+  if (targets.length > 1) {
+    throw new ConfigError(`invalid configuration:\n  ${targets.join(' and ')}: set one of them (REDIS_URL for one Redis, REDIS_SENTINELS for a master behind Sentinels, REDIS_CLUSTER_NODES for a Redis Cluster)`);
+  }
+  const redisCluster: ClusterTarget | undefined =
+    e.REDIS_CLUSTER_NODES === undefined ? undefined : { cluster: parseHostPorts(e.REDIS_CLUSTER_NODES, 'REDIS_CLUSTER_NODES'), password: e.REDIS_PASSWORD };
+  if (redisCluster && (e.ENQUEUE_REPLICAS ?? 0) > 0) {
+    // WAIT counts the replicas of the node it is sent to; a 202 spans several nodes' slots.
+    throw new ConfigError(
+      'invalid configuration:\n  ENQUEUE_REPLICAS: not supported with REDIS_CLUSTER_NODES (WAIT confirms one node\'s replicas; use min-replicas-to-write on the Cluster nodes instead)',
+    );
   }
   const redisSentinel: SentinelTarget | undefined =
     e.REDIS_SENTINELS === undefined
@@ -192,7 +204,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     redisSentinel: redisSentinel ? Object.freeze(redisSentinel) : undefined,
-    redis: redisSentinel ?? e.REDIS_URL,
+    redisCluster: redisCluster ? Object.freeze(redisCluster) : undefined,
+    redis: redisSentinel ?? redisCluster ?? e.REDIS_URL,
     // Behind Sentinels a replica is there to fail over to: a 202 waits until it holds the job.
     enqueueReplicas: e.ENQUEUE_REPLICAS ?? (redisSentinel ? 1 : 0),
     enqueueWaitMs: e.ENQUEUE_WAIT_MS,

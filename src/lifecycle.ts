@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 const SAME_SIGNAL_MS = 2000;
 /** How often the process checks that whoever started it is still there. */
 const LAUNCHER_CHECK_MS = 1000;
+/** How long the exit waits for the last log lines to be written. */
+const FLUSH_MS = 500;
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /**
@@ -18,6 +20,12 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
  */
 export function stopOnSignals(logger: Logger, limitMs: number, stop: () => Promise<void>): void {
   let firstAt = 0;
+  // Logs go out asynchronously (src/logger.ts): let the last lines reach stdout before the process ends,
+  // within half a second (a reader that stopped reading must not hold the exit).
+  const exit = (code: number) => {
+    setTimeout(() => process.exit(code), FLUSH_MS).unref();
+    logger.flush(() => process.exit(code));
+  };
   const begin = (why: Record<string, unknown>, code: 0 | 1) => {
     clearInterval(watch);
     firstAt = Date.now();
@@ -25,13 +33,13 @@ export function stopOnSignals(logger: Logger, limitMs: number, stop: () => Promi
     else logger.error(why, 'stopping after an error');
     setTimeout(() => {
       logger.error({ limitMs }, 'the stop took too long; exiting');
-      process.exit(1);
+      exit(1);
     }, limitMs).unref();
     stop().then(
-      () => process.exit(code),
+      () => exit(code),
       (err: Error) => {
         logger.error({ err: err.message }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -44,7 +52,7 @@ export function stopOnSignals(logger: Logger, limitMs: number, stop: () => Promi
       if (firstAt === 0) begin({ signal }, 0);
       else if (Date.now() - firstAt > SAME_SIGNAL_MS) {
         logger.warn({ signal }, 'second signal: exiting without waiting for active jobs (they run again elsewhere as stalled)');
-        process.exit(1);
+        exit(1);
       }
     });
   }

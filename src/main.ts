@@ -2,7 +2,7 @@ import path from 'node:path';
 import { buildApp } from './app.js';
 import { resolveJwtKey, signToken } from './http/auth.js';
 import { ConfigError, loadConfig } from './config.js';
-import { SentinelSetupError } from './redis/connection.js';
+import { RedisSetupError } from './redis/connection.js';
 import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { InventoryError, loadInventory } from './inventory.js';
 import { stopOnSignals } from './lifecycle.js';
@@ -47,8 +47,8 @@ async function main(): Promise<void> {
     }
   } catch (err) {
     await embedded?.stop().catch(() => {});
-    const badSetting = err instanceof ConfigError || err instanceof InventoryError || (err instanceof SentinelSetupError && err.badSetting);
-    const known = badSetting || err instanceof RedisServerMissingError || err instanceof SentinelSetupError;
+    const badSetting = err instanceof ConfigError || err instanceof InventoryError || (err instanceof RedisSetupError && err.badSetting);
+    const known = badSetting || err instanceof RedisServerMissingError || err instanceof RedisSetupError;
     process.stderr.write(`jobs-api: cannot start: ${known ? err.message : ((err as Error).stack ?? String(err))}\n`);
     // 2: a setting is wrong (the message names it); 1: anything else.
     process.exit(badSetting ? 2 : 1);

@@ -57,5 +57,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ REDIS_SENTINELS: 'a:70000' })).toThrow(/REDIS_SENTINELS: "a:70000" is not host:port/);
     expect(() => loadConfig({ REDIS_SENTINELS: 'a:1', REDIS_URL: 'redis://x' })).toThrow(/REDIS_URL and REDIS_SENTINELS: set one of them/);
   });
+
+  it('reads REDIS_CLUSTER_NODES as a Cluster; refuses it with another target, a node that is not host:port, or ENQUEUE_REPLICAS', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.5:7000,redis-b:7001', REDIS_PASSWORD: 'pw' });
+    expect(c.redis).toEqual({ cluster: [{ host: '10.0.0.5', port: 7000 }, { host: 'redis-b', port: 7001 }], password: 'pw' });
+    expect(c.enqueueReplicas).toBe(0);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000,b' })).toThrow(/REDIS_CLUSTER_NODES: "b" is not host:port/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_URL: 'redis://x' })).toThrow(/REDIS_URL and REDIS_CLUSTER_NODES: set one of them/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINELS: 'b:26379' })).toThrow(/REDIS_SENTINELS and REDIS_CLUSTER_NODES: set one of them/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', ENQUEUE_REPLICAS: '1' })).toThrow(/ENQUEUE_REPLICAS: not supported with REDIS_CLUSTER_NODES/);
+  });
 });
 

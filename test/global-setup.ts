@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js';
+import { startEmbeddedRedis } from '../src/redis/embedded.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -10,24 +10,21 @@ declare module 'vitest' {
   }
 }
 
-let redis: EmbeddedRedis | undefined;
-let dir: string | undefined;
-
 /**
  * The suite starts its own throwaway redis-server and never touches another
- * Redis, unless TEST_REDIS_URL names one on purpose.
+ * Redis, unless TEST_REDIS_URL names one on purpose. Vitest runs this once per
+ * project: each run gets its own Redis and stops it (the teardown returned).
  */
 export async function setup(project: TestProject) {
   if (process.env.TEST_REDIS_URL) {
     project.provide('redisUrl', process.env.TEST_REDIS_URL);
     return;
   }
-  dir = await mkdtemp(path.join(os.tmpdir(), 'jobs-api-test-redis-'));
-  redis = await startEmbeddedRedis(dir);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'jobs-api-test-redis-'));
+  const redis = await startEmbeddedRedis(dir);
   project.provide('redisUrl', redis.url);
-}
-
-export async function teardown() {
-  await redis?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  return async () => {
+    await redis.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
 }

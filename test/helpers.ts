@@ -13,10 +13,16 @@ export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!';
 
 export { tmpDir } from './tmp.js';
 
+/** Where the product under test finds Redis: the suite's Redis, or in the `cluster` project its Redis Cluster (test/global-setup-cluster.ts). */
+export function redisEnv(): { REDIS_URL: string } | { REDIS_CLUSTER_NODES: string } {
+  const cluster = inject('redisCluster');
+  return cluster ? { REDIS_CLUSTER_NODES: cluster } : { REDIS_URL: inject('redisUrl') };
+}
+
 export function testConfig(env: Record<string, string> = {}): Config {
   const dataDir = tmpDir('data');
   return loadConfig({
-    REDIS_URL: inject('redisUrl'),
+    ...redisEnv(),
     JWT_SECRET: TEST_SECRET,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { tmpDir } from './tmp.js';
 
@@ -37,6 +38,20 @@ async function startServer(args: string[], port: number): Promise<Server> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** SIGKILL every server and wait until each has exited. */
+async function killAll(servers: Server[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -125,21 +140,71 @@ export async function startSentinelSetup(name = 'mymaster'): Promise<SentinelSet
           return now !== before ? now : undefined;
         });
       },
-      async stop() {
-        await Promise.all(
-          servers.map(
-            ({ child }) =>
-              new Promise<void>((resolve) => {
-                if (child.exitCode !== null || child.signalCode !== null) return resolve();
-                child.once('exit', () => resolve());
-                child.kill('SIGKILL');
-              }),
-          ),
-        );
-      },
+      stop: () => killAll(servers),
     };
   } catch (err) {
-    for (const { child } of servers) child.kill('SIGKILL');
+    await killAll(servers);
+    throw err;
+  }
+}
+
+/** A plain redis-server (no cluster mode, no replica) on a loopback port: what a wrong REDIS_CLUSTER_NODES may point at. */
+export async function startPlainRedis(): Promise<{ port: number; stop(): Promise<void> }> {
+  const dir = tmpDir('plain-redis');
+  const port = await freePort();
+  const server = await startServer(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], port);
+  return { port, stop: () => killAll([server]) };
+}
+
+export type ClusterSetup = {
+  /** REDIS_CLUSTER_NODES for the product: `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`. */
+  nodes: string;
+  /** The masters' client ports, in the order of `nodes`. */
+  ports: number[];
+  stop(): Promise<void>;
+};
+
+/**
+ * A Redis Cluster of three masters (no replicas) on loopback, made with `redis-cli --cluster create` as an
+ * operator would; resolves once every node says `cluster_state:ok` with all 16384 slots assigned.
+ */
+export async function startClusterSetup(): Promise<ClusterSetup> {
+  const dir = tmpDir('cluster');
+  const servers: Server[] = [];
+  const common = ['--cluster-enabled', 'yes', '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--protected-mode', 'no', '--daemonize', 'no'];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      // The bus port is port + 10000 unless set: past 55535 that is no port at all, so take a free one.
+      const busPort = await freePort();
+      const args = ['--port', String(port), '--cluster-port', String(busPort), '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir];
+      servers.push(await startServer([...args, ...common], port));
+      ports.push(port);
+    }
+    const nodes = ports.map((p) => `127.0.0.1:${p}`);
+    // execFile rejects on a non-zero exit code; keep what the tool printed.
+    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 }).catch(
+      (err: Error & { stdout?: string }) => {
+        throw new Error(`redis-cli --cluster create failed: ${err.message}${err.stdout ?? ''}`);
+      },
+    );
+    for (const port of ports) {
+      await until(`node ${port}: cluster_state:ok with every slot`, async () => {
+        const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        r.on('error', () => {});
+        try {
+          await r.connect();
+          const info = (await r.call('CLUSTER', 'INFO')) as string;
+          return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') ? true : undefined;
+        } finally {
+          r.disconnect();
+        }
+      });
+    }
+    return { nodes: nodes.join(','), ports, stop: () => killAll(servers) };
+  } catch (err) {
+    await killAll(servers);
     throw err;
   }
 }

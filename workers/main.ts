@@ -6,7 +6,7 @@ import { InventoryError, loadInventory } from '../src/inventory.js';
 import { QUEUE_NAMES, QUEUES } from '../src/jobs/index.js';
 import { stopOnSignals } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
-import { checkSentinels, describeTarget, SentinelSetupError, type RedisTarget } from '../src/redis/connection.js';
+import { checkTarget, describeTarget, RedisSetupError, type RedisTarget } from '../src/redis/connection.js';
 import { findEmbeddedRedis } from '../src/redis/embedded.js';
 import { startHealthServer } from './health-server.js';
 import { startWorkers, type WorkerRuntime } from './runtime.js';
@@ -16,14 +16,14 @@ const EXIT_NO_REDIS = 2;
 
 class NoRedisError extends Error {}
 
-/** REDIS_URL or REDIS_SENTINELS, or else the embedded Redis of an `npm start` on the same DATA_DIR. */
+/** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES, or else the embedded Redis of an `npm start` on the same DATA_DIR. */
 async function redisTarget(config: Config): Promise<RedisTarget> {
   if (config.redis) return config.redis;
   const embedded = await findEmbeddedRedis(path.join(config.dataDir, 'redis'));
   if (embedded) return embedded;
   throw new NoRedisError(
     [
-      `no Redis to work on: neither REDIS_URL nor REDIS_SENTINELS is set, and no \`npm start\` runs an embedded Redis on DATA_DIR=${config.dataDir}.`,
+      `no Redis to work on: none of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES is set, and no \`npm start\` runs an embedded Redis on DATA_DIR=${config.dataDir}.`,
       'Either:',
       '  - point the worker at your Redis: REDIS_URL=redis://host:6379 npm run worker',
       '  - or start the API first (npm start) and run the worker with the same DATA_DIR',
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   try {
     const inventory = loadInventory(config.serversFile);
     const redis = await redisTarget(config);
-    if (typeof redis !== 'string') await checkSentinels(redis);
+    await checkTarget(redis);
     runtime = await startWorkers({ config, inventory, redis, logger });
     if (config.workerHealthPort !== undefined) health = await startHealthServer(runtime, { port: config.workerHealthPort, host: config.host });
     const started = runtime;
@@ -72,8 +72,8 @@ async function main(): Promise<void> {
       process.stderr.write(`jobs-api worker: ${err.message}\n`);
       process.exit(EXIT_NO_REDIS);
     }
-    const badSetting = err instanceof InventoryError || (err instanceof SentinelSetupError && err.badSetting);
-    const known = badSetting || err instanceof SentinelSetupError;
+    const badSetting = err instanceof InventoryError || (err instanceof RedisSetupError && err.badSetting);
+    const known = badSetting || err instanceof RedisSetupError;
     process.stderr.write(`jobs-api worker: cannot start: ${known ? err.message : ((err as Error).stack ?? String(err))}\n`);
     process.exit(badSetting ? 2 : 1);
   }

@@ -144,10 +144,10 @@ function parseEnvelope<D>({ queue, job, progress }: Attempt, envelopes: Readonly
  * API gives the jobs it adds: each run gets its own record id (the same for
  * every attempt of the run) and its entry here.
  */
-async function adoptScheduledRun({ job, deps }: Attempt, envelope: JobEnvelope<unknown>): Promise<void> {
+async function adoptScheduledRun({ queue, job, deps }: Attempt, envelope: JobEnvelope<unknown>): Promise<void> {
   if (envelope.recordId !== SCHEDULED_RECORD) return;
   envelope.recordId = recordIdOf(job.id!);
-  if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, job.id!, envelope.tenant, job.timestamp);
+  if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, queue, job.id!, envelope.tenant, job.timestamp);
 }
 
 /** The job's server, which may have left the inventory (or lost its section) since the job was added: then retries cannot help. */

@@ -13,6 +13,7 @@ import { ServerLocks } from '../src/coordination/server-locks.js';
 import { WorkerReporter } from '../src/coordination/worker-reporter.js';
 import { createRedis, type RedisTarget } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
+import { migrateKeys } from '../src/redis/migrate-keys.js';
 
 /** How long each step of a shutdown past the graceful part may take. */
 const FORCED_STEP_MS = 2000;
@@ -52,6 +53,8 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   const { config, logger } = opts;
   const connection = createRedis(opts.redis, 'worker', 'jobs-api:worker');
   connection.on('error', () => {});
+  const moved = await migrateKeys(connection, config.queuePrefix);
+  if (moved) logger.info(moved, 'moved the keys of an earlier version to this version\'s layout');
   const records = new RecordStore(connection, config.queuePrefix);
   const locks = new ServerLocks(connection, config.queuePrefix, (key) => logger.warn({ key }, 'a server lock expired while its job still ran'));
   const cancels = new CancelListener(connection, config.queuePrefix);

@@ -58,7 +58,7 @@ export class TenantSlots {
     const now = Date.now();
     const [taken, cap, active] = await this.redis.jobsapiAcquireSlot(
       key,
-      this.keys.tenantLimit(tenant),
+      this.keys.tenantLimit(queue, tenant),
       jobId,
       now,
       now + SLOT_TTL_MS,

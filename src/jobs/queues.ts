@@ -7,16 +7,20 @@ export const PRIORITY = { CRITICAL: 1, HIGH: 2, NORMAL: 3, LOW: 4, BACKGROUND: 5
 /** The job types a queue runs are its families' (see JOB_TYPES_OF_QUEUE in index.ts). */
 export type QueueDefinition = {
   name: QueueName;
-  /** The BullMQ queue name in Redis. */
-  redisName: string;
+  /**
+   * The BullMQ queue name in Redis: the API's name as a hash tag (`{scan}`), so
+   * that on Redis Cluster every key of the queue lives on one node (see
+   * src/redis/keys.ts). Earlier versions named them `scan-queue`; src/redis/migrate-keys.ts moves their keys.
+   */
+  redisName: `{${QueueName}}`;
   concurrency: number;
   defaultPriority: number;
 };
 
 export const QUEUES: Readonly<Record<QueueName, QueueDefinition>> = {
-  backup: { name: 'backup', redisName: 'backup-queue', concurrency: 2, defaultPriority: PRIORITY.HIGH },
-  scan: { name: 'scan', redisName: 'scan-queue', concurrency: 5, defaultPriority: PRIORITY.NORMAL },
-  update: { name: 'update', redisName: 'update-queue', concurrency: 1, defaultPriority: PRIORITY.CRITICAL },
+  backup: { name: 'backup', redisName: '{backup}', concurrency: 2, defaultPriority: PRIORITY.HIGH },
+  scan: { name: 'scan', redisName: '{scan}', concurrency: 5, defaultPriority: PRIORITY.NORMAL },
+  update: { name: 'update', redisName: '{update}', concurrency: 1, defaultPriority: PRIORITY.CRITICAL },
 };
 
 /** A job type's name starts with its queue (`backup:restore` runs on `backup`); each family's file is held to it. */

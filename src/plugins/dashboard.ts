@@ -54,7 +54,7 @@ export async function dashboardPlugin(app: FastifyInstance): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({
-    queues: QUEUE_NAMES.map((q) => new BullMQAdapter(app.queues[q], { description: `${q} jobs` })),
+    queues: QUEUE_NAMES.map((q) => new BullMQAdapter(app.queues[q], { displayName: q, description: `${q} jobs` })),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Jobs API' } },
   });

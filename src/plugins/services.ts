@@ -20,7 +20,8 @@ import { JobEventsHub } from '../services/job-events.js';
 import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
-import { assertNoEviction, checkSentinels, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
+import { migrateKeys } from '../redis/migrate-keys.js';
+import { assertNoEviction, checkTarget, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -52,7 +53,7 @@ declare module 'fastify' {
 export const servicesPlugin = fp(
   async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redis: RedisTarget }) => {
     const { config } = opts;
-    if (typeof opts.redis !== 'string') await checkSentinels(opts.redis);
+    await checkTarget(opts.redis);
     const redis = createRedis(opts.redis, 'producer', 'jobs-api:producer');
     let lastError = '';
     redis.on('error', (err: Error) => {
@@ -66,6 +67,8 @@ export const servicesPlugin = fp(
     try {
       await waitReady(redis);
       await assertNoEviction(redis);
+      const moved = await migrateKeys(redis, config.queuePrefix);
+      if (moved) app.log.info(moved, 'moved the keys of an earlier version to this version\'s layout');
     } catch (err) {
       redis.disconnect();
       throw err;

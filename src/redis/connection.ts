@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 export type ConnectionRole = 'producer' | 'worker';
 
@@ -11,13 +11,38 @@ export type SentinelTarget = {
   sentinelPassword?: string | undefined;
 };
 
-/** Where Redis is: a REDIS_URL (or socket path), or a master behind Sentinels. */
-export type RedisTarget = string | SentinelTarget;
+/** A Redis Cluster (REDIS_CLUSTER_NODES): some of its nodes, from which the client learns the others. */
+export type ClusterTarget = {
+  cluster: ReadonlyArray<{ host: string; port: number }>;
+  password?: string | undefined;
+};
+
+/** Where Redis is: a REDIS_URL (or socket path), a master behind Sentinels, or a Cluster. */
+export type RedisTarget = string | SentinelTarget | ClusterTarget;
+
+export function isSentinelTarget(target: RedisTarget): target is SentinelTarget {
+  return typeof target !== 'string' && 'sentinels' in target;
+}
+
+export function isClusterTarget(target: RedisTarget): target is ClusterTarget {
+  return typeof target !== 'string' && 'cluster' in target;
+}
 
 /** The target for logs and messages, without passwords. */
 export function describeTarget(target: RedisTarget): string {
   if (typeof target === 'string') return target.replace(/\/\/[^@/]*@/, '//***@');
+  if (isClusterTarget(target)) return `redis cluster via ${target.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`;
   return `sentinel master "${target.name}" via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+}
+
+/** Whether a client is an ioredis Cluster (createRedis hands one out typed as Redis). */
+export function isCluster(client: Redis): boolean {
+  return (client as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+/** The clients of a Cluster's masters, or the client itself: for what must be asked of every node (INFO). */
+export function nodesOf(client: Redis): Redis[] {
+  return isCluster(client) ? (client as unknown as Cluster).nodes('master') : [client];
 }
 
 /**
@@ -26,7 +51,7 @@ export function describeTarget(target: RedisTarget): string {
  * and reconnects when a demoted master answers READONLY, so writes go to the
  * new master instead of failing until the next reconnect.
  */
-export function redisOptionsFor(target: RedisTarget): RedisOptions {
+export function redisOptionsFor(target: string | SentinelTarget): RedisOptions {
   if (typeof target === 'string') return redisOptionsFromUrl(target);
   return {
     sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
@@ -62,17 +87,23 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
 }
 
 /**
- * The two kinds of connection of BullMQ's production guide, written once:
+ * The two kinds of connection of BullMQ's production guide, written once.
+ * Each is named `<name>:<pid>` (CLIENT LIST shows which process holds it):
  * producers fail fast so an API call answers 503 instead of hanging; workers
  * wait for Redis forever and pick up where they left off.
+ *
+ * On a Cluster this is an ioredis Cluster, typed as Redis: it speaks the same
+ * commands (routed to the node of each key's slot), the product uses no
+ * other, and BullMQ takes either.
  */
 export function createRedis(target: RedisTarget, role: ConnectionRole, name: string): Redis {
-  const base = redisOptionsFor(target);
   const retryStrategy = (times: number) => Math.min(times * 200, 2000);
+  if (isClusterTarget(target)) return createCluster(target, role, name, retryStrategy) as unknown as Redis;
+  const base = redisOptionsFor(target);
   if (role === 'producer') {
     return new Redis({
       ...base,
-      connectionName: name,
+      connectionName: `${name}:${process.pid}`,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       retryStrategy,
@@ -80,11 +111,34 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name: str
   }
   return new Redis({
     ...base,
-    connectionName: name,
+    connectionName: `${name}:${process.pid}`,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     retryStrategy,
   });
+}
+
+function createCluster(target: ClusterTarget, role: ConnectionRole, name: string, retryStrategy: (times: number) => number): Cluster {
+  const options: ClusterOptions = {
+    clusterRetryStrategy: retryStrategy,
+    enableReadyCheck: true,
+    // A slot moved by a resharding or a failover: follow it, a few times, quickly.
+    maxRedirections: 16,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      password: target.password,
+      connectionName: `${name}:${process.pid}`,
+      // Producers fail fast (503), workers wait (BullMQ requires null for them).
+      maxRetriesPerRequest: role === 'producer' ? 1 : null,
+    },
+    ...(role === 'producer' ? { enableOfflineQueue: false } : {}),
+  };
+  return new Cluster(
+    target.cluster.map((n) => ({ host: n.host, port: n.port })),
+    options,
+  );
 }
 
 /** Resolve once the client is ready, or reject after `timeoutMs`. */
@@ -121,6 +175,10 @@ export function infoField(info: string, field: string): string | undefined {
 
 /** A server whose Redis evicts keys would silently lose jobs: refuse it. */
 export async function assertNoEviction(client: Redis): Promise<void> {
+  for (const node of nodesOf(client)) await assertNodeNoEviction(node);
+}
+
+async function assertNodeNoEviction(client: Redis): Promise<void> {
   const policy = infoField(await client.info('memory'), 'maxmemory_policy');
   if (policy && policy !== 'noeviction') {
     throw new Error(
@@ -157,9 +215,13 @@ export function oneShotClient(options: RedisOptions, timeoutMs: number): Redis {
   return client;
 }
 
-/** The Sentinels cannot lead to a master: a setting is wrong (REDIS_SENTINEL_NAME) or none of them answers (REDIS_SENTINELS). */
-export class SentinelSetupError extends Error {
-  override name = 'SentinelSetupError';
+/**
+ * The Sentinels cannot lead to a master, or the Cluster nodes to a working
+ * Cluster: a setting is wrong (REDIS_SENTINEL_NAME, a node without cluster
+ * mode, a password) or nothing answers.
+ */
+export class RedisSetupError extends Error {
+  override name = 'RedisSetupError';
   constructor(
     message: string,
     /** True when a setting is wrong (exit 2), false when the Sentinels are only unreachable. */
@@ -190,7 +252,47 @@ export async function checkSentinels(target: SentinelTarget, timeoutMs = 2000): 
   }
   const list = target.sentinels.map((s) => `${s.host}:${s.port}`).join(',');
   if (answered > 0) {
-    throw new SentinelSetupError(`REDIS_SENTINEL_NAME: no Sentinel of ${list} knows a master named "${target.name}" (see "sentinel monitor" in their configuration)`, true);
+    throw new RedisSetupError(`REDIS_SENTINEL_NAME: no Sentinel of ${list} knows a master named "${target.name}" (see "sentinel monitor" in their configuration)`, true);
   }
-  throw new SentinelSetupError(`REDIS_SENTINELS: none of ${list} answers (wrong address or port, or REDIS_SENTINEL_PASSWORD?)`, false);
+  throw new RedisSetupError(`REDIS_SENTINELS: none of ${list} answers (wrong address or port, or REDIS_SENTINEL_PASSWORD?)`, false);
+}
+
+/**
+ * Ask the Cluster nodes about the Cluster before connecting: ioredis would
+ * otherwise retry a node without cluster mode, or a Cluster with unserved
+ * slots, for ever. Resolves when one node says the Cluster is ok.
+ */
+export async function checkCluster(target: ClusterTarget, timeoutMs = 2000): Promise<void> {
+  const failing: string[] = [];
+  for (const { host, port } of target.cluster) {
+    const node = oneShotClient({ host, port, password: target.password }, timeoutMs);
+    try {
+      await node.connect();
+      const info = String(await node.call('CLUSTER', 'INFO'));
+      if (infoField(info, 'cluster_state') === 'ok') return;
+      failing.push(`${host}:${port}`);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/cluster support disabled/i.test(message)) {
+        throw new RedisSetupError(`REDIS_CLUSTER_NODES: ${host}:${port} is a Redis without cluster mode (cluster-enabled no); for a single Redis set REDIS_URL instead`, true);
+      }
+      if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(message)) {
+        throw new RedisSetupError(`REDIS_PASSWORD: the Cluster node ${host}:${port} refuses it (${message})`, true);
+      }
+      // this one is down: ask the next
+    } finally {
+      node.disconnect();
+    }
+  }
+  const list = target.cluster.map((n) => `${n.host}:${n.port}`).join(',');
+  if (failing.length > 0) {
+    throw new RedisSetupError(`REDIS_CLUSTER_NODES: the Cluster of ${list} is not ok (cluster_state is not "ok" on ${failing.join(',')}: slots unserved or nodes down)`, false);
+  }
+  throw new RedisSetupError(`REDIS_CLUSTER_NODES: none of ${list} answers (wrong address or port?)`, false);
+}
+
+/** Before connecting: the Sentinels know the master, or the Cluster is ok (a plain Redis needs no question). */
+export async function checkTarget(target: RedisTarget): Promise<void> {
+  if (isSentinelTarget(target)) await checkSentinels(target);
+  else if (isClusterTarget(target)) await checkCluster(target);
 }

@@ -1,49 +1,71 @@
 import { createHash } from 'node:crypto';
-import { QUEUES, type QueueName } from '../jobs/index.js';
+import { QUEUES, queueOfJobId, type QueueName } from '../jobs/index.js';
 
 /**
  * Every Redis key and pub/sub channel name of the product, built from the
  * queue prefix (QUEUE_PREFIX, `bull` unless configured). This is the one
- * place that knows them, so that a change of scheme (Redis Cluster hash tags,
- * say) is made here only. BullMQ names its own keys under
- * `<prefix>:<queue>:`; ours all live under `<prefix>:jobsapi:`.
+ * place that knows them.
  *
- * The scripts that walk jobs of every queue (src/redis/lua/job-scripts.ts)
- * get `prefix` and derive each queue's key prefix the way `queue()` does.
+ * The names are laid out for Redis Cluster, and the same on every topology so
+ * that one code path serves them all. A Cluster node holds a key by its hash
+ * tag (the part between the first `{` and `}`), and a Lua script or a MULTI
+ * may only touch keys of one tag. So:
+ * - each queue has its tag, named after it: BullMQ's keys of the queue
+ *   (`bull:{scan}:wait`...) and every product key that goes with its jobs
+ *   (`bull:jobsapi:{scan}:...`: job index, records, server locks, tenant
+ *   slots and limits, cancel requests, replay markers) live on one node,
+ *   so the scripts that read a job and its index together can run there;
+ * - what is not per queue (the worker registry) has the tag `{jobsapi}`;
+ * - keys that no script or transaction touches with another (Idempotency-Key
+ *   responses, rate-limit counters) carry no tag, so that Cluster spreads
+ *   them over every node instead of loading one.
+ *
+ * Keys of an earlier version (`bull:scan-queue:...`, `bull:jobsapi:idx:all`...)
+ * are moved here once, at start (src/redis/migrate-keys.ts).
  */
 export function redisKeys(prefix: string) {
   const ns = `${prefix}:jobsapi`;
+  /** The product keys of a queue: `bull:jobsapi:{scan}`. */
+  const tagged = (queue: QueueName) => `${ns}:{${queue}}`;
+  const global = `${ns}:{jobsapi}`;
+  /** A job id names its queue; an id that does not (never passed here by the product) falls back to the global tag. */
+  const ofJob = (jobId: string) => {
+    const queue = queueOfJobId(jobId);
+    return queue ? tagged(queue) : global;
+  };
   return {
-    /** The prefix itself: BullMQ's `prefix` option, and what the job scripts build queue keys from. */
+    /** The prefix itself: BullMQ's `prefix` option. */
     prefix,
-    /** The start of BullMQ's keys of a queue (`bull:scan-queue:`); a job's hash is this plus its id. */
+    /** The start of BullMQ's keys of a queue (`bull:{scan}:`); a job's hash is this plus its id. */
     queue: (queue: QueueName) => `${prefix}:${QUEUES[queue].redisName}:`,
+    /** The start of the product's keys of a queue (`bull:jobsapi:{scan}:`), on the queue's node. */
+    product: (queue: QueueName) => `${tagged(queue)}:`,
 
-    /** The listing index: every job by creation time (`all`), the same per tenant, and the set of tenants. */
+    /** The listing index of each queue: its jobs by creation time (`all`), the same per tenant, and the queue's tenants. */
     index: {
-      all: `${ns}:idx:all`,
-      /** A tenant's index is this plus the tenant (the scripts that touch every tenant's index append it themselves). */
-      tenantPrefix: `${ns}:idx:tenant:`,
-      tenant: (tenant: string) => `${ns}:idx:tenant:${tenant}`,
-      tenants: `${ns}:tenants`,
+      all: (queue: QueueName) => `${tagged(queue)}:idx:all`,
+      /** A tenant's index is this plus the tenant (the sweep script, which touches every tenant's index, appends it itself). */
+      tenantPrefix: (queue: QueueName) => `${tagged(queue)}:idx:tenant:`,
+      tenant: (queue: QueueName, tenant: string) => `${tagged(queue)}:idx:tenant:${tenant}`,
+      tenants: (queue: QueueName) => `${tagged(queue)}:tenants`,
     },
 
     /** A job's backup, scan or update record (a hash). */
-    record: (kind: QueueName, id: string) => `${ns}:record:${kind}:${id}`,
+    record: (kind: QueueName, id: string) => `${tagged(kind)}:record:${id}`,
     /** A server's records of one kind, by start time. */
-    serverRecords: (kind: QueueName, serverId: string) => `${ns}:server:${serverId}:${kind}`,
+    serverRecords: (kind: QueueName, serverId: string) => `${tagged(kind)}:server:${serverId}`,
 
     /** A server's completed backups: ids by completion time, and their entries. */
-    backupOrder: (serverId: string) => `${ns}:backups:${serverId}:order`,
-    backupEntries: (serverId: string) => `${ns}:backups:${serverId}:entries`,
+    backupOrder: (serverId: string) => `${tagged('backup')}:backups:${serverId}:order`,
+    backupEntries: (serverId: string) => `${tagged('backup')}:backups:${serverId}:entries`,
 
-    /** Where cancel requests are published to every worker process. */
+    /** Where cancel requests are published to every worker process (a channel: Cluster relays it to every node). */
     cancelChannel: `${ns}:cancel`,
     /** A job's pending cancel request (its value is the reason). */
-    cancelRequest: (jobId: string) => `${ns}:cancel:${jobId}`,
+    cancelRequest: (jobId: string) => `${ofJob(jobId)}:cancel:${jobId}`,
 
     /** The job a dead letter was replayed as. */
-    replayed: (jobId: string) => `${ns}:replayed:${jobId}`,
+    replayed: (jobId: string) => `${ofJob(jobId)}:replayed:${jobId}`,
 
     /** A tenant's Idempotency-Key and the response it answers with; the key is stored hashed. */
     idempotency: (tenant: string, key: string) => `${ns}:idem:${tenant}:${createHash('sha256').update(key).digest('hex')}`,
@@ -55,17 +77,24 @@ export function redisKeys(prefix: string) {
     jobLogChannel: `${ns}:joblog`,
 
     /** One job at a time per server and kind. */
-    serverLock: (kind: QueueName, serverId: string) => `${ns}:lock:${kind}:${serverId}`,
+    serverLock: (kind: QueueName, serverId: string) => `${tagged(kind)}:lock:${serverId}`,
 
     /** A tenant's slots of active jobs in a queue (job id -> expiry). */
-    tenantSlots: (queue: QueueName, tenant: string) => `${ns}:slots:${queue}:${tenant}`,
-    /** A tenant's temporary override of TENANT_MAX_ACTIVE. */
-    tenantLimit: (tenant: string) => `${ns}:tenant-limit:${tenant}`,
+    tenantSlots: (queue: QueueName, tenant: string) => `${tagged(queue)}:slots:${tenant}`,
+    /**
+     * A tenant's temporary override of TENANT_MAX_ACTIVE, one copy per queue:
+     * the script that takes a slot reads it with the slots, on their node.
+     */
+    tenantLimit: (queue: QueueName, tenant: string) => `${tagged(queue)}:tenant-limit:${tenant}`,
 
     /** The worker processes, by the time they last reported. */
-    workerRegistry: `${ns}:workers`,
+    workerRegistry: `${global}:workers`,
     /** What one worker process reported (a hash). */
-    workerProcess: (id: string) => `${ns}:workers:${id}`,
+    workerProcess: (id: string) => `${global}:workers:${id}`,
+
+    /** Which layout of these keys the data is in, and the lock of the migration that moves older ones (migrate-keys.ts). */
+    schema: `${global}:schema`,
+    migrationLock: `${global}:migrating`,
   };
 }
 

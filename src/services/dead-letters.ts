@@ -52,9 +52,14 @@ export class DeadLetters {
     return this.keys.replayed(id);
   }
 
+  /** The job each dead letter was replayed as: one GET each, sent together (no MGET: on a Cluster the keys of different queues live on different nodes). */
+  private replayedAs(ids: string[]): Promise<Array<string | null>> {
+    return Promise.all(ids.map((id) => this.redis.get(this.replayedKey(id))));
+  }
+
   private async decorate(views: JobView[]): Promise<DeadLetter[]> {
     if (views.length === 0) return [];
-    const replayed = await this.redis.mget(...views.map((v) => this.replayedKey(v.id)));
+    const replayed = await this.replayedAs(views.map((v) => v.id));
     return views.map((v, i) => ({ ...v, errorType: errorType(v.failedReason), replayedAs: replayed[i] ?? null }));
   }
 
@@ -127,7 +132,7 @@ export class DeadLetters {
         ? await this.failedOf(visibleTenant(principal), which.ids)
         : { candidates: (await this.scan(principal, which.queue, which.errorContains, which.limit)).jobs, skipped: [] as Skipped[] };
     const replayed: Array<{ from: string; to: string }> = [];
-    const already = candidates.length ? await this.redis.mget(...candidates.map((c) => this.replayedKey(c.id))) : [];
+    const already = await this.replayedAs(candidates.map((c) => c.id));
     for (const [i, v] of candidates.entries()) {
       if (already[i]) {
         skipped.push({ id: v.id, reason: `already replayed as ${already[i]}` });

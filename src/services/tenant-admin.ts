@@ -5,12 +5,12 @@ import { JOB_STATES, QUEUE_NAMES, type JobState, type QueueName } from '../jobs/
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { COUNT_TENANT_LUA } from '../redis/lua/job-scripts.js';
 
-/** Tenants a stats call counts at most, and index entries per tenant. */
+/** Index entries a stats call counts at most per tenant and queue. */
 const STATS_BUDGET = 20_000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    jobsapiCountTenant(index: string, prefix: string, budget: number): Promise<Array<string | number>>;
+    jobsapiCountTenant(index: string, qprefix: string, budget: number): Promise<Array<string | number>>;
   }
 }
 
@@ -30,16 +30,20 @@ export class TenantAdmin {
     private readonly share = 0.5,
   ) {
     this.keys = redisKeys(prefix);
-    redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 1, lua: COUNT_TENANT_LUA });
+    redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 2, lua: COUNT_TENANT_LUA });
   }
 
   /** `processes`: the worker processes online, when the caller already counted them. */
   async limit(tenant: string, processes?: number): Promise<TenantLimit> {
-    const key = this.keys.tenantLimit(tenant);
-    const [[, raw], [, ttl]] = (await this.redis.multi().get(key).pttl(key).exec()) as [
-      [Error | null, string | null],
-      [Error | null, number],
-    ];
+    // The override has a copy per queue (each on its queue's node under Redis Cluster), written together.
+    const copies = await Promise.all(
+      QUEUE_NAMES.map(async (q) => {
+        const key = this.keys.tenantLimit(q, tenant);
+        const [[, raw], [, ttl]] = (await this.redis.multi().get(key).pttl(key).exec()) as [[Error | null, string | null], [Error | null, number]];
+        return { raw, ttl };
+      }),
+    );
+    const { raw, ttl } = copies.find((c) => c.raw !== null) ?? { raw: null, ttl: -2 };
     const override = raw === null ? null : Number(raw);
     const online = processes ?? (await workerProcesses(this.redis, this.prefix));
     const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(q, online, this.share)))])) as Record<QueueName, number>;
@@ -47,18 +51,18 @@ export class TenantAdmin {
   }
 
   async setLimit(tenant: string, maxActive: number, ttlSeconds: number): Promise<TenantLimit> {
-    await this.redis.set(this.keys.tenantLimit(tenant), String(maxActive), 'EX', ttlSeconds);
+    await Promise.all(QUEUE_NAMES.map((q) => this.redis.set(this.keys.tenantLimit(q, tenant), String(maxActive), 'EX', ttlSeconds)));
     return this.limit(tenant);
   }
 
   async resetLimit(tenant: string): Promise<TenantLimit> {
-    await this.redis.del(this.keys.tenantLimit(tenant));
+    await Promise.all(QUEUE_NAMES.map((q) => this.redis.del(this.keys.tenantLimit(q, tenant))));
     return this.limit(tenant);
   }
 
   /** Per tenant and queue: jobs in each state (from the tenant's index), and the tenant's limit. */
   async stats(only?: string) {
-    const tenants = only ? [only] : (await this.redis.smembers(this.keys.index.tenants)).sort();
+    const tenants = only ? [only] : [...new Set((await Promise.all(QUEUE_NAMES.map((q) => this.redis.smembers(this.keys.index.tenants(q))))).flat())].sort();
     const processes = await workerProcesses(this.redis, this.prefix);
     return Promise.all(
       tenants.map(async (tenant) => {
@@ -68,16 +72,22 @@ export class TenantAdmin {
     );
   }
 
-  /** The tenant's jobs per queue and state, from the newest STATS_BUDGET entries of its index. */
+  /** The tenant's jobs per queue and state, from the newest STATS_BUDGET entries of its index in each queue. */
   private async countJobs(tenant: string): Promise<{ queues: Record<QueueName, Record<JobState, number>>; truncated: boolean }> {
-    const [truncated, ...pairs] = await this.redis.jobsapiCountTenant(this.keys.index.tenant(tenant), this.prefix, STATS_BUDGET);
-    const queues = Object.fromEntries(
-      QUEUE_NAMES.map((q) => [q, Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>]),
-    ) as Record<QueueName, Record<JobState, number>>;
-    for (let i = 0; i < pairs.length; i += 2) {
-      const [q, s] = String(pairs[i]).split(':') as [QueueName, JobState];
-      if (queues[q] && s in queues[q]) queues[q][s] += Number(pairs[i + 1]);
-    }
-    return { queues, truncated: Number(truncated) === 1 };
+    const counted = await Promise.all(
+      QUEUE_NAMES.map(async (q) => {
+        const [truncated, ...pairs] = await this.redis.jobsapiCountTenant(this.keys.index.tenant(q, tenant), this.keys.queue(q), STATS_BUDGET);
+        const states = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+        for (let i = 0; i < pairs.length; i += 2) {
+          const s = String(pairs[i]) as JobState;
+          if (s in states) states[s] += Number(pairs[i + 1]);
+        }
+        return { q, states, truncated: Number(truncated) === 1 };
+      }),
+    );
+    return {
+      queues: Object.fromEntries(counted.map(({ q, states }) => [q, states])) as Record<QueueName, Record<JobState, number>>,
+      truncated: counted.some((c) => c.truncated),
+    };
   }
 }

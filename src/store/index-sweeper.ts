@@ -1,3 +1,4 @@
+import { QUEUE_NAMES } from '../jobs/index.js';
 import type { JobStore } from './job-store.js';
 
 export type SweeperOptions = {
@@ -13,13 +14,16 @@ export type SweeperOptions = {
 /**
  * Keeps the job index as small as what BullMQ retains: BullMQ drops finished
  * jobs by its retention rules inside its own scripts, so the index walks
- * itself in small steps and forgets the jobs that are gone. With the
+ * itself in small steps, one queue's index after the other, and forgets the
+ * jobs that are gone. With the
  * defaults it looks at up to 10 000 entries a second while walking (250 at
  * a time, so Redis is never held for long) and rests 10 s between walks, so Redis memory stays flat however many jobs pass through.
  */
 export class IndexSweeper {
   private timer: NodeJS.Timeout | undefined;
   private cursor = '0';
+  /** The queue whose index the walk is in. */
+  private queue = 0;
   private stopped = false;
   private running: Promise<void> = Promise.resolve();
   /** Totals since start, for logs and tests. */
@@ -59,13 +63,16 @@ export class IndexSweeper {
   private async step(): Promise<void> {
     let next = this.stepMs;
     try {
-      const r = await this.store.sweepStep(this.cursor, this.batch);
+      const r = await this.store.sweepStep(QUEUE_NAMES[this.queue]!, this.cursor, this.batch);
       this.cursor = r.cursor;
       this.totals.scanned += r.scanned;
       this.totals.removed += r.removed;
       if (r.cursor === '0') {
-        this.totals.walks += 1;
-        next = this.restMs;
+        this.queue = (this.queue + 1) % QUEUE_NAMES.length;
+        if (this.queue === 0) {
+          this.totals.walks += 1;
+          next = this.restMs;
+        }
       }
     } catch (err) {
       // Redis away: try again after a rest, from where the walk was.

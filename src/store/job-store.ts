@@ -7,6 +7,7 @@ import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
 import {
   DEFAULT_JOB_OPTIONS,
+  QUEUE_NAMES,
   QUEUES,
   queueOfJobId,
   queueOfType,
@@ -57,9 +58,14 @@ export type RemoveOutcome = { status: 'removed' } | { status: 'active' } | { sta
 export type RetryOutcome = { status: 'retried'; state: JobState } | { status: 'not-failed'; state: JobState } | { status: 'missing' };
 
 /** Index a job the API did not add itself (a schedule's run), so that listings show it. */
-export async function indexJob(redis: Redis, prefix: string, jobId: string, tenant: string, createdAt: number): Promise<void> {
+export async function indexJob(redis: Redis, prefix: string, queue: QueueName, jobId: string, tenant: string, createdAt: number): Promise<void> {
   const { index } = redisKeys(prefix);
-  await redis.multi().zadd(index.all, createdAt, jobId).zadd(index.tenant(tenant), createdAt, jobId).sadd(index.tenants, tenant).exec();
+  await redis
+    .multi()
+    .zadd(index.all(queue), createdAt, jobId)
+    .zadd(index.tenant(queue, tenant), createdAt, jobId)
+    .sadd(index.tenants(queue), tenant)
+    .exec();
 }
 
 /** Index entries younger than this are never pruned: their job may be in the middle of being added. */
@@ -73,29 +79,31 @@ const LIST_SCAN_BUDGET = 2000;
 
 type RawJob = (string | null)[];
 
+/** One queue's walk of its index: rows of { id, score, state, fields... } and where it stopped (none: the index ended). */
+type Walk = [string | null, string | null, RawJob[]];
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     jobsapiGetJob(qprefix: string, id: string): Promise<RawJob | null>;
     jobsapiListJobs(
       index: string,
-      prefix: string,
+      qprefix: string,
       maxScore: string,
       cursorId: string,
       limit: number,
       state: string,
       type: string,
-      queue: string,
       budget: number,
       pruneBefore: number,
-    ): Promise<[string | null, string | null, RawJob[]]>;
+    ): Promise<Walk>;
     jobsapiSweepIndex(
       allIndex: string,
       tenants: string,
+      qprefix: string,
+      tenantPrefix: string,
       cursor: string,
       count: number,
-      prefix: string,
       pruneBefore: number,
-      tenantPrefix: string,
     ): Promise<[string, number, number]>;
     jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
   }
@@ -164,22 +172,14 @@ export class JobStore {
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
-    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 1, lua: LIST_JOBS_LUA });
-    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 2, lua: INDEX_JOBS_LUA });
-    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 2, lua: SWEEP_INDEX_LUA });
+    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 2, lua: LIST_JOBS_LUA });
+    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 3, lua: INDEX_JOBS_LUA });
+    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 4, lua: SWEEP_INDEX_LUA });
   }
 
-  indexKey(tenant: string | undefined): string {
-    return tenant === undefined ? this.keys.index.all : this.keys.index.tenant(tenant);
-  }
-
-  /** Tenant index keys are this plus the tenant; the Lua scripts that touch every tenant's index build them from it. */
-  private get tenantIndexPrefix(): string {
-    return this.keys.index.tenantPrefix;
-  }
-
-  private get tenantsKey(): string {
-    return this.keys.index.tenants;
+  /** A queue's listing index: every job of it, or a tenant's. */
+  indexKey(queue: QueueName, tenant: string | undefined): string {
+    return tenant === undefined ? this.keys.index.all(queue) : this.keys.index.tenant(queue, tenant);
   }
 
   onIndexError?: (err: Error, jobId: string) => void;
@@ -196,13 +196,24 @@ export class JobStore {
     };
   }
 
-  /** Index entries of new jobs, written together per turn of the event loop (one script call). */
-  private readonly indexBatch = new TurnBatcher<[number, string, string]>((entries) =>
-    this.redis.jobsapiIndexJobs(this.indexKey(undefined), this.tenantsKey, this.tenantIndexPrefix, ...entries.flat()),
-  );
+  /** Index entries of each queue's new jobs, written together per turn of the event loop (one script call per queue). */
+  private readonly indexBatches = Object.fromEntries(
+    QUEUE_NAMES.map((queue) => [
+      queue,
+      new TurnBatcher<[number, string, string]>((entries) =>
+        this.redis.jobsapiIndexJobs(this.keys.index.all(queue), this.keys.index.tenants(queue), this.keys.index.tenantPrefix(queue), ...entries.flat()),
+      ),
+    ]),
+  ) as Record<QueueName, TurnBatcher<[number, string, string]>>;
 
-  private indexJobs(now: number, jobs: Array<{ jobId: string; tenant: string }>): Promise<void> {
-    return this.indexBatch.push(...jobs.map(({ jobId, tenant }): [number, string, string] => [now, jobId, tenant]));
+  private indexJobs(now: number, jobs: Array<{ jobId: string; queue: QueueName; tenant: string }>): Promise<void> {
+    const perQueue = new Map<QueueName, Array<[number, string, string]>>();
+    for (const { jobId, queue, tenant } of jobs) {
+      let entries = perQueue.get(queue);
+      if (!entries) perQueue.set(queue, (entries = []));
+      entries.push([now, jobId, tenant]);
+    }
+    return Promise.all([...perQueue].map(([queue, entries]) => this.indexBatches[queue].push(...entries))).then(() => undefined);
   }
 
   /** Enqueue one job; its index entry is written alongside, batched with those of concurrent requests. */
@@ -210,7 +221,7 @@ export class JobStore {
     const queue = queueOfType(type);
     const jobId = newJobId(queue);
     const now = Date.now();
-    const indexed = this.indexJobs(now, [{ jobId, tenant: envelope.tenant }]);
+    const indexed = this.indexJobs(now, [{ jobId, queue, tenant: envelope.tenant }]);
     const added = this.queues[queue].add(type, envelope, this.jobOptions(queue, jobId, now, options));
     const [addResult, indexResult] = await Promise.allSettled([added, indexed]);
     if (addResult.status === 'rejected') throw addResult.reason;
@@ -238,7 +249,7 @@ export class JobStore {
       list.push({ name: type, data: envelope, opts: this.jobOptions(queue, jobId, now, options) });
       added.push({ jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' });
     }
-    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, tenant: item.envelope.tenant })));
+    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, tenant: item.envelope.tenant })));
     // Sent in slices, back to back without waiting: Redis starts on the first
     // slice while the next is being encoded, instead of waiting for all 1000.
     const adds: Promise<unknown>[] = [];
@@ -296,23 +307,33 @@ export class JobStore {
     const after: [string, string] | undefined = filter.cursor ? decodeCursor(filter.cursor) : ['+inf', ''];
     if (!after) return { status: 'invalid-cursor' };
     const [score, id] = after;
-    const [nextScore, nextId, rows] = await this.redis.jobsapiListJobs(
-      this.indexKey(filter.tenant),
-      this.keys.prefix,
-      score,
-      id,
-      filter.limit,
-      filter.state ?? '',
-      filter.type ?? '',
-      filter.queue ?? '',
-      LIST_SCAN_BUDGET,
-      Date.now() - INDEX_GRACE_MS,
+    // Each queue has its own index (on its own node under Redis Cluster): walk
+    // those the filters allow, side by side, and merge the walks.
+    const only = filter.queue ?? (filter.type ? queueOfType(filter.type) : undefined);
+    if (filter.queue && filter.type && queueOfType(filter.type) !== filter.queue) return { jobs: [], nextCursor: null };
+    const queues = only ? [only] : QUEUE_NAMES;
+    const pruneBefore = Date.now() - INDEX_GRACE_MS;
+    const walks = await Promise.all(
+      queues.map((queue) =>
+        this.redis.jobsapiListJobs(
+          this.indexKey(queue, filter.tenant),
+          this.keys.queue(queue),
+          score,
+          id,
+          filter.limit,
+          filter.state ?? '',
+          filter.type ?? '',
+          LIST_SCAN_BUDGET,
+          pruneBefore,
+        ),
+      ),
     );
+    const { rows, next } = mergeWalks(walks, filter.limit);
     const jobs = rows.map((row) => {
-      const [jobId, ...rest] = row as [string, ...RawJob];
+      const [jobId, , ...rest] = row as [string, string, ...RawJob];
       return this.toView(jobId, queueOfJobId(jobId)!, rest);
     });
-    return { jobs, nextCursor: nextScore && nextId ? encodeCursor(nextScore, nextId) : null };
+    return { jobs, nextCursor: next ? encodeCursor(next[0], next[1]) : null };
   }
 
   /** A page of the job's log lines (all attempts, oldest first) and how many there are; undefined when the job is not visible. */
@@ -333,7 +354,7 @@ export class JobStore {
       const again = await this.get(id, tenant);
       return again ? { status: 'active' } : { status: 'missing' };
     }
-    await this.redis.multi().zrem(this.indexKey(undefined), id).zrem(this.indexKey(job.tenant), id).exec();
+    await this.redis.multi().zrem(this.indexKey(job.queue, undefined), id).zrem(this.indexKey(job.queue, job.tenant), id).exec();
     return { status: 'removed' };
   }
 
@@ -356,25 +377,57 @@ export class JobStore {
   }
 
   /**
-   * One step of the index sweep: look at about `count` entries of the
-   * all-jobs index from `cursor` (ZSCAN, so entries added or removed meanwhile
-   * do not break the walk) and drop, from every index, the entries whose job
-   * BullMQ no longer has (removed by retention or by a caller). Entries
-   * younger than INDEX_GRACE_MS are left alone: their job may be being added.
-   * One script call (SWEEP_INDEX_LUA).
+   * One step of the sweep of a queue's index: look at about `count` entries
+   * of the queue's all-jobs index from `cursor` (ZSCAN, so entries added or
+   * removed meanwhile do not break the walk) and drop, from every index of
+   * the queue, the entries whose job BullMQ no longer has (removed by
+   * retention or by a caller). Entries younger than INDEX_GRACE_MS are left
+   * alone: their job may be being added. One script call (SWEEP_INDEX_LUA).
    * Answers the next cursor ('0' once the whole index was walked).
    */
-  async sweepStep(cursor: string, count: number, now = Date.now()): Promise<{ cursor: string; scanned: number; removed: number }> {
+  async sweepStep(queue: QueueName, cursor: string, count: number, now = Date.now()): Promise<{ cursor: string; scanned: number; removed: number }> {
+    const { index } = this.keys;
     const [next, scanned, removed] = await this.redis.jobsapiSweepIndex(
-      this.indexKey(undefined),
-      this.tenantsKey,
+      index.all(queue),
+      index.tenants(queue),
+      this.keys.queue(queue),
+      index.tenantPrefix(queue),
       cursor,
       count,
-      this.keys.prefix,
       now - INDEX_GRACE_MS,
-      this.tenantIndexPrefix,
     );
     return { cursor: next, scanned, removed };
   }
+}
 
+/** Whether listing position (aScore, aId) comes before (bScore, bId): newer first, then the larger id (ZREVRANGEBYSCORE's order). */
+function comesBefore(aScore: string, aId: string, bScore: string, bId: string): boolean {
+  const d = Number(aScore) - Number(bScore);
+  return d !== 0 ? d > 0 : aId > bId;
+}
+
+/**
+ * Merge the walks of several queue indexes into one page that keeps the
+ * cursor contract (every job listed once, newest first, across pages). A walk
+ * that stopped early (its budget or limit) has read its index only down to
+ * where it stopped; the page can only be sure of the order down to the
+ * highest such stop, so it ends there at the latest and the next page starts
+ * after it. Rows are { id, score, ... }; answers the page's rows and its
+ * cursor (score, id), none when every index ended.
+ */
+export function mergeWalks(walks: readonly Walk[], limit: number): { rows: RawJob[]; next: [string, string] | null } {
+  let bound: [string, string] | null = null;
+  for (const [score, id] of walks) {
+    if (score !== null && id !== null && (bound === null || comesBefore(score, id, bound[0], bound[1]))) bound = [score, id];
+  }
+  const rows = walks
+    .flatMap(([, , r]) => r)
+    .filter((r) => bound === null || !comesBefore(bound[0], bound[1], r[1]!, r[0]!))
+    .sort((a, b) => (comesBefore(a[1]!, a[0]!, b[1]!, b[0]!) ? -1 : 1));
+  if (rows.length > limit) {
+    const page = rows.slice(0, limit);
+    const last = page.at(-1)!;
+    return { rows: page, next: [last[1]!, last[0]!] };
+  }
+  return { rows, next: bound };
 }

@@ -7,7 +7,8 @@ import { ADMIN, makeApp, token, waitForJob } from '../helpers.js';
 const BIN = path.resolve('bin/jobsctl.js');
 const node = process.execPath;
 
-describe('jobsctl against a listening server', () => {
+// Each command is a process of its own (tsx loads in a second or two on a busy machine): a case runs a dozen.
+describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
   let app: FastifyInstance;
   let url: string;
   const admin = token(ADMIN);

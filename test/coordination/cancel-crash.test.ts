@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { auth, makeApp, TEST_SECRET, tmpDir, waitForJob } from '../helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, makeApp, redisEnv, TEST_SECRET, tmpDir, waitForJob } from '../helpers.js';
 
 const H = auth({ tenant: 'ops' });
 const node = process.execPath;
@@ -28,7 +28,7 @@ describe('cancelling a job whose worker process died', () => {
     writeFileSync(path.join(dir, 'servers.json'), JSON.stringify({ servers }));
     // The worker is a real process of its own (the product as `npm start` runs it), so it can die for real.
     worker = spawn(node, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, REDIS_URL: inject('redisUrl'), JWT_SECRET: TEST_SECRET, QUEUE_PREFIX: prefix, DATA_DIR: dir, SERVERS_FILE: path.join(dir, 'servers.json'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', WORKER_LOCK_MS: '2000' },
+      env: { ...process.env, ...redisEnv(), JWT_SECRET: TEST_SECRET, QUEUE_PREFIX: prefix, DATA_DIR: dir, SERVERS_FILE: path.join(dir, 'servers.json'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', WORKER_LOCK_MS: '2000' },
       stdio: 'ignore',
     });
     api = await makeApp({ env: { QUEUE_PREFIX: prefix, WORKERS: 'off' }, servers });

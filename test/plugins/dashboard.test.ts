@@ -49,13 +49,16 @@ describe('the dashboard (bull-board) at /admin/queues, in a real browser', () =>
     expect(wrong.status).toBe(401);
   });
 
+  // The dashboard addresses a queue by its name in Redis (`{scan}`, a Cluster hash tag).
+  const SCAN = encodeURIComponent('{scan}');
+
   it('the admin logs in and sees the three queues and a job in them', async () => {
     const context = await browser.newContext({ httpCredentials: ADMIN_LOGIN });
     const page = await context.newPage();
     await page.goto(`${url}/admin/queues`);
-    for (const q of ['backup-queue', 'scan-queue', 'update-queue']) await page.getByText(q).first().waitFor({ state: 'visible', timeout: 15_000 });
+    for (const q of ['backup', 'scan', 'update']) await page.getByText(q, { exact: true }).first().waitFor({ state: 'visible', timeout: 15_000 });
     expect(await page.title()).toContain('Jobs API');
-    await page.goto(`${url}/admin/queues/queue/scan-queue?status=completed`);
+    await page.goto(`${url}/admin/queues/queue/${SCAN}?status=completed`);
     await page.getByText(jobId).first().waitFor({ state: 'visible', timeout: 15_000 });
     expect(await page.content()).toContain(jobId);
     await context.close();
@@ -65,10 +68,10 @@ describe('the dashboard (bull-board) at /admin/queues, in a real browser', () =>
     const basic = (l: { username: string; password: string }) => ({ authorization: 'Basic ' + Buffer.from(`${l.username}:${l.password}`).toString('base64') });
     const viewerPage = await fetch(`${url}/admin/queues/api/queues`, { headers: basic(VIEWER_LOGIN) });
     expect(viewerPage.status).toBe(200);
-    const viewerPause = await fetch(`${url}/admin/queues/api/queues/scan-queue/pause`, { method: 'PUT', headers: basic(VIEWER_LOGIN) });
+    const viewerPause = await fetch(`${url}/admin/queues/api/queues/${SCAN}/pause`, { method: 'PUT', headers: basic(VIEWER_LOGIN) });
     expect(viewerPause.status).toBe(403);
     expect(await app.queues.scan.isPaused()).toBe(false);
-    const adminPause = await fetch(`${url}/admin/queues/api/queues/scan-queue/pause`, { method: 'PUT', headers: basic(ADMIN_LOGIN) });
+    const adminPause = await fetch(`${url}/admin/queues/api/queues/${SCAN}/pause`, { method: 'PUT', headers: basic(ADMIN_LOGIN) });
     expect(adminPause.status).toBe(200);
     expect(await app.queues.scan.isPaused()).toBe(true);
     await app.queues.scan.resume();

@@ -18,6 +18,7 @@ describe('operating the queues', () => {
         { id: 'mirror', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', "console.error('timeout talking to mirror 10.0.0.7'); process.exit(1)"] } },
         { id: 'hang', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', 'setInterval(() => {}, 1000)'], timeoutSec: 600 } },
         { id: 'globex-web', tenant: 'globex', host: '127.0.0.1', update: { command: [node, '-e', 'process.exit(9)'] } },
+        { id: 'globex-gone', tenant: 'globex', host: 'no-such-host.invalid', scan: { ports: [1], timeoutMs: 200 } },
       ],
     });
   });
@@ -104,13 +105,15 @@ describe('operating the queues', () => {
 
   it('dead letters: listed per tenant, grouped by error type, replayed, removed', async () => {
     await waitForJob(app, await enqueue('update:server', 'globex-web', { attempts: 1 }, OTHER));
+    // Dead letters of two queues (on a Cluster, two nodes).
+    await waitForJob(app, await enqueue('scan:quick', 'globex-gone', { attempts: 1 }, OTHER));
 
     const mine = (await call('GET', '/api/dead-letters?queue=update&limit=100', OPS)).json().data;
     expect(mine.jobs.length).toBeGreaterThanOrEqual(3);
     expect(mine.jobs.every((j: { tenant: string; state: string }) => j.tenant === 'ops' && j.state === 'failed')).toBe(true);
     const theirs = (await call('GET', '/api/dead-letters', OTHER)).json().data.jobs;
-    expect(theirs).toHaveLength(1);
-    expect(theirs[0]).toMatchObject({ tenant: 'globex', errorType: 'update command exited with code N; last output:', replayedAs: null });
+    expect(theirs.map((j: { queue: string }) => j.queue).sort()).toEqual(['scan', 'update']);
+    expect(theirs.find((j: { queue: string }) => j.queue === 'update')).toMatchObject({ tenant: 'globex', errorType: 'update command exited with code N; last output:', replayedAs: null });
 
     const filtered = (await call('GET', '/api/dead-letters?errorContains=mirror', OPS)).json().data.jobs;
     expect(filtered).toHaveLength(1);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '../../src/redis/keys.js';
 import { IndexSweeper } from '../../src/store/index-sweeper.js';
 import { INDEX_GRACE_MS } from '../../src/store/job-store.js';
 import { RecordStore, RECORDS_PER_SERVER } from '../../src/store/records.js';
@@ -25,7 +26,7 @@ describe('Redis stays flat', () => {
     return (res.json().data.jobs as Array<{ jobId: string }>).map((j) => j.jobId);
   };
   const store = () => app.jobs.store;
-  const indexed = async (tenant: string | undefined) => app.redis.zrange(store().indexKey(tenant), 0, -1);
+  const indexed = async (tenant: string | undefined) => app.redis.zrange(store().indexKey('scan', tenant), 0, -1);
 
   it('the index sweep drops entries of jobs BullMQ no longer has, from every index, once past the grace period', async () => {
     const ids = await enqueue(5);
@@ -33,12 +34,12 @@ describe('Redis stays flat', () => {
     await app.queues.scan.remove(ids[0]!);
     await app.queues.scan.remove(ids[1]!);
     // Young entries are left alone: their job may be in the middle of being added.
-    const young = await store().sweepStep('0', 1000);
+    const young = await store().sweepStep('scan', '0', 1000);
     expect(young.removed).toBe(0);
     let cursor = '0';
     let removed = 0;
     do {
-      const step = await store().sweepStep(cursor, 2, Date.now() + INDEX_GRACE_MS + 1000);
+      const step = await store().sweepStep('scan', cursor, 2, Date.now() + INDEX_GRACE_MS + 1000);
       cursor = step.cursor;
       removed += step.removed;
     } while (cursor !== '0');
@@ -59,7 +60,7 @@ describe('Redis stays flat', () => {
     await app.queues.scan.remove(ids[0]!);
     // Age the entries past the grace period, as time would.
     const old = Date.now() - INDEX_GRACE_MS - 1000;
-    for (const tenant of [undefined, 'acme']) for (const id of ids) await app.redis.zadd(store().indexKey(tenant), old, id);
+    for (const tenant of [undefined, 'acme']) for (const id of ids) await app.redis.zadd(store().indexKey('scan', tenant), old, id);
     const sweeper = new IndexSweeper(store(), { batch: 2, stepMs: 1, restMs: 20 });
     sweeper.start();
     const deadline = Date.now() + 5000;
@@ -76,14 +77,14 @@ describe('Redis stays flat', () => {
     for (let i = 0; i < RECORDS_PER_SERVER + 5; i += 1) {
       await records.start('scan', `rec-${i}`, { serverId: 'busy', jobId: `scan_${i}`, tenant: 'acme' });
     }
-    const prefix = app.config.queuePrefix;
-    const kept = await app.redis.zrange(`${prefix}:jobsapi:server:busy:scan`, 0, -1);
+    const keys = redisKeys(app.config.queuePrefix);
+    const kept = await app.redis.zrange(keys.serverRecords('scan', 'busy'), 0, -1);
     expect(kept).toHaveLength(RECORDS_PER_SERVER);
     expect(kept).toContain(`rec-${RECORDS_PER_SERVER + 4}`);
     const all = Array.from({ length: RECORDS_PER_SERVER + 5 }, (_, i) => `rec-${i}`);
     const dropped = all.filter((id) => !kept.includes(id));
     expect(dropped).toHaveLength(5);
-    for (const id of dropped) expect(await app.redis.exists(`${prefix}:jobsapi:record:scan:${id}`)).toBe(0);
-    expect(await app.redis.exists(`${prefix}:jobsapi:record:scan:${kept[0]}`)).toBe(1);
+    for (const id of dropped) expect(await app.redis.exists(keys.record('scan', id))).toBe(0);
+    expect(await app.redis.exists(keys.record('scan', kept[0]!))).toBe(1);
   });
 });

@@ -6,6 +6,7 @@ import { list as listTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_TTL_MS } from '../../src/coordination/server-locks.js';
 import { auth, makeApp, tmpDir, waitForJob } from '../helpers.js';
+import { redisKeys } from '../../src/redis/keys.js';
 
 const H = auth({ tenant: 'ops' });
 const KEY_HEX = randomBytes(32).toString('hex');
@@ -186,7 +187,7 @@ describe('backups operators can trust', () => {
     bytes[100] = bytes[100]! ^ 0x01;
     writeFileSync(archive, bytes);
     // Someone with Redis access "fixes" the checksum: the GCM tag still catches it.
-    const key = `${prefix}:jobsapi:backups:kept:entries`;
+    const key = redisKeys(prefix).backupEntries('kept');
     const entry = JSON.parse((await app.redis.hget(key, backupId))!);
     entry.sha256 = createHash('sha256').update(bytes).digest('hex');
     await app.redis.hset(key, backupId, JSON.stringify(entry));
@@ -243,7 +244,7 @@ describe('backups operators can trust', () => {
   });
 
   it('a backup of a server whose lock another job holds waits (delayed), then runs once the lock expires', async () => {
-    const lockKey = `${prefix}:jobsapi:lock:backup:locked`;
+    const lockKey = redisKeys(prefix).serverLock('backup', 'locked');
     // A holder that crashed: nobody renews or releases its lock.
     await app.redis.set(lockKey, 'backup_crashedholder0000000000', 'PX', 1500);
     const res = await app.inject({ method: 'POST', url: '/api/servers/locked/backup', headers: H, payload: {} });
@@ -271,7 +272,7 @@ describe('backups operators can trust', () => {
     // The work itself, as each backup's record times it (taken after the lock, finished before its release).
     const work = await Promise.all(
       jobs.map(async (j) => {
-        const r = await app.redis.hgetall(`${prefix}:jobsapi:record:backup:${(j.result as { backupId: string }).backupId}`);
+        const r = await app.redis.hgetall(redisKeys(prefix).record('backup', (j.result as { backupId: string }).backupId));
         return [Date.parse(r.createdAt!), Date.parse(r.finishedAt!)] as const;
       }),
     );

@@ -30,7 +30,7 @@ describe('npm run worker (workers/main.ts): the workers alone', () => {
     const run = worker({ DATA_DIR: tmpDir('worker-alone') });
     runs.push(run);
     expect(await run.exited).toBe(2);
-    expect(run.out()).toContain('neither REDIS_URL nor REDIS_SENTINELS is set');
+    expect(run.out()).toContain('none of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES is set');
     expect(run.out()).toContain('npm start');
   });
 

@@ -82,7 +82,7 @@ describe('workers doing the real work', () => {
 
   /** Every progress value the job reports, in order, as Redis streams them. */
   async function recordProgress(queue: keyof typeof QUEUES, run: () => Promise<string>): Promise<{ jobId: string; values: number[] }> {
-    const connection = createRedis(app.config.redisUrl!, 'worker', 'test-events');
+    const connection = createRedis(app.config.redis!, 'worker', 'test-events');
     const events = new QueueEvents(QUEUES[queue].redisName, { connection, prefix: app.config.queuePrefix });
     await events.waitUntilReady();
     const seen: Array<{ jobId: string; data: unknown }> = [];

@@ -1,4 +1,12 @@
 /**
+ * The product's Lua over BullMQ's job hashes and the listing index.
+ *
+ * Keys: every script gets its keys in KEYS, all of one queue's hash tag
+ * (src/redis/keys.ts), so that Redis Cluster runs it on the node that holds
+ * the queue. Job hashes, whose ids the script only learns as it reads the
+ * index, are named from the queue's key prefix given in KEYS (\`bull:{scan}:\`
+ * plus the id), the way BullMQ's own scripts name them: same tag, same node.
+ *
  * Lua that reads a job's state in O(log n): sorted-set lookups and a position
  * search in the short \`active\` list only. BullMQ's own getState() searches the
  * wait list with LPOS, which grows with queue depth; here a job found in no
@@ -36,7 +44,7 @@ local function slim(f)
 end
 `;
 
-/** KEYS[1] queue key prefix (bull:backup-queue:); ARGV[1] job id. */
+/** KEYS[1] queue key prefix (bull:{backup}:); ARGV[1] job id. */
 export const GET_JOB_LUA = `${STATE_FN}
 local f = redis.call('HMGET', KEYS[1] .. ARGV[1], unpack(FIELDS))
 if not f[1] then return false end
@@ -47,29 +55,31 @@ return f
 `;
 
 /**
- * Walk a job index (a sorted set of job ids scored by creation time) from
- * newest to oldest after a cursor, keep the jobs that pass the filters, stop
- * at \`limit\` jobs or after \`budget\` index entries. Entries whose job no
- * longer exists (removed, or expired by retention) are dropped from the index,
- * unless they are younger than \`pruneBefore\` (their job may be being added).
+ * Walk one queue's job index (a sorted set of job ids scored by creation
+ * time) from newest to oldest after a cursor, keep the jobs that pass the
+ * filters, stop at \`limit\` jobs or after \`budget\` index entries. Entries
+ * whose job no longer exists (removed, or expired by retention) are dropped
+ * from the index, unless they are younger than \`pruneBefore\` (their job may
+ * be being added). A listing over every queue merges the walks of each
+ * (JobStore.list).
  *
- * KEYS[1] index key
- * ARGV[1] key prefix (bull) ARGV[2] cursor score ('+inf' for the first page)
- * ARGV[3] cursor id ('' for the first page) ARGV[4] limit ARGV[5] state
- * filter ARGV[6] type filter ARGV[7] queue filter ARGV[8] budget
- * ARGV[9] pruneBefore (ms)
- * Returns { nextScore|false, nextId|false, { id, state, fields... }... }
+ * KEYS[1] the index, KEYS[2] the queue's key prefix (bull:{scan}:)
+ * ARGV[1] cursor score ('+inf' for the first page) ARGV[2] cursor id ('' for
+ * the first page) ARGV[3] limit ARGV[4] state filter ARGV[5] type filter
+ * ARGV[6] budget ARGV[7] pruneBefore (ms)
+ * Returns { nextScore|false, nextId|false, { id, score, state, fields... }... }:
+ * no next cursor when the index ends within this walk.
  */
 export const LIST_JOBS_LUA = `${STATE_FN}
-local index = KEYS[1]
-local prefix, maxScore, cursorId = ARGV[1], ARGV[2], ARGV[3]
-local limit, stateF, typeF, queueF, budget = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-local pruneBefore = tonumber(ARGV[9])
+local index, qprefix = KEYS[1], KEYS[2]
+local maxScore, cursorId = ARGV[1], ARGV[2]
+local limit, stateF, typeF, budget = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
+local pruneBefore = tonumber(ARGV[7])
 local cursorScore = tonumber(maxScore)
 local out, gone = {}, {}
 -- Without filters the first page needs limit entries (one more tells whether
 -- the index ends there); with filters, read ahead by hundreds.
-local unfiltered = stateF == '' and typeF == '' and queueF == ''
+local unfiltered = stateF == '' and typeF == ''
 local scanned, offset, batch = 0, 0, unfiltered and math.min(limit + 1, 100) or 100
 local lastScore, lastId = false, false
 local exhausted = false
@@ -81,20 +91,17 @@ while #out < limit and scanned < budget and not exhausted do
     if not (cursorId ~= '' and tonumber(score) == cursorScore and id >= cursorId) then
       scanned = scanned + 1
       lastScore, lastId = score, id
-      local q = (string.match(id, '^(%l+)_') or string.match(id, '^repeat:(%l+)~'))
-      if q and (queueF == '' or q == queueF) then
-        local qprefix = prefix .. ':' .. q .. '-queue:'
-        local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
-        if not f[1] then
-          if tonumber(score) < pruneBefore then table.insert(gone, id) end
-        elseif typeF == '' or f[1] == typeF then
-          local st = jobState(qprefix, id, f)
-          if stateF == '' or st == stateF then
-            slim(f)
-            table.insert(f, 1, st)
-            table.insert(f, 1, id)
-            table.insert(out, f)
-          end
+      local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
+      if not f[1] then
+        if tonumber(score) < pruneBefore then table.insert(gone, id) end
+      elseif typeF == '' or f[1] == typeF then
+        local st = jobState(qprefix, id, f)
+        if stateF == '' or st == stateF then
+          slim(f)
+          table.insert(f, 1, st)
+          table.insert(f, 1, score)
+          table.insert(f, 1, id)
+          table.insert(out, f)
         end
       end
       if #out >= limit or scanned >= budget then
@@ -113,15 +120,17 @@ return { lastScore, lastId, out }
 `;
 
 /**
- * Index new jobs for listing: one script call instead of a MULTI (a MULTI on
- * a connection BullMQ has loaded its scripts on costs a copy of all of them).
- * KEYS[1] all-jobs index, KEYS[2] set of tenants
- * ARGV[1] tenant index key prefix, then (score, id, tenant) per job.
+ * Index new jobs of one queue for listing: one script call instead of a MULTI
+ * (a MULTI on a connection BullMQ has loaded its scripts on costs a copy of
+ * all of them).
+ * KEYS[1] the queue's all-jobs index, KEYS[2] the queue's set of tenants,
+ * KEYS[3] the queue's tenant index key prefix (a tenant's index is it plus the tenant)
+ * ARGV (score, id, tenant) per job.
  */
 export const INDEX_JOBS_LUA = `
-local allIdx, tenants, tenantPrefix = KEYS[1], KEYS[2], ARGV[1]
+local allIdx, tenants, tenantPrefix = KEYS[1], KEYS[2], KEYS[3]
 local all, byTenant = {}, {}
-for i = 2, #ARGV, 3 do
+for i = 1, #ARGV, 3 do
   local score, id, tenant = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   all[#all + 1] = score
   all[#all + 1] = id
@@ -148,47 +157,44 @@ return #all / 2
 `;
 
 /**
- * One step of the index sweep, inside Redis so that it costs the API process
- * one call: ZSCAN about \`count\` entries of the all-jobs index from a cursor,
- * and drop from every index (all, and each tenant's) the entries older than
- * \`pruneBefore\` whose job hash is gone.
- * KEYS[1] all-jobs index, KEYS[2] set of tenants
- * ARGV[1] cursor ARGV[2] count ARGV[3] key prefix (bull) ARGV[4] pruneBefore (ms)
- * ARGV[5] tenant index key prefix
+ * One step of the index sweep of one queue, inside Redis so that it costs the
+ * API process one call: ZSCAN about \`count\` entries of the queue's all-jobs
+ * index from a cursor, and drop from every index of the queue (all, and each
+ * tenant's) the entries older than \`pruneBefore\` whose job hash is gone.
+ * KEYS[1] all-jobs index, KEYS[2] set of tenants, KEYS[3] the queue's key
+ * prefix (bull:{scan}:), KEYS[4] the tenant index key prefix
+ * ARGV[1] cursor ARGV[2] count ARGV[3] pruneBefore (ms)
  * Returns { nextCursor, scanned, removed }
  */
 export const SWEEP_INDEX_LUA = `
 local scan = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
-local items, prefix, pruneBefore = scan[2], ARGV[3], tonumber(ARGV[4])
+local items, qprefix, pruneBefore = scan[2], KEYS[3], tonumber(ARGV[3])
 local gone = {}
 for i = 1, #items, 2 do
   local id, score = items[i], tonumber(items[i + 1])
-  if score < pruneBefore then
-    local q = (string.match(id, '^(%l+)_') or string.match(id, '^repeat:(%l+)~'))
-    if not q or redis.call('EXISTS', prefix .. ':' .. q .. '-queue:' .. id) == 0 then
-      table.insert(gone, id)
-    end
+  if score < pruneBefore and redis.call('EXISTS', qprefix .. id) == 0 then
+    table.insert(gone, id)
   end
 end
 if #gone > 0 then
   redis.call('ZREM', KEYS[1], unpack(gone))
   for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    redis.call('ZREM', ARGV[5] .. tenant, unpack(gone))
+    redis.call('ZREM', KEYS[4] .. tenant, unpack(gone))
   end
 end
 return { scan[1], #items / 2, #gone }
 `;
 
 /**
- * Count a tenant's jobs per queue and state by walking its index, newest
- * first, at most `budget` entries. Reads two fields per job (the state hint),
+ * Count a tenant's jobs of one queue per state by walking its index, newest
+ * first, at most \`budget\` entries. Reads two fields per job (the state hint),
  * never its data.
  *
- * KEYS[1] tenant index; ARGV[1] key prefix (bull); ARGV[2] budget.
- * Returns { truncated (0|1), "queue:state", count, ... }.
+ * KEYS[1] the tenant's index of the queue, KEYS[2] the queue's key prefix (bull:{scan}:); ARGV[1] budget.
+ * Returns { truncated (0|1), state, count, ... }.
  */
 export const COUNT_TENANT_LUA = `${STATE_FN}
-local prefix, budget = ARGV[1], tonumber(ARGV[2])
+local qp, budget = KEYS[2], tonumber(ARGV[1])
 local total = redis.call('ZCARD', KEYS[1])
 local counts, seen = {}, 0
 for start = 0, total - 1, 500 do
@@ -196,16 +202,12 @@ for start = 0, total - 1, 500 do
   local ids = redis.call('ZREVRANGE', KEYS[1], start, math.min(start + 499, start + budget - seen - 1))
   for _, id in ipairs(ids) do
     seen = seen + 1
-    local q = (string.match(id, '^(%l+)_') or string.match(id, '^repeat:(%l+)~'))
-    if q then
-      local qp = prefix .. ':' .. q .. '-queue:'
-      local h = redis.call('HMGET', qp .. id, 'name', 'processedOn', 'finishedOn')
-      if h[1] then
-        local f = {}
-        f[1], f[8], f[9] = h[1], h[2], h[3]
-        local k = q .. ':' .. jobState(qp, id, f)
-        counts[k] = (counts[k] or 0) + 1
-      end
+    local h = redis.call('HMGET', qp .. id, 'name', 'processedOn', 'finishedOn')
+    if h[1] then
+      local f = {}
+      f[1], f[8], f[9] = h[1], h[2], h[3]
+      local k = jobState(qp, id, f)
+      counts[k] = (counts[k] or 0) + 1
     end
   end
 end
