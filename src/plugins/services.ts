@@ -45,6 +45,9 @@ declare module 'fastify' {
   }
 }
 
+/** How often an API process looks for keys of an earlier version (one EXISTS call). */
+const UPGRADE_CHECK_MS = 60_000;
+
 /**
  * The producer side: one fail-fast connection shared by the three queues and
  * the job store, the Redis policy check, and a 503 for API calls while Redis
@@ -107,7 +110,16 @@ export const servicesPlugin = fp(
     const sweeper = new IndexSweeper(store, { onError: (err) => app.log.warn({ err: err.message }, 'job index sweep failed') });
     sweeper.start();
 
+    // During a rolling upgrade, processes of an earlier version still write its key names: move what they write.
+    const upgradeCheck = setInterval(() => {
+      migrateKeys(redis, config.queuePrefix).then(
+        (moved) => moved && app.log.warn(moved, 'moved keys that a process of an earlier version wrote (is one still running?)'),
+        (err: Error) => app.log.warn({ err: err.message }, 'key migration check failed'),
+      );
+    }, UPGRADE_CHECK_MS).unref();
+
     app.addHook('onClose', async () => {
+      clearInterval(upgradeCheck);
       await sweeper.stop();
       await events.close();
       await Promise.all(Object.values(queues).map((q) => q.close()));

@@ -7,8 +7,9 @@ import { redisKeys, type RedisKeys } from './keys.js';
 /** The layout of keys.ts (queue names as hash tags); what an earlier version left has none. */
 export const KEY_SCHEMA = '2';
 
-/** How long the migration lock lives without renewal; it is renewed while the migration works. */
+/** How long the migration lock lives without renewal; it is renewed (every RENEW_EVERY keys) while the migration works. */
 const LOCK_MS = 30_000;
+const RENEW_EVERY = 100;
 /** How long a process waits for another one's migration before it gives up. */
 const WAIT_MS = 10 * 60_000;
 
@@ -22,8 +23,10 @@ export type MigrationReport = { renamed: number; merged: number; indexEntries: n
  * idempotent: a migration cut short (a crash) is finished by the next start,
  * and a key whose new name already exists is merged into it, not lost.
  *
- * Stop every process of the earlier version before starting the new one: an
- * old process would keep writing under the old names.
+ * An earlier version's process still running (a rolling upgrade) keeps
+ * writing under the old names: while any of them exists the migration runs
+ * again (each start, and the API checks every minute, see services.ts), so
+ * what it wrote moves too.
  *
  * Earlier versions never ran on Redis Cluster, so a Cluster has nothing to
  * move (and its keys of one old name could not be renamed across slots).
@@ -35,18 +38,32 @@ export async function migrateKeys(redis: Redis, prefix: string): Promise<Migrati
   const deadline = Date.now() + WAIT_MS;
   const token = randomBytes(8).toString('hex');
   for (;;) {
-    if ((await redis.get(keys.schema)) === KEY_SCHEMA) return undefined;
+    if ((await redis.get(keys.schema)) === KEY_SCHEMA && !(await oldLayoutPresent(redis, prefix))) return undefined;
     if ((await redis.set(keys.migrationLock, token, 'PX', LOCK_MS, 'NX')) === 'OK') break;
     if (Date.now() > deadline) throw new Error(`another process has held the key migration lock (${keys.migrationLock}) for ${WAIT_MS / 60_000} minutes`);
     await new Promise((r) => setTimeout(r, 200));
   }
   try {
-    const report = await new Migration(redis, prefix, keys, () => redis.pexpire(keys.migrationLock, LOCK_MS)).run();
+    const renew = async () => {
+      if ((await redis.eval(RENEW_LUA, 1, keys.migrationLock, token, LOCK_MS)) !== 1) {
+        throw new Error(`the key migration lost its lock (${keys.migrationLock}); the next start finishes it`);
+      }
+    };
+    const report = await new Migration(redis, prefix, keys, renew).run();
     await redis.set(keys.schema, KEY_SCHEMA);
     return report.renamed + report.merged + report.indexEntries + report.dropped > 0 ? report : undefined;
   } finally {
     if ((await redis.get(keys.migrationLock)) === token) await redis.del(keys.migrationLock);
   }
+}
+
+/** Renew the lock only while it is ours. */
+const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
+/** Whether a key of the earlier layout exists: one a running process of that version writes on every enqueue or run. */
+async function oldLayoutPresent(redis: Redis, prefix: string): Promise<boolean> {
+  const old = QUEUE_NAMES.flatMap((q) => ['meta', 'events', 'wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'].map((k) => `${prefix}:${q}-queue:${k}`));
+  return (await redis.exists(...old, `${prefix}:jobsapi:idx:all`)) > 0;
 }
 
 class Migration {
@@ -82,7 +99,7 @@ class Migration {
       cursor = next;
       for (const key of found) {
         await fn(key);
-        if (++this.steps % 500 === 0) await this.renewLock();
+        if (++this.steps % RENEW_EVERY === 0) await this.renewLock();
       }
     } while (cursor !== '0');
   }
@@ -112,7 +129,15 @@ class Migration {
 
   /** Rename, keeping the time to live; when the new name exists already (a migration cut short), merge into it. */
   private async move(from: string, to: string): Promise<void> {
-    if ((await this.redis.renamenx(from, to)) === 1) {
+    let renamed: number;
+    try {
+      renamed = await this.redis.renamenx(from, to);
+    } catch (err) {
+      // Gone since SCAN listed it (a lock or a marker whose time ran out): nothing to move.
+      if (/no such key/i.test((err as Error).message)) return;
+      throw err;
+    }
+    if (renamed === 1) {
       this.report.renamed++;
       return;
     }

@@ -4,7 +4,7 @@ import { readWorkers } from '../coordination/worker-registry.js';
 import { AppError } from '../errors.js';
 import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { allQueueCounts, queuesHealth, sumCounts } from '../observability/queue-stats.js';
-import { infoField, pingWithin } from '../redis/connection.js';
+import { infoField, nodesOf, pingWithin } from '../redis/connection.js';
 import { API_VERSION } from '../version.js';
 
 /** How long /ready waits for Redis to answer a PING. */
@@ -44,9 +44,13 @@ export class StatsService {
   /** This process, its Redis, its workers and the queues. */
   async system() {
     const counts = await allQueueCounts(this.queues);
-    const [health, info] = await Promise.all([queuesHealth(this.redis, this.queues, counts), this.redis.info()]);
-    const field = (name: string) => infoField(info, name) ?? null;
-    const num = (name: string) => (field(name) === null ? null : Number(field(name)));
+    // Every node's INFO (one Redis, or each master of a Cluster): memory and clients are their sums.
+    const [health, infos] = await Promise.all([queuesHealth(this.redis, this.queues, counts), Promise.all(nodesOf(this.redis).map((n) => n.info()))]);
+    const field = (name: string) => infoField(infos[0] ?? '', name) ?? null;
+    const num = (name: string) => {
+      const values = infos.map((info) => infoField(info, name));
+      return values.some((v) => v === undefined) ? null : values.reduce((sum, v) => sum + Number(v), 0);
+    };
     const mem = process.memoryUsage();
     const workers = this.localWorkers();
     const running = workers ? QUEUE_NAMES.filter((q) => workers[q].isRunning()) : [];

@@ -104,6 +104,21 @@ describe('the one-time key migration of an upgrade', () => {
     expect((await keysOf(redis, prefix)).filter((k) => !keysBefore.includes(k) && !k.includes('jobsapi:{jobsapi}:workers'))).toEqual([]);
   });
 
+  it('a process of the earlier version still running (a rolling upgrade): what it writes afterwards is moved too', async () => {
+    const late = jobId('scan');
+    const oldQueue = new Queue('scan-queue', { connection: redis, prefix });
+    await oldQueue.add('scan:quick', { tenant: 'acme', requestedBy: 'ops', recordId: 'late', input: { serverId: 'web-1' } }, { jobId: late, attempts: 1 });
+    await oldQueue.close();
+    await redis.zadd(`${prefix}:jobsapi:idx:tenant:acme`, Date.now(), late);
+    await redis.zadd(`${prefix}:jobsapi:idx:all`, Date.now(), late);
+    // What the API runs every minute, and every process at start.
+    expect(await migrateKeys(redis, prefix)).toMatchObject({ indexEntries: 2 });
+    expect((await waitForJob(app!, late)).state).toBe('completed');
+    const listed = await app!.inject({ url: '/api/jobs?limit=10', headers: acme });
+    expect(listed.json().data.jobs.map((j: { id: string }) => j.id)).toContain(late);
+    expect(await migrateKeys(redis, prefix)).toBeUndefined();
+  });
+
   it('a migration cut short is finished by the next start, merging what both names hold', async () => {
     const p = `c${randomBytes(5).toString('hex')}`;
     const keys = redisKeys(p);

@@ -393,6 +393,16 @@ describe('jobs API', () => {
       expect(data.health).toEqual({ status: 'healthy', message: 'All queues operating normally' });
     });
 
+    it('describes the process and all of its Redis (on a Cluster: every master, summed)', async () => {
+      const res = await app.inject({ url: '/api/metrics/system', headers: auth({ scope: 'admin' }) });
+      expect(res.statusCode).toBe(200);
+      const { redis } = res.json().data;
+      expect(redis).toMatchObject({ status: 'ready', maxmemoryPolicy: 'noeviction' });
+      // At least this process's own connections, on each node it is connected to.
+      expect(redis.connectedClients).toBeGreaterThanOrEqual(app.config.redisCluster ? 3 : 1);
+      expect(redis.usedMemoryBytes).toBeGreaterThan(0);
+    });
+
     it('keeps queue-wide numbers from tokens without metrics:read', async () => {
       expect((await app.inject({ url: '/api/metrics/queues', headers: acme })).statusCode).toBe(403);
       expect((await app.inject({ url: '/api/jobs/stats/all', headers: acme })).statusCode).toBe(403);

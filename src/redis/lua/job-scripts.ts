@@ -36,6 +36,15 @@ local function jobState(q, id, f)
   if redis.call('LPOS', q .. 'active', id) then return 'active' end
   return 'waiting'
 end
+-- Whether id a sorts at or after id b byte by byte, as sorted sets order members of one score (Lua's own
+-- string comparison follows the server's locale, which need not be bytewise).
+local function atOrAfter(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a >= #b
+end
 local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm'}
 -- Of BullMQ's options only the attempts number is shown: send that, not the whole document.
 local function slim(f)
@@ -88,7 +97,7 @@ while #out < limit and scanned < budget and not exhausted do
   local stopped = false
   for i = 1, #items, 2 do
     local id, score = items[i], items[i + 1]
-    if not (cursorId ~= '' and tonumber(score) == cursorScore and id >= cursorId) then
+    if not (cursorId ~= '' and tonumber(score) == cursorScore and atOrAfter(id, cursorId)) then
       scanned = scanned + 1
       lastScore, lastId = score, id
       local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
