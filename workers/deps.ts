@@ -24,4 +24,9 @@ export type WorkerDeps = {
   slots?: TenantSlots;
   /** Publish "job X has new log lines" for event streams. */
   notifyLog?: (jobId: string) => Promise<unknown>;
+  /** The jobs this process is working on now (id -> type), for the shutdown to say which it cut short. */
+  running?: Map<string, string>;
 };
+
+/** The reason an active job's work is stopped with when the process stops past SHUTDOWN_TIMEOUT_MS: the job runs again, the attempt not counted. */
+export const SHUTDOWN_CUT = 'cut short by a shutdown';

@@ -7,7 +7,7 @@ import { indexJob } from '../src/store/job-store.js';
 import { envelopeSchema, JOB_TYPES_OF_QUEUE, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from '../src/jobs/index.js';
 import { CANCELLED } from '../src/coordination/cancel-requests.js';
 import type { HeldLock } from '../src/coordination/server-locks.js';
-import type { WorkerDeps } from './deps.js';
+import { SHUTDOWN_CUT, type WorkerDeps } from './deps.js';
 import { JobLog } from './job-log.js';
 import { ProgressReporter } from './progress.js';
 
@@ -110,7 +110,7 @@ export function runJob<S extends z.ZodType, R extends object>(
       signal,
       deps,
     };
-    return run(queue, processor, ctx, turn);
+    return run(queue, processor, ctx, turn, token);
   };
 }
 
@@ -218,10 +218,11 @@ async function waitAgain({ job, token, progress, jobLog }: Attempt, waitingOn: M
 }
 
 /** The processor's work; whatever its outcome, the job gives back what it held. */
-async function run<D, R extends object>(queue: QueueName, processor: Processor<D, R>, ctx: JobContext<D>, turn: Turn): Promise<R> {
+async function run<D, R extends object>(queue: QueueName, processor: Processor<D, R>, ctx: JobContext<D>, turn: Turn, token: string | undefined): Promise<R> {
   const { job, recordId, progress, log, jobLog, signal, deps } = ctx;
   log.info('job started');
   const started = Date.now();
+  deps.running?.set(job.id!, job.name);
   try {
     signal.throwIfAborted();
     // The processor stores its own record of success; failures are recorded here.
@@ -231,6 +232,13 @@ async function run<D, R extends object>(queue: QueueName, processor: Processor<D
     return result;
   } catch (err) {
     progress.finish();
+    if (signal.aborted && signal.reason === SHUTDOWN_CUT) {
+      // The process is stopping: the work was stopped, the job goes back to run again, this attempt not counted.
+      jobLog.step(`${SHUTDOWN_CUT}: the work was stopped; the job runs again (this attempt does not count)`);
+      log.warn({ ms: Date.now() - started }, 'job cut short by the shutdown; it runs again');
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError(SHUTDOWN_CUT);
+    }
     const stopped = signal.aborted;
     const reason = stopped ? String(signal.reason ?? CANCELLED) : (err as Error).message;
     if (stopped) {
@@ -241,6 +249,7 @@ async function run<D, R extends object>(queue: QueueName, processor: Processor<D
     log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
     throw stopped ? new UnrecoverableError(reason) : err;
   } finally {
+    deps.running?.delete(job.id!);
     turn.slot?.release();
     await jobLog.flush();
     await turn.lock?.release();

@@ -2,6 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createWorkers } from './create-workers.js';
+import { SHUTDOWN_CUT } from './deps.js';
 import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
 import type { QueueName } from '../src/jobs/index.js';
@@ -60,7 +61,9 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   const cancels = new CancelListener(connection, config.queuePrefix);
   const logChannel = redisKeys(config.queuePrefix).jobLogChannel;
   const catalog = new BackupCatalog(connection, config.queuePrefix);
+  const running = new Map<string, string>();
   const workers = createWorkers(connection, config.queuePrefix, {
+    running,
     config,
     inventory: opts.inventory,
     records,
@@ -85,9 +88,15 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   // Every step is bounded: with Redis gone, BullMQ's close and a polite QUIT would wait for it for ever.
   const close = async () => {
     const all = Object.values(workers);
-    if (!(await within(Promise.all(all.map((w) => w.close())), config.shutdownTimeoutMs))) {
-      logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'active jobs did not finish in time; closing workers anyway');
-      if (!(await within(Promise.all(all.map((w) => w.close(true))), FORCED_STEP_MS))) logger.warn('the workers did not close (is Redis reachable?); leaving anyway');
+    const closing = Promise.all(all.map((w) => w.close()));
+    if (!(await within(closing, config.shutdownTimeoutMs))) {
+      // Past the bound: stop the work of every active job (an update's process group, a backup's streams);
+      // each goes back to run again without spending an attempt (runJob), and the workers can close.
+      logger.warn({ timeoutMs: config.shutdownTimeoutMs, jobs: Object.fromEntries(running) }, 'active jobs did not finish in time; stopping their work, they run again');
+      for (const w of all) w.cancelAllJobs(SHUTDOWN_CUT);
+      if (!(await within(closing, FORCED_STEP_MS)) && !(await within(Promise.all(all.map((w) => w.close(true))), FORCED_STEP_MS))) {
+        logger.warn({ jobs: [...running.keys()] }, 'the workers did not close (is Redis reachable?); leaving anyway');
+      }
     }
     await within(reporter.stop(), FORCED_STEP_MS);
     for (const c of [subscriber, connection]) {

@@ -1,9 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
 import { alive, startEntry, startNpm, waitForOutput, type Run } from '../processes.js';
 import { tmpDir } from '../tmp.js';
+import { auth, makeApp, redisEnv, waitForJob } from '../helpers.js';
 
 const worker = (env: Record<string, string>): Run => startEntry('workers/main.ts', env);
 const api = (env: Record<string, string>): Run => startEntry('src/main.ts', env);
@@ -113,6 +114,50 @@ describe('npm run worker (workers/main.ts): the workers alone', () => {
     for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     expect(alive(pid)).toBe(false);
     expect(run.out()).toContain('the process that started this one is gone');
+  });
+
+  it('past SHUTDOWN_TIMEOUT_MS stops an active job\'s work and exits 0; the job runs again elsewhere without spending its attempt', async () => {
+    const dir = tmpDir('worker-cut');
+    const file = path.join(dir, 'servers.json');
+    const pidFile = path.join(dir, 'update.pid');
+    // The first run would take a minute (and says where it runs); a run after it finishes at once.
+    const script = `const fs = require('fs'); if (fs.existsSync(${JSON.stringify(pidFile)})) { console.log('second run'); } else { fs.writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setTimeout(() => {}, 60000); }`;
+    const servers = [{ id: 'long', tenant: 'ops', host: '127.0.0.1', update: { command: [process.execPath, '-e', script], timeoutSec: 600 } }];
+    writeFileSync(file, JSON.stringify({ servers }));
+    const prefix = `cut${process.pid}`;
+    const app = await makeApp({ env: { WORKERS: 'off', QUEUE_PREFIX: prefix }, servers });
+    try {
+      const env = { ...redisEnv(), QUEUE_PREFIX: prefix, DATA_DIR: dir, SERVERS_FILE: file, SHUTDOWN_TIMEOUT_MS: '1000' };
+      const first = worker(env);
+      runs.push(first);
+      await waitForOutput(first, /worker process started/);
+      const headers = auth({ tenant: 'ops' });
+      const jobId = (await app.inject({ method: 'POST', url: '/api/servers/long/update', headers, payload: { options: { attempts: 1 } } })).json().data.jobId as string;
+      await waitForJob(app, jobId, ['active']);
+      for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+      const commandPid = Number(readFileSync(pidFile, 'utf8'));
+
+      first.child.kill('SIGTERM');
+      // Exit 0: the bound was kept (the last-resort limit, 10 s later, exits 1).
+      expect(await first.exited).toBe(0);
+      expect(first.out()).toContain('active jobs did not finish in time; stopping their work');
+      expect(first.out()).toContain(jobId);
+      expect(alive(commandPid)).toBe(false);
+      const back = (await app.inject({ url: `/api/jobs/${jobId}`, headers })).json().data;
+      expect(back).toMatchObject({ attempts: 0, maxAttempts: 1, failedReason: null });
+      expect(['waiting', 'delayed']).toContain(back.state);
+
+      // Its one attempt is still there: another worker process runs it to the end.
+      const second = worker(env);
+      runs.push(second);
+      const done = await waitForJob(app, jobId, ['completed', 'failed']);
+      expect(done.state).toBe('completed');
+      expect((done.result as { outputTail: string[] }).outputTail).toEqual(['second run']);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      await app.close();
+    }
   });
 
   it('stops within SHUTDOWN_TIMEOUT_MS and a few bounded steps when its Redis is gone, instead of waiting for it for ever', async () => {
