@@ -30,6 +30,10 @@ const serverSchema = z.strictObject({
     .strictObject({
       command: z.array(z.string().min(1)).min(1, 'must be an argv array such as ["/usr/bin/apt-get", "-y", "upgrade"]'),
       timeoutSec: z.number().int().min(1).max(86_400).default(900),
+      env: z
+        .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'a variable name: letters, digits and "_", not starting with a digit'), z.string().max(4096))
+        .optional()
+        .describe('variables the command gets besides PATH, HOME and LANG; it never gets the API\'s own environment'),
     })
     .optional(),
 });

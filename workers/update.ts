@@ -1,5 +1,5 @@
 import type { Processor } from './run-job.js';
-import { runCommand } from './lib/command.js';
+import { commandEnv, runCommand } from './lib/command.js';
 import type { UpdateData, UpdateResult } from '../src/jobs/index.js';
 
 /** Output lines copied into the job's log; the rest is summarised. */
@@ -32,6 +32,7 @@ export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, 
       logged += 1;
     },
     signal,
+    commandEnv(spec.env),
   );
   const durationMs = Date.now() - started;
   const output = outcome.tail.join('\n');

@@ -60,6 +60,12 @@ describe('workers doing the real work', () => {
         },
         { id: 'upd-fail', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', "console.log('fetching'); console.error('E: disk full'); process.exit(7)"] } },
         { id: 'upd-hang', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', 'setInterval(() => {}, 1000)'], timeoutSec: 1 } },
+        {
+          id: 'upd-env',
+          tenant: 'ops',
+          host: '127.0.0.1',
+          update: { command: [node, '-e', 'console.log(Object.keys(process.env).sort().join(" ")); console.log("MIRROR=" + process.env.MIRROR)'], env: { MIRROR: 'http://mirror.local' } },
+        },
       ],
     });
   });
@@ -158,6 +164,16 @@ describe('workers doing the real work', () => {
     const job = await waitForJob(app, res.json().data.jobId);
     expect(job.state).toBe('failed');
     expect(job.failedReason).toMatch(/cannot resolve host "no-such-host.invalid"/);
+  });
+
+  it('update: the command gets PATH, HOME, LANG and what its entry declares, never the API\'s own environment', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/servers/upd-env/update', headers: H });
+    const done = await waitForJob(app, res.json().data.jobId);
+    expect(done.state).toBe('completed');
+    const [names, mirror] = (done.result as { outputTail: string[] }).outputTail;
+    expect(mirror).toBe('MIRROR=http://mirror.local');
+    // This test process holds secrets and settings (REDIS_URL, VITEST...): none of them reach the command.
+    expect(names!.split(' ').filter((n) => !['PATH', 'HOME', 'LANG', 'MIRROR'].includes(n))).toEqual([]);
   });
 
   it('update: runs the command, reports PROGRESS lines while it runs, completes on exit 0', async () => {

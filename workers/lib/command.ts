@@ -17,20 +17,36 @@ export type CommandOutcome = {
 const KILL_GRACE_MS = 2000;
 
 /**
- * Run argv (never through a shell) in its own process group; at `timeoutSec`,
- * or when `abort` fires, kill the whole group (the command and everything it
- * started): SIGTERM, then SIGKILL after KILL_GRACE_MS. Each output line goes
- * to `onLine`.
+ * What a command starts with: a search path, a home and a language from this
+ * process (or sane defaults), and what its inventory entry declares; never
+ * the rest of this process's environment, which holds its secrets
+ * (JWT_SECRET, BACKUP_ENCRYPTION_KEY, ADMIN_PASSWORD, REDIS_URL...).
+ */
+export function commandEnv(declared: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env.HOME ?? '/',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    ...declared,
+  };
+}
+
+/**
+ * Run argv (never through a shell) in its own process group with `env` as
+ * its whole environment; at `timeoutSec`, or when `abort` fires, kill the
+ * whole group (the command and everything it started): SIGTERM, then SIGKILL
+ * after KILL_GRACE_MS. Each output line goes to `onLine`.
  */
 export function runCommand(
   argv: string[],
   timeoutSec: number,
   onLine: (line: string) => void,
   abort?: AbortSignal,
+  env: Record<string, string> = commandEnv(),
 ): Promise<CommandOutcome> {
   const [bin, ...args] = argv;
   return new Promise((resolve, reject) => {
-    const child = spawn(bin!, args, { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const child = spawn(bin!, args, { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
     const tail: string[] = [];
     let lines = 0;
     let timedOut = false;
