@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors.js';
 import { redisKeys } from '../redis/keys.js';
+import { isApiRoute } from './api-route.js';
 
 /**
  * Per-tenant request rate limiting on /api (API_RATE_LIMIT requests per
@@ -25,7 +26,8 @@ export const rateLimitPlugin = fp(
       nameSpace: redisKeys(app.config.queuePrefix).rateLimitNamespace,
       skipOnError: true,
       keyGenerator: (request: FastifyRequest) => (request.principal ? `tenant:${request.principal.tenant}` : `ip:${request.ip}`),
-      allowList: (request: FastifyRequest) => !request.url.startsWith('/api/'),
+      // The route, not the raw URL: `/%61pi/jobs` is routed to /api/jobs and must be counted as it.
+      allowList: (request: FastifyRequest) => !isApiRoute(request),
       addHeadersOnExceeding: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true },
       errorResponseBuilder: (request: FastifyRequest, context) =>
         new AppError(

@@ -22,6 +22,7 @@ import { Schedules } from '../services/schedules.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { migrateKeys } from '../redis/migrate-keys.js';
 import { assertNoEviction, checkTarget, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
+import { isApiRoute } from '../http/api-route.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -104,7 +105,7 @@ export const servicesPlugin = fp(
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));
 
     app.addHook('onRequest', async (request) => {
-      if (redis.status !== 'ready' && request.url.startsWith('/api/')) throw new ServiceUnavailableError();
+      if (redis.status !== 'ready' && isApiRoute(request)) throw new ServiceUnavailableError();
     });
 
     const sweeper = new IndexSweeper(store, { onError: (err) => app.log.warn({ err: err.message }, 'job index sweep failed') });

@@ -40,6 +40,16 @@ describe('rate limits', () => {
     for (let i = 0; i < 10; i++) expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
   });
 
+  it('counts the route, not the raw URL: a percent-encoded path to the same route spends the same budget', async () => {
+    const h = auth({ tenant: 'rate-c' });
+    for (let i = 0; i < 5; i++) {
+      const res = await app.inject({ url: i % 2 ? '/%61pi/servers' : '/api/%73ervers', headers: h });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-ratelimit-remaining']).toBe(String(4 - i));
+    }
+    expect((await app.inject({ url: '/%61pi/servers', headers: h })).statusCode).toBe(429);
+  });
+
   it('a queue limiter (QUEUE_RATE_LIMITS) spreads job starts over time', async () => {
     const status = (await app.inject({ url: '/api/queues/scan', headers: auth(ADMIN) })).json().data;
     expect(status.rateLimit).toEqual({ max: 2, duration: 1000 });
