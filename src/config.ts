@@ -51,6 +51,7 @@ const envSchema = z.object({
   WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
 });
 
 export type Config = Readonly<{
@@ -84,6 +85,8 @@ export type Config = Readonly<{
   workers: boolean;
   queuePrefix: string;
   shutdownTimeoutMs: number;
+  /** How long an API call waits for a Redis command before it answers 503 (a frozen Redis must not hang requests). */
+  redisCommandTimeoutMs: number;
   /** The dashboard's logins; no admin user: no dashboard. */
   dashboard: Readonly<{ adminUser?: string; adminPassword?: string; viewerUser?: string; viewerPassword?: string }>;
   /** BullMQ's lockDuration and stalledInterval: how soon a job whose worker process died runs again. */
@@ -225,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: e.WORKERS,
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     workerLockMs: e.WORKER_LOCK_MS,
     workerHealthPort: e.WORKER_HEALTH_PORT,

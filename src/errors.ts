@@ -72,6 +72,11 @@ export class ServiceUnavailableError extends AppError {
  * True for the errors ioredis raises when it cannot talk to Redis right now
  * (no connection, offline queue disabled, connection lost mid-command).
  */
+/** Redis at its maxmemory with the noeviction policy the product requires: it refuses writes until memory frees up. */
+export function isRedisFullError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('OOM ');
+}
+
 export function isRedisConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const e = err as Error & { code?: string };

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError, BulkInvalidError, isRedisConnectionError, RETRY_AFTER_SECONDS, ServiceUnavailableError, type ItemError } from '../errors.js';
+import { AppError, BulkInvalidError, isRedisConnectionError, isRedisFullError, RETRY_AFTER_SECONDS, ServiceUnavailableError, type ItemError } from '../errors.js';
 import { NotReplicatedError } from '../store/replication.js';
 
 type Envelope = { success: false; error: { code: string; message: string; details?: ItemError[] }; requestId: string };
@@ -51,6 +51,10 @@ export const errorHandlerPlugin = fp(
       if (err.validation) return send(reply, request, 400, 'VALIDATION_ERROR', validationMessage(err));
       const known = err.code ? FASTIFY_CODES[err.code] : undefined;
       if (known) return send(reply, request, err.statusCode ?? 400, known[0], known[1] ?? err.message);
+      if (isRedisFullError(err)) {
+        request.log.warn({ err: err.message }, 'redis is full');
+        return send(reply, request, 503, 'REDIS_FULL', 'Redis is out of memory (maxmemory) and refuses new data; try again later.', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      }
       if (isRedisConnectionError(err)) {
         const e = new ServiceUnavailableError();
         request.log.warn({ err: err.message }, 'redis unavailable');

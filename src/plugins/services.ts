@@ -58,7 +58,7 @@ export const servicesPlugin = fp(
   async (app: FastifyInstance, opts: { config: Config; inventory: Inventory; redis: RedisTarget }) => {
     const { config } = opts;
     await checkTarget(opts.redis);
-    const redis = createRedis(opts.redis, 'producer', 'jobs-api:producer');
+    const redis = createRedis(opts.redis, 'producer', 'jobs-api:producer', { commandTimeoutMs: config.redisCommandTimeoutMs });
     let lastError = '';
     redis.on('error', (err: Error) => {
       if (err.message !== lastError) app.log.warn({ err: err.message }, 'redis connection error');

@@ -96,9 +96,9 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
  * commands (routed to the node of each key's slot), the product uses no
  * other, and BullMQ takes either.
  */
-export function createRedis(target: RedisTarget, role: ConnectionRole, name: string): Redis {
+export function createRedis(target: RedisTarget, role: ConnectionRole, name: string, opts: { commandTimeoutMs?: number } = {}): Redis {
   const retryStrategy = (times: number) => Math.min(times * 200, 2000);
-  if (isClusterTarget(target)) return createCluster(target, role, name, retryStrategy) as unknown as Redis;
+  if (isClusterTarget(target)) return createCluster(target, role, name, retryStrategy, opts.commandTimeoutMs) as unknown as Redis;
   const base = redisOptionsFor(target);
   if (role === 'producer') {
     return new Redis({
@@ -106,6 +106,8 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name: str
       connectionName: `${name}:${process.pid}`,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
+      // A frozen Redis (stopped, swapping) keeps its socket open: without a bound a request would wait for ever.
+      commandTimeout: opts.commandTimeoutMs,
       retryStrategy,
     });
   }
@@ -118,7 +120,7 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name: str
   });
 }
 
-function createCluster(target: ClusterTarget, role: ConnectionRole, name: string, retryStrategy: (times: number) => number): Cluster {
+function createCluster(target: ClusterTarget, role: ConnectionRole, name: string, retryStrategy: (times: number) => number, commandTimeoutMs?: number): Cluster {
   const options: ClusterOptions = {
     clusterRetryStrategy: retryStrategy,
     enableReadyCheck: true,
@@ -132,6 +134,7 @@ function createCluster(target: ClusterTarget, role: ConnectionRole, name: string
       connectionName: `${name}:${process.pid}`,
       // Producers fail fast (503), workers wait (BullMQ requires null for them).
       maxRetriesPerRequest: role === 'producer' ? 1 : null,
+      ...(role === 'producer' ? { commandTimeout: commandTimeoutMs } : {}),
     },
     ...(role === 'producer' ? { enableOfflineQueue: false } : {}),
   };

@@ -87,8 +87,24 @@ export class StatsService {
  * Redis answers within READY_TIMEOUT_MS and the process's workers (if any)
  * run; otherwise a 503 that says which.
  */
+/** Whether a node of Redis has reached its maxmemory (with noeviction it then refuses writes). */
+async function isFull(redis: Redis): Promise<boolean> {
+  const infos = await Promise.all(nodesOf(redis).map((n) => withinMs(n.info('memory'), READY_TIMEOUT_MS)));
+  return infos.some((info) => {
+    if (info === undefined) return false;
+    const max = Number(infoField(info, 'maxmemory') ?? 0);
+    return max > 0 && Number(infoField(info, 'used_memory') ?? 0) >= max;
+  });
+}
+
+/** The value, or undefined when it does not come within `ms` (or fails). */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+}
+
 export async function readiness(redis: Redis, workers: Record<QueueName, Worker> | null) {
   if (!(await pingWithin(redis, READY_TIMEOUT_MS))) throw notReady('Redis does not answer.');
+  if (await isFull(redis)) throw notReady('Redis is full (used_memory has reached maxmemory): it refuses new jobs.');
   const stopped = workers ? Object.entries(workers).filter(([, w]) => !w.isRunning()).map(([q]) => q) : [];
   if (stopped.length) throw notReady(`Workers are not running for: ${stopped.join(', ')}.`);
   return { status: 'ready' as const, redis: 'ok' as const, workers: workers ? ('running' as const) : ('off' as const) };
