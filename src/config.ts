@@ -27,6 +27,7 @@ const envSchema = z.object({
   JWT_PUBLIC_KEY: optionalString,
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
+  JWT_CLOCK_TOLERANCE_SEC: z.coerce.number().int().min(0).max(600).default(30),
   SERVERS_FILE: z.string().min(1).default('config/servers.json'),
   DATA_DIR: z.string().min(1).default('./data'),
   BACKUP_DIR: optionalString,
@@ -72,6 +73,8 @@ export type Config = Readonly<{
     publicKey: string | undefined;
     issuer: string | undefined;
     audience: string | undefined;
+    /** Seconds of clock difference allowed with the token issuer, on exp and nbf. */
+    clockToleranceSec: number;
   }>;
   serversFile: string;
   dataDir: string;
@@ -217,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicKey: e.JWT_PUBLIC_KEY,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
+      clockToleranceSec: e.JWT_CLOCK_TOLERANCE_SEC,
     }),
     serversFile: path.resolve(e.SERVERS_FILE),
     dataDir,

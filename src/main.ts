@@ -37,13 +37,12 @@ async function main(): Promise<void> {
 
     if (jwtKey.secretFile) {
       logger.warn({ secretFile: jwtKey.secretFile }, 'JWT_SECRET is not set: using the secret generated in DATA_DIR');
-      const token = signToken({ sub: 'admin', tenant: 'default', scope: 'admin' }, jwtKey, STARTUP_TOKEN_TTL_SECONDS);
       const port = (app.server.address() as { port: number } | null)?.port ?? config.port;
-      process.stdout.write(
-        `\nJobs API on http://localhost:${port}  (docs: http://localhost:${port}/docs)\n` +
-          `An admin token for the next 24 hours (npm run token -- --help for more):\n\n` +
-          `export TOKEN=${token}\n\n`,
-      );
+      // A token is printed once, when the secret is made (the first start): logs outlive the 24 hours it is valid.
+      const tokenLines = jwtKey.generated
+        ? `An admin token for the next 24 hours (npm run token -- --help for more):\n\nexport TOKEN=${signToken({ sub: 'admin', tenant: 'default', scope: 'admin' }, jwtKey, STARTUP_TOKEN_TTL_SECONDS)}\n\n`
+        : `Make a token with: npm run token -- --sub me --scope admin   (the secret is in ${jwtKey.secretFile})\n\n`;
+      process.stdout.write(`\nJobs API on http://localhost:${port}  (docs: http://localhost:${port}/docs)\n${tokenLines}`);
     }
   } catch (err) {
     await embedded?.stop().catch(() => {});

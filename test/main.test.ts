@@ -37,10 +37,12 @@ describe('npm start (src/main.ts)', () => {
     for (let i = 0; i < 50 && alive(redisPid); i++) await new Promise((r) => setTimeout(r, 100));
     expect(alive(redisPid)).toBe(false);
 
-    // The generated secret is kept: a second start accepts the first token.
+    // The generated secret is kept: a second start accepts the first token, and prints none of its own.
     const again = start({ DATA_DIR: dataDir, WORKERS: 'off' });
     runs.push(again);
     const port2 = Number((await waitFor(again, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    await waitFor(again, /Make a token with: npm run token/);
+    expect(again.out()).not.toContain('export TOKEN=');
     const res = await fetch(`http://127.0.0.1:${port2}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     again.child.kill('SIGINT');

@@ -7,6 +7,7 @@ import type { CancelListener } from '../src/coordination/cancel-listener.js';
 import type { RecordStore } from '../src/store/records.js';
 import type { TenantSlots } from '../src/coordination/tenant-slots.js';
 import type { ServerLocks } from '../src/coordination/server-locks.js';
+import type { RunningCommands } from '../src/coordination/running-commands.js';
 
 /** What the workers share: the stores and coordination they use, built once by the workers plugin. */
 export type WorkerDeps = {
@@ -20,6 +21,8 @@ export type WorkerDeps = {
   catalog?: BackupCatalog;
   /** The workers' connection, for writes that belong to no store (indexing a schedule's runs). */
   redis?: Redis;
+  /** The update commands running on servers, so that one a dead worker process left behind is ended first. */
+  commands?: RunningCommands;
   /** Fair scheduling between tenants; absent in the benchmark's bare wiring. */
   slots?: TenantSlots;
   /** Publish "job X has new log lines" for event streams. */

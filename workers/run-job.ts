@@ -199,6 +199,19 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
     }
     lock = got.held;
   }
+  if (deps.commands && queue === 'update') {
+    // A worker process that died left its command running: end it (this machine), or wait for it (another).
+    const leftover = await deps.commands.endLeftover(server.id);
+    if (leftover.status === 'running') {
+      slot?.release();
+      await lock?.release();
+      return waitAgain(attempt, waitingOn, `${leftover.why}; this job runs when it has ended`, LOCK_RETRY_MS);
+    }
+    if (leftover.status === 'ended') {
+      attempt.log.warn({ pgid: leftover.entry.pgid, previousJob: leftover.entry.jobId }, 'ended the update command a dead worker process left running');
+      attempt.jobLog.step(`ended the previous attempt's command (process group ${leftover.entry.pgid}), left running by a worker process that stopped`);
+    }
+  }
   waitingOn.delete(job.id!);
   return { slot, lock };
 }

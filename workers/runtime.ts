@@ -11,6 +11,7 @@ import { CancelListener } from '../src/coordination/cancel-listener.js';
 import { TenantSlots } from '../src/coordination/tenant-slots.js';
 import { RecordStore } from '../src/store/records.js';
 import { ServerLocks } from '../src/coordination/server-locks.js';
+import { RunningCommands } from '../src/coordination/running-commands.js';
 import { WorkerReporter } from '../src/coordination/worker-reporter.js';
 import { createRedis, type RedisTarget } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
@@ -62,8 +63,20 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   const logChannel = redisKeys(config.queuePrefix).jobLogChannel;
   const catalog = new BackupCatalog(connection, config.queuePrefix);
   const running = new Map<string, string>();
+  const commands = new RunningCommands(connection, config.queuePrefix);
+  // What a worker process of this machine that died (SIGKILL, a crash) left running: end it now, not only
+  // when the next job of that server comes.
+  void Promise.all(
+    opts.inventory.servers
+      .filter((s) => s.update)
+      .map(async (s) => {
+        const leftover = await commands.endLeftover(s.id).catch(() => undefined);
+        if (leftover?.status === 'ended') logger.warn({ serverId: s.id, pgid: leftover.entry.pgid, job: leftover.entry.jobId }, 'ended an update command a dead worker process left running');
+      }),
+  );
   const workers = createWorkers(connection, config.queuePrefix, {
     running,
+    commands,
     config,
     inventory: opts.inventory,
     records,

@@ -21,6 +21,7 @@ export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, 
   jobLog.step(`running the update command (timeout ${spec.timeoutSec}s)`);
   const started = Date.now();
   let logged = 0;
+  let recorded: Promise<unknown> = Promise.resolve();
   const outcome = await runCommand(
     argv,
     spec.timeoutSec,
@@ -31,9 +32,18 @@ export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, 
       else if (logged === MAX_LOG_LINES) jobLog.step(`more than ${MAX_LOG_LINES} lines of output: the rest is not kept in this log`);
       logged += 1;
     },
-    signal,
-    commandEnv(spec.env),
-  );
+    {
+      abort: signal,
+      env: commandEnv(spec.env),
+      // Kept in Redis while it runs: if this process dies, the next attempt ends what it left (or waits for it).
+      onStart: (pgid) => {
+        recorded = deps.commands?.started(server.id, job.id!, pgid, (spec.timeoutSec + 60) * 1000).catch(() => {}) ?? recorded;
+      },
+    },
+  ).finally(async () => {
+    await recorded;
+    await deps.commands?.ended(server.id, job.id!).catch(() => {});
+  });
   const durationMs = Date.now() - started;
   const output = outcome.tail.join('\n');
   if (outcome.cancelled) throw new Error(`update command stopped: the job was cancelled`);

@@ -107,7 +107,8 @@ declare module 'fastify' {
 const JWT_ERROR_CODES: Record<string, [string, string]> = {
   FST_JWT_NO_AUTHORIZATION_IN_HEADER: ['TOKEN_MISSING', 'Send an Authorization: Bearer <token> header.'],
   FST_JWT_BAD_REQUEST: ['TOKEN_MALFORMED', 'The Authorization header must be "Bearer <token>".'],
-  FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: ['TOKEN_EXPIRED', 'The token has expired.'],
+  FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: ['TOKEN_EXPIRED', 'The token has expired (its "exp" is past, beyond the clock tolerance JWT_CLOCK_TOLERANCE_SEC); get a new one.'],
+  FAST_JWT_INACTIVE: ['TOKEN_NOT_YET_VALID', 'The token is not valid yet (its "nbf" is in the future, beyond JWT_CLOCK_TOLERANCE_SEC): check the clocks of the issuer and of this server.'],
 };
 
 function claimScopes(scope: unknown): Set<string> {
@@ -154,7 +155,7 @@ function principalOf(payload: Record<string, unknown>): Principal {
   return { sub: payload.sub, tenant, scopes, isAdmin: scopes.has('admin') };
 }
 
-async function authenticate(request: FastifyRequest, verified: VerifiedTokens): Promise<Principal> {
+async function authenticate(request: FastifyRequest, verified: VerifiedTokens, toleranceMs: number): Promise<Principal> {
   const header = request.headers.authorization;
   if (header !== undefined && !/^Bearer [^\s]+$/i.test(header.trim())) {
     throw new UnauthorizedError(JWT_ERROR_CODES.FST_JWT_BAD_REQUEST![1], 'TOKEN_MALFORMED');
@@ -172,7 +173,7 @@ async function authenticate(request: FastifyRequest, verified: VerifiedTokens): 
     throw new UnauthorizedError(message, appCode);
   }
   const principal = principalOf(payload);
-  if (token && typeof payload.exp === 'number') verified.set(token, principal, payload.exp * 1000);
+  if (token && typeof payload.exp === 'number') verified.set(token, principal, payload.exp * 1000 + toleranceMs);
   return principal;
 }
 
@@ -185,6 +186,8 @@ export const authPlugin = fp(
       requiredClaims: ['exp', 'sub', ...(config.jwt.issuer ? ['iss'] : []), ...(config.jwt.audience ? ['aud'] : [])],
       allowedIss: config.jwt.issuer,
       allowedAud: config.jwt.audience,
+      // Issuers' clocks differ from ours by a few seconds: allow that much on exp and nbf (fast-jwt counts ms).
+      clockTolerance: config.jwt.clockToleranceSec * 1000,
     };
     await app.register(fastifyJwt, {
       secret: key.algorithm === 'HS256' ? key.key : { public: key.key, private: 'unused' },
@@ -194,7 +197,7 @@ export const authPlugin = fp(
     const verified = new VerifiedTokens();
     app.decorate('requireScope', (...scopes: Scope[]): onRequestAsyncHookHandler => {
       return async (request) => {
-        const principal = await authenticate(request, verified);
+        const principal = await authenticate(request, verified, config.jwt.clockToleranceSec * 1000);
         request.principal = principal;
         if (principal.isAdmin || scopes.some((s) => principal.scopes.has(s))) return;
         throw new ForbiddenError(`This needs a token with scope ${scopes.map((s) => `"${s}"`).join(' or ')}.`);

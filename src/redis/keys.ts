@@ -79,6 +79,9 @@ export function redisKeys(prefix: string) {
     /** One job at a time per server and kind. */
     serverLock: (kind: QueueName, serverId: string) => `${tagged(kind)}:lock:${serverId}`,
 
+    /** The update command running on a server: its process group, machine and worker process (running-commands.ts). */
+    runningCommand: (serverId: string) => `${tagged('update')}:command:${serverId}`,
+
     /** A tenant's slots of active jobs in a queue (job id -> expiry). */
     tenantSlots: (queue: QueueName, tenant: string) => `${tagged(queue)}:slots:${tenant}`,
     /**

@@ -60,11 +60,23 @@ describe('authentication', () => {
     expect(metricsOnly.statusCode).toBe(403);
   });
 
-  it('stops accepting a token the moment it expires, though it was accepted (and remembered) before', async () => {
-    const exp = now() + 2;
+  it('accepts a token a little past exp or before nbf (clock tolerance, 30 s by default) and says which when it is well past', async () => {
+    const sign = (claims: Record<string, number>) => `Bearer ${createSigner({ key: TEST_SECRET })({ sub: 'x', scope: 'jobs:read', ...claims })}`;
+    expect((await get(sign({ exp: now() - 10 }))).statusCode).toBe(200);
+    expect((await get(sign({ exp: now() + 600, nbf: now() + 10 }))).statusCode).toBe(200);
+    const early = await get(sign({ exp: now() + 600, nbf: now() + 120 }));
+    expect(early.statusCode).toBe(401);
+    expect(early.json().error).toMatchObject({ code: 'TOKEN_NOT_YET_VALID', message: expect.stringContaining('not valid yet') });
+    const late = await get(sign({ exp: now() - 60 }));
+    expect(late.json().error).toMatchObject({ code: 'TOKEN_EXPIRED', message: expect.stringContaining('expired') });
+  });
+
+  it('stops accepting a token the moment it expires (exp plus the tolerance), though it was accepted (and remembered) before', async () => {
+    // Past exp already, within the 30 s tolerance for 2 s more.
+    const exp = now() - 28;
     const t = `Bearer ${createSigner({ key: TEST_SECRET })({ sub: 'poller', tenant: 'acme', scope: 'jobs:read', exp })}`;
     for (let i = 0; i < 3; i += 1) expect((await get(t)).statusCode).toBe(200);
-    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    await new Promise((r) => setTimeout(r, (exp + 30) * 1000 - Date.now() + 50));
     const res = await get(t);
     expect(res.statusCode).toBe(401);
     expect(res.json().error.code).toBe('TOKEN_EXPIRED');

@@ -160,6 +160,63 @@ describe('npm run worker (workers/main.ts): the workers alone', () => {
     }
   });
 
+  it('a worker process killed with SIGKILL leaves no update command behind: the command dies with it, and the next attempt ends what it started first', async () => {
+    const dir = tmpDir('worker-orphan');
+    const file = path.join(dir, 'servers.json');
+    const commandPidFile = path.join(dir, 'command.pid');
+    const childPidFile = path.join(dir, 'child.pid');
+    // The first run starts a child of its own (same process group) and would take a minute; the next one says
+    // whether that child still runs.
+    const script = [
+      "const fs = require('fs');",
+      `if (fs.existsSync(${JSON.stringify(commandPidFile)})) {`,
+      `  let alive = true; try { process.kill(Number(fs.readFileSync(${JSON.stringify(childPidFile)}, 'utf8')), 0); } catch { alive = false; }`,
+      "  console.log(alive ? 'previous still running' : 'previous gone');",
+      '} else {',
+      `  fs.writeFileSync(${JSON.stringify(commandPidFile)}, String(process.pid));`,
+      "  const child = require('child_process').spawn('sleep', ['60'], { stdio: 'ignore' });",
+      `  fs.writeFileSync(${JSON.stringify(childPidFile)}, String(child.pid));`,
+      '  setTimeout(() => {}, 60000);',
+      '}',
+    ].join('\n');
+    const servers = [{ id: 'box', tenant: 'ops', host: '127.0.0.1', update: { command: [process.execPath, '-e', script], timeoutSec: 600 } }];
+    writeFileSync(file, JSON.stringify({ servers }));
+    const prefix = `orphan${process.pid}`;
+    const app = await makeApp({ env: { WORKERS: 'off', QUEUE_PREFIX: prefix }, servers });
+    let commandPid = 0;
+    let childPid = 0;
+    try {
+      const env = { ...redisEnv(), QUEUE_PREFIX: prefix, DATA_DIR: dir, SERVERS_FILE: file, WORKER_LOCK_MS: '2000' };
+      const first = worker(env);
+      runs.push(first);
+      await waitForOutput(first, /worker process started/);
+      const headers = auth({ tenant: 'ops' });
+      const jobId = (await app.inject({ method: 'POST', url: '/api/servers/box/update', headers, payload: { options: { attempts: 2 } } })).json().data.jobId as string;
+      for (let i = 0; i < 100 && !existsSync(childPidFile); i++) await new Promise((r) => setTimeout(r, 100));
+      commandPid = Number(readFileSync(commandPidFile, 'utf8'));
+      childPid = Number(readFileSync(childPidFile, 'utf8'));
+
+      first.child.kill('SIGKILL');
+      // The command goes with its worker process (the kernel tells it: parent-death signal).
+      for (let i = 0; i < 50 && alive(commandPid); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(commandPid)).toBe(false);
+
+      // The next worker process ends what the command started before the server runs another command.
+      const second = worker(env);
+      runs.push(second);
+      const done = await waitForJob(app, jobId, ['completed', 'failed'], 30_000);
+      expect(done.state).toBe('completed');
+      expect((done.result as { outputTail: string[] }).outputTail).toEqual(['previous gone']);
+      expect(alive(childPid)).toBe(false);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      // Should the product have failed, the test leaves nothing running either.
+      for (const pid of [commandPid, childPid]) if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+      await app.close();
+    }
+  });
+
   it('stops within SHUTDOWN_TIMEOUT_MS and a few bounded steps when its Redis is gone, instead of waiting for it for ever', async () => {
     const redisDir = path.join(tmpDir('worker-gone'), 'redis');
     const redis = await startEmbeddedRedis(redisDir);
