@@ -7,6 +7,9 @@ import type { WorkerDeps } from './deps.js';
 import { PROCESSORS } from './registry.js';
 import { JOB_DATA_SCHEMAS, JOB_TYPES_OF_QUEUE, QUEUE_NAMES, QUEUES, type JobData, type JobEnvelope, type JobResult, type JobType, type QueueName } from '../src/jobs/index.js';
 
+/** The most attempts a job may have (the contract's 1..10): BullMQ's own stall cap, above what runJob allows. */
+const MAX_STALLS = 10;
+
 /** runJob around the registry's processors of the queue's job types. */
 function processorFor(queue: QueueName, deps: WorkerDeps) {
   const schemas: Partial<Record<JobType, z.ZodType<JobData>>> = Object.fromEntries(JOB_TYPES_OF_QUEUE[queue].map((type) => [type, JOB_DATA_SCHEMAS[type]]));
@@ -36,6 +39,8 @@ export function createWorker(
     concurrency: QUEUES[queue].concurrency,
     ...(limiter ? { limiter } : {}),
     ...(lockMs ? { lockDuration: lockMs, stalledInterval: lockMs } : {}),
+    // Stalls count against the job's own attempts (runJob); BullMQ's cap only bounds the most attempts allow.
+    maxStalledCount: MAX_STALLS,
   });
   worker.on('error', (err) => logger.error({ queue, err: err.message }, 'worker error'));
   return worker;

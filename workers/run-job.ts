@@ -92,6 +92,7 @@ export function runJob<S extends z.ZodType, R extends object>(
     const signal = abortSignal ?? noSignal;
     const attempt = beginAttempt(queue, job, token, deps);
     const envelope = parseEnvelope<z.output<S>>(attempt, envelopes);
+    failIfAttemptsSpentOnStalls(attempt);
     await adoptScheduledRun(attempt, envelope);
     const server = resolveServer(attempt, envelope);
     await honourPendingCancel(attempt, envelope.recordId);
@@ -159,6 +160,24 @@ function resolveServer({ queue, deps, progress }: Attempt, envelope: JobEnvelope
     throw new UnrecoverableError(`server "${serverId}" is no longer in the inventory with a ${queue} section`);
   }
   return server;
+}
+
+/**
+ * A run cut short because its worker process died (BullMQ finds the job
+ * stalled and runs it again) counts as an attempt: the job runs again while
+ * failed attempts and such stalls stay under its attempts, then fails for good
+ * saying why. (BullMQ alone would fail it at its second stall, whatever its
+ * attempts: see MAX_STALLS in create-workers.ts.)
+ */
+function failIfAttemptsSpentOnStalls({ job, progress }: Attempt): void {
+  const attempts = job.opts.attempts ?? 1;
+  const stalls = job.stalledCounter ?? 0;
+  if (stalls > 0 && job.attemptsMade + stalls >= attempts) {
+    progress.finish();
+    throw new UnrecoverableError(
+      `its worker process stopped while running it ${stalls} time${stalls === 1 ? '' : 's'} (crashed or killed); with ${job.attemptsMade} failed attempt${job.attemptsMade === 1 ? '' : 's'}, its ${attempts} attempts are used up`,
+    );
+  }
 }
 
 /** A cancel that arrived while no process was running the job (or before this one tracked it). */

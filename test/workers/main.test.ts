@@ -217,6 +217,42 @@ describe('npm run worker (workers/main.ts): the workers alone', () => {
     }
   });
 
+  it('a job whose worker process is killed twice runs again within its attempts (a stall counts as one) and completes', async () => {
+    const dir = tmpDir('worker-stalls');
+    const file = path.join(dir, 'servers.json');
+    const runsFile = path.join(dir, 'runs');
+    // Runs 1 and 2 would take a minute (and get killed); run 3 ends at once.
+    const script = `const fs = require('fs'); fs.appendFileSync(${JSON.stringify(runsFile)}, 'run\\n'); const n = fs.readFileSync(${JSON.stringify(runsFile)}, 'utf8').trim().split('\\n').length; if (n < 3) setTimeout(() => {}, 60000); else console.log('run ' + n);`;
+    const servers = [{ id: 'box', tenant: 'ops', host: '127.0.0.1', update: { command: [process.execPath, '-e', script], timeoutSec: 600 } }];
+    writeFileSync(file, JSON.stringify({ servers }));
+    const prefix = `stalls${process.pid}`;
+    const app = await makeApp({ env: { WORKERS: 'off', QUEUE_PREFIX: prefix }, servers });
+    const env = { ...redisEnv(), QUEUE_PREFIX: prefix, DATA_DIR: dir, SERVERS_FILE: file, WORKER_LOCK_MS: '2000' };
+    const runsSoFar = () => (existsSync(runsFile) ? readFileSync(runsFile, 'utf8').trim().split('\n').length : 0);
+    try {
+      const headers = auth({ tenant: 'ops' });
+      const jobId = (await app.inject({ method: 'POST', url: '/api/servers/box/update', headers, payload: { options: { attempts: 3 } } })).json().data.jobId as string;
+      for (const run of [1, 2]) {
+        const w = worker(env);
+        runs.push(w);
+        for (let i = 0; i < 150 && runsSoFar() < run; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(runsSoFar()).toBe(run);
+        w.child.kill('SIGKILL');
+        await w.exited;
+      }
+      const last = worker(env);
+      runs.push(last);
+      const done = await waitForJob(app, jobId, ['completed', 'failed'], 30_000);
+      expect(done.failedReason).toBeNull();
+      expect(done.state).toBe('completed');
+      expect((done.result as { outputTail: string[] }).outputTail).toEqual(['run 3']);
+      last.child.kill('SIGTERM');
+      expect(await last.exited).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('stops within SHUTDOWN_TIMEOUT_MS and a few bounded steps when its Redis is gone, instead of waiting for it for ever', async () => {
     const redisDir = path.join(tmpDir('worker-gone'), 'redis');
     const redis = await startEmbeddedRedis(redisDir);
