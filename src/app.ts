@@ -10,7 +10,7 @@ import { prometheusPlugin } from './observability/prometheus.js';
 import { rateLimitPlugin } from './http/rate-limit.js';
 import { authPlugin, resolveJwtKey, type JwtKey } from './http/auth.js';
 import type { Config } from './config.js';
-import { errorHandlerPlugin } from './http/error-handler.js';
+import { errorHandlerPlugin, frameworkErrorHandler } from './http/error-handler.js';
 import { loadInventory, type Inventory } from './inventory.js';
 import { createLogger } from './logger.js';
 import type { RedisTarget } from './redis/connection.js';
@@ -46,6 +46,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     forceCloseConnections: 'idle',
+    frameworkErrors: frameworkErrorHandler,
     // One log line per request (the onResponse hook below) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: true },

@@ -36,6 +36,23 @@ const FASTIFY_CODES: Record<string, [string, string?]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['BAD_REQUEST', 'Content-Length does not match the body.'],
 };
 
+/** Errors the router raises before any hook runs (so before x-request-id is set). */
+const ROUTER_CODES: Record<string, [number, string, string]> = {
+  FST_ERR_BAD_URL: [400, 'BAD_URL', 'The URL is not valid: it holds a malformed percent-encoding (a "%" must be followed by two hex digits of UTF-8).'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'URI_TOO_LONG', 'A part of the path is too long (at most 100 characters): no id of this API is that long.'],
+};
+
+/**
+ * Fastify's `frameworkErrors`: what the router refuses (a malformed
+ * percent-encoding, an over-long path part) answers with the error envelope
+ * and x-request-id like every other error.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const [status, code, message] = ROUTER_CODES[err.code] ?? [err.statusCode ?? 400, 'BAD_REQUEST', err.message];
+  reply.header('x-request-id', request.id);
+  void send(reply, request, status, code, message);
+}
+
 /**
  * One error shape for the whole API. 4xx keep their message; a 500 says
  * nothing about internals (the details go to the log); Redis trouble is a 503

@@ -414,4 +414,17 @@ describe('jobs API', () => {
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ success: false, error: { code: 'ROUTE_NOT_FOUND' } });
   });
+
+  it('answers what the router refuses (a malformed %-encoding, an over-long path part) with the envelope and x-request-id', async () => {
+    for (const [url, status, code] of [
+      ['/api/jobs/%E0%A4%A', 400, 'BAD_URL'],
+      ['/%zzpi/jobs', 400, 'BAD_URL'],
+      [`/api/jobs/${'a'.repeat(600)}`, 414, 'URI_TOO_LONG'],
+    ] as const) {
+      const res = await app.inject({ url, headers: { ...acme, 'x-request-id': 'trace-me-1' } });
+      expect(res.statusCode, url).toBe(status);
+      expect(res.headers['x-request-id']).toBe('trace-me-1');
+      expect(res.json()).toMatchObject({ success: false, error: { code }, requestId: 'trace-me-1' });
+    }
+  });
 });
