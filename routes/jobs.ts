@@ -239,13 +239,13 @@ function readRoutes(fastify: FastifyInstance): void {
         ].join(' '),
         security,
         params: jobIdParams,
-        response: { 200: z.string().describe('an event stream'), ...errors(401, 403, 404, 503) },
+        response: { 200: z.string().describe('an event stream'), ...errors(401, 403, 404, 429, 503) },
       },
     },
     async (request, reply) => {
       const first = await app.jobs.get(request.principal, request.params.id);
       const lastId = Number(request.headers['last-event-id'] ?? (request.query as { lastEventId?: string }).lastEventId ?? 0);
-      await streamJobEvents(app, reply, first, Number.isInteger(lastId) && lastId > 0 ? lastId : 0, visibleTenant(request.principal));
+      await streamJobEvents(app, reply, first, Number.isInteger(lastId) && lastId > 0 ? lastId : 0, visibleTenant(request.principal), request.principal.tenant);
     },
   );
 

@@ -46,6 +46,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     forceCloseConnections: 'idle',
+    // Time to receive a whole request (a slow or stalled sender gets 408); answering is bounded elsewhere
+    // (REDIS_COMMAND_TIMEOUT_MS), and a long poll or an event stream, once received, is not cut by it.
+    requestTimeout: config.requestTimeoutMs,
+    // Node looks for such requests every 30 s by default: look often enough that the bound holds.
+    http: { connectionsCheckingInterval: Math.min(5000, Math.ceil(config.requestTimeoutMs / 2)) },
     frameworkErrors: frameworkErrorHandler,
     // One log line per request (the onResponse hook below) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

@@ -53,6 +53,8 @@ const envSchema = z.object({
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  TENANT_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(50),
 });
 
 export type Config = Readonly<{
@@ -90,6 +92,10 @@ export type Config = Readonly<{
   shutdownTimeoutMs: number;
   /** How long an API call waits for a Redis command before it answers 503 (a frozen Redis must not hang requests). */
   redisCommandTimeoutMs: number;
+  /** How long a client may take to send a whole request (headers and body); a slower one gets 408. */
+  requestTimeoutMs: number;
+  /** Event streams one tenant may hold open at once in one API process. */
+  tenantMaxStreams: number;
   /** The dashboard's logins; no admin user: no dashboard. */
   dashboard: Readonly<{ adminUser?: string; adminPassword?: string; viewerUser?: string; viewerPassword?: string }>;
   /** BullMQ's lockDuration and stalledInterval: how soon a job whose worker process died runs again. */
@@ -233,6 +239,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    tenantMaxStreams: e.TENANT_MAX_STREAMS,
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     workerLockMs: e.WORKER_LOCK_MS,
     workerHealthPort: e.WORKER_HEALTH_PORT,

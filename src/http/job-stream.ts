@@ -1,8 +1,36 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { JobEvent } from '../services/job-events.js';
 import type { JobView } from '../store/job-store.js';
+import { AppError } from '../errors.js';
 
 const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
+
+/** Open event streams per tenant, per app (one API process). */
+const openStreams = new WeakMap<FastifyInstance, Map<string, number>>();
+
+/** Count a stream of `owner` open, or refuse it (429) when the tenant holds TENANT_MAX_STREAMS already; answers the release. */
+function openStream(app: FastifyInstance, owner: string): () => void {
+  let counts = openStreams.get(app);
+  if (!counts) openStreams.set(app, (counts = new Map<string, number>()));
+  const open = counts.get(owner) ?? 0;
+  if (open >= app.config.tenantMaxStreams) {
+    throw new AppError(
+      429,
+      'TOO_MANY_STREAMS',
+      `Tenant "${owner}" has ${open} event streams open, the most allowed (TENANT_MAX_STREAMS=${app.config.tenantMaxStreams}); close one, or wait for a job with ?waitMs= instead.`,
+      { 'retry-after': '5' },
+    );
+  }
+  counts.set(owner, open + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const now = (counts.get(owner) ?? 1) - 1;
+    if (now <= 0) counts.delete(owner);
+    else counts.set(owner, now);
+  };
+}
 
 /**
  * Serve one job's server-sent events on `reply` (hijacked: Fastify hands over
@@ -11,8 +39,17 @@ const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
  * progress, log and the terminal event. Each event's id is the number of log
  * lines sent so far, which is all a reconnecting client needs (Last-Event-ID).
  */
-export async function streamJobEvents(app: FastifyInstance, reply: FastifyReply, first: JobView, fromLog: number, tenant: string | undefined): Promise<void> {
+export async function streamJobEvents(
+  app: FastifyInstance,
+  reply: FastifyReply,
+  first: JobView,
+  fromLog: number,
+  tenant: string | undefined,
+  /** The caller's own tenant, whose streams are counted. */
+  owner: string,
+): Promise<void> {
   const { id, queue } = first;
+  const release = openStream(app, owner);
   const raw = reply.raw;
   let sent = fromLog;
   let closed = false;
@@ -30,6 +67,7 @@ export async function streamJobEvents(app: FastifyInstance, reply: FastifyReply,
   const end = () => {
     if (closed) return;
     closed = true;
+    release();
     clearInterval(heartbeat);
     stop?.();
     raw.end();

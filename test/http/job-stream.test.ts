@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, makeApp, token } from '../helpers.js';
@@ -49,7 +50,8 @@ describe('watching jobs without busy polling', () => {
 
   beforeAll(async () => {
     app = await makeApp({
-      env: { SSE_HEARTBEAT_MS: '300' },
+      // A thousand streams of one tenant below: raise its cap of open streams (50 by default) for that.
+      env: { SSE_HEARTBEAT_MS: '300', TENANT_MAX_STREAMS: '5000' },
       servers: [
         {
           id: 'slow',
@@ -149,5 +151,69 @@ describe('watching jobs without busy polling', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(app.events.listeners).toBe(0);
     await app.inject({ method: 'POST', url: `/api/jobs/${id}/cancel`, headers: H });
+  });
+});
+
+describe('limits on event streams', () => {
+  it('a tenant may hold TENANT_MAX_STREAMS open at once: one more is a 429 with the envelope; another tenant is not affected', async () => {
+    const servers = [
+      { id: 'a', tenant: 'ops', host: '127.0.0.1', scan: { ports: [1] } },
+      { id: 'b', tenant: 'other', host: '127.0.0.1', scan: { ports: [1] } },
+    ];
+    const app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_STREAMS: '2' }, servers });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const delayed = async (tenant: string, serverId: string) =>
+      (await app.inject({ method: 'POST', url: '/api/jobs', headers: auth({ tenant }), payload: { type: 'scan:quick', data: { serverId }, options: { delay: 60_000 } } })).json().data
+        .jobId as string;
+    const open = (tenant: string, id: string) =>
+      new Promise<{ status: number; req: http.ClientRequest; body: Promise<string> }>((resolve) => {
+        const req = http.get(`${base}/api/jobs/${id}/events`, { headers: { authorization: `Bearer ${token({ tenant })}` } }, (res) => {
+          let text = '';
+          const body = new Promise<string>((done) => {
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => done(text));
+          });
+          res.once('data', () => resolve({ status: res.statusCode!, req, body }));
+          if (res.statusCode !== 200) res.once('end', () => resolve({ status: res.statusCode!, req, body: Promise.resolve(text) }));
+        });
+      });
+    try {
+      const mine = await delayed('ops', 'a');
+      const first = await open('ops', mine);
+      const second = await open('ops', mine);
+      expect([first.status, second.status]).toEqual([200, 200]);
+      const third = await open('ops', mine);
+      expect(third.status).toBe(429);
+      expect(JSON.parse(await third.body)).toMatchObject({ success: false, error: { code: 'TOO_MANY_STREAMS', message: expect.stringContaining('TENANT_MAX_STREAMS=2') } });
+      const theirs = await open('other', await delayed('other', 'b'));
+      expect(theirs.status).toBe(200);
+      // Closing one frees its place.
+      first.req.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      const again = await open('ops', mine);
+      expect(again.status).toBe(200);
+      for (const s of [second, theirs, again]) s.req.destroy();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('limits on connections', () => {
+  it('a client that does not finish sending its request within REQUEST_TIMEOUT_MS gets 408 and the connection closes', async () => {
+    const app = await makeApp({ env: { WORKERS: 'off', REQUEST_TIMEOUT_MS: '1000' } });
+    const base = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+    try {
+      const socket = net.connect(Number(base.port), base.hostname);
+      let received = '';
+      socket.on('data', (c: Buffer) => (received += c.toString()));
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      // Headers started, never finished (a slow or stalled sender).
+      socket.write('GET /api/jobs HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+      await closed;
+      expect(received).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await app.close();
+    }
   });
 });
