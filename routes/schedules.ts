@@ -68,7 +68,7 @@ export default async function scheduleRoutes(fastify: FastifyInstance) {
           'The job is checked like any enqueue (server, tenant, kind) when the schedule is made. Each run is a job of its own, with an id `repeat:…`, listed once it starts. A bad cron pattern or time zone is a 400 INVALID_CRON that says why. 201 when created, 200 when an existing schedule of that id was replaced.',
         security,
         body: bodySchema,
-        response: { 200: okEnvelope(scheduleSchema), 201: okEnvelope(scheduleSchema), ...errors(400, 401, 403, 413, 415, 503) },
+        response: { 200: okEnvelope(scheduleSchema), 201: okEnvelope(scheduleSchema), ...errors(400, 401, 403, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -55,6 +55,8 @@ const envSchema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   TENANT_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(50),
+  TENANT_MAX_SCHEDULES: z.coerce.number().int().min(1).max(100_000).default(100),
+  SCHEDULE_MIN_INTERVAL_SEC: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
 export type Config = Readonly<{
@@ -96,6 +98,8 @@ export type Config = Readonly<{
   requestTimeoutMs: number;
   /** Event streams one tenant may hold open at once in one API process. */
   tenantMaxStreams: number;
+  /** Schedules one tenant may have, and the shortest time between two runs of one. */
+  schedules: Readonly<{ maxPerTenant: number; minIntervalSec: number }>;
   /** The dashboard's logins; no admin user: no dashboard. */
   dashboard: Readonly<{ adminUser?: string; adminPassword?: string; viewerUser?: string; viewerPassword?: string }>;
   /** BullMQ's lockDuration and stalledInterval: how soon a job whose worker process died runs again. */
@@ -241,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     tenantMaxStreams: e.TENANT_MAX_STREAMS,
+    schedules: Object.freeze({ maxPerTenant: e.TENANT_MAX_SCHEDULES, minIntervalSec: e.SCHEDULE_MIN_INTERVAL_SEC }),
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     workerLockMs: e.WORKER_LOCK_MS,
     workerHealthPort: e.WORKER_HEALTH_PORT,

@@ -98,7 +98,9 @@ export const servicesPlugin = fp(
     app.decorate('jobs', jobs);
     app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
-    app.decorate('schedules', new Schedules(queues, jobs));
+    const schedules = new Schedules(queues, jobs, redis, config.queuePrefix, config.schedules);
+    await schedules.indexExisting();
+    app.decorate('schedules', schedules);
     const events = new JobEventsHub(opts.redis, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));

@@ -82,6 +82,9 @@ export function redisKeys(prefix: string) {
     /** The update command running on a server: its process group, machine and worker process (running-commands.ts). */
     runningCommand: (serverId: string) => `${tagged('update')}:command:${serverId}`,
 
+    /** A tenant's schedule names in a queue (its BullMQ job schedulers are `<queue>~<tenant>~<name>`). */
+    tenantSchedules: (queue: QueueName, tenant: string) => `${tagged(queue)}:schedules:${tenant}`,
+
     /** A tenant's slots of active jobs in a queue (job id -> expiry). */
     tenantSlots: (queue: QueueName, tenant: string) => `${tagged(queue)}:slots:${tenant}`,
     /**

@@ -11,6 +11,8 @@ describe('cron schedules', () => {
 
   beforeAll(async () => {
     app = await makeApp({
+      // A schedule that fires every second below (the default refuses more often than every 60 s), and a small cap.
+      env: { SCHEDULE_MIN_INTERVAL_SEC: '1', TENANT_MAX_SCHEDULES: '5' },
       servers: [
         { id: 'web', tenant: 'ops', host: '127.0.0.1', scan: { ports: [1], timeoutMs: 200 }, backup: { paths: ['config/sample/www'] } },
         { id: 'db', tenant: 'globex', host: '127.0.0.1', scan: { ports: [1] } },
@@ -96,6 +98,35 @@ describe('cron schedules', () => {
     expect(later).toBe(settled);
     await waitForJob(app, done[0]!.id);
   });
+  it('a tenant has at most TENANT_MAX_SCHEDULES schedules: one more is a 429; replacing one is fine; other tenants are unaffected', async () => {
+    const globex = auth({ tenant: 'globex' });
+    const mine = (await app.inject({ url: '/api/schedules', headers: globex })).json().data as unknown[];
+    for (let i = mine.length; i < 5; i++) expect((await post({ id: `cap-${i}`, type: 'scan:quick', data: { serverId: 'db' }, cron: '0 2 * * *' }, globex)).statusCode).toBe(201);
+    const over = await post({ id: 'cap-over', type: 'scan:quick', data: { serverId: 'db' }, cron: '0 2 * * *' }, globex);
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ success: false, error: { code: 'TOO_MANY_SCHEDULES', message: expect.stringContaining('TENANT_MAX_SCHEDULES=5') } });
+    expect((await post({ id: 'cap-4', type: 'scan:quick', data: { serverId: 'db' }, cron: '30 3 * * *' }, globex)).statusCode).toBe(200);
+    // Another tenant's list shows its own only.
+    const theirs = (await app.inject({ url: '/api/schedules', headers: OPS })).json().data as Array<{ tenant: string }>;
+    expect(theirs.every((s) => s.tenant === 'ops')).toBe(true);
+    for (let i = 0; i < 5; i++) await app.inject({ method: 'DELETE', url: `/api/schedules/cap-${i}`, headers: globex });
+  });
+
+  it('refuses a pattern that runs more often than SCHEDULE_MIN_INTERVAL_SEC with 400 SCHEDULE_TOO_FREQUENT', async () => {
+    const strict = await makeApp({ env: { WORKERS: 'off' }, servers: [{ id: 'web', tenant: 'ops', host: '127.0.0.1', scan: { ports: [1] } }] });
+    try {
+      // The last one runs twice 30 s apart once an hour: the shortest gap counts, not the usual one.
+      for (const cron of ['* * * * * *', '*/30 * * * * *', '0,30 0 * * * *']) {
+        const res = await strict.inject({ method: 'POST', url: '/api/schedules', headers: OPS, payload: { id: 'often', type: 'scan:quick', data: { serverId: 'web' }, cron } });
+        expect(res.statusCode, cron).toBe(400);
+        expect(res.json().error).toMatchObject({ code: 'SCHEDULE_TOO_FREQUENT', message: expect.stringContaining('every 60 s') });
+      }
+      const everyMinute = await strict.inject({ method: 'POST', url: '/api/schedules', headers: OPS, payload: { id: 'often', type: 'scan:quick', data: { serverId: 'web' }, cron: '* * * * *' } });
+      expect(everyMinute.statusCode).toBe(201);
+    } finally {
+      await strict.close();
+    }
+  });
 });
 
 describe('nextRuns (the run times a schedule shows)', () => {
@@ -125,4 +156,5 @@ describe('nextRuns (the run times a schedule shows)', () => {
     expect(refusal('0 25 * * *')).toEqual({ code: 'INVALID_CRON', message: expect.stringMatching(/not a valid cron expression/) });
     expect(refusal('0 2 * * *', 'Nowhere/Town')).toEqual({ code: 'INVALID_CRON', message: expect.stringMatching(/is not a time zone/) });
   });
+
 });
