@@ -193,6 +193,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.ADMIN_PASSWORD !== undefined && e.ADMIN_PASSWORD.length < 12) {
     throw new ConfigError('invalid configuration:\n  ADMIN_PASSWORD: at least 12 characters (the dashboard can act on every job)');
   }
+  if (e.VIEWER_PASSWORD !== undefined && e.VIEWER_PASSWORD.length < 12) {
+    throw new ConfigError('invalid configuration:\n  VIEWER_PASSWORD: at least 12 characters (the dashboard shows every tenant\'s jobs and their data)');
+  }
   const targets = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => e[k] !== undefined);
   if (targets.length > 1) {
     throw new ConfigError(`invalid configuration:\n  ${targets.join(' and ')}: set one of them (REDIS_URL for one Redis, REDIS_SENTINELS for a master behind Sentinels, REDIS_CLUSTER_NODES for a Redis Cluster)`);

@@ -18,6 +18,7 @@ describe('configuration', () => {
     expect(() => loadConfig({ TENANT_MAX_SHARE: '0' })).toThrow(/TENANT_MAX_SHARE: must be more than 0/);
     expect(() => loadConfig({ ADMIN_USER: 'ops' })).toThrow(/ADMIN_USER\/ADMIN_PASSWORD .* set both of a pair/);
     expect(() => loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'short' })).toThrow(/ADMIN_PASSWORD: at least 12 characters/);
+    expect(() => loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'long-enough-pass', VIEWER_USER: 'v', VIEWER_PASSWORD: 'short' })).toThrow(/VIEWER_PASSWORD: at least 12 characters/);
     expect(() => loadConfig({ TENANT_MAX_SHARE: '1.5' })).toThrow(/TENANT_MAX_SHARE: must be at most 1/);
   });
 

@@ -77,6 +77,36 @@ describe('the dashboard (bull-board) at /admin/queues, in a real browser', () =>
     await app.queues.scan.resume();
   });
 
+  it('refuses changes from another site\'s page, may not be framed, and makes an address that keeps failing to log in wait', async () => {
+    const basic = (l: { username: string; password: string }) => ({ authorization: 'Basic ' + Buffer.from(`${l.username}:${l.password}`).toString('base64') });
+    const pause = (headers: Record<string, string>) => app.inject({ method: 'PUT', url: `/admin/queues/api/queues/${SCAN}/pause`, headers: { ...basic(ADMIN_LOGIN), host: 'jobs.example:3000', ...headers } });
+    // A page of another site, with the admin's login the browser sends by itself.
+    const others: Array<Record<string, string>> = [{ origin: 'https://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const other of others) {
+      const res = await pause(other);
+      expect(res.statusCode, JSON.stringify(other)).toBe(403);
+      expect(res.json().error.code).toBe('CROSS_SITE_REQUEST');
+    }
+    expect(await app.queues.scan.isPaused()).toBe(false);
+    // Its own page (or a script, which sends no Origin) may.
+    expect((await pause({ origin: 'http://jobs.example:3000' })).statusCode).toBe(200);
+    await app.queues.scan.resume();
+
+    const page = await app.inject({ url: '/admin/queues', headers: basic(ADMIN_LOGIN) });
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+
+    const guess = (ip: string) => app.inject({ url: '/admin/queues', remoteAddress: ip, headers: basic({ username: 'ops-admin', password: 'guess-guess-guess' }) });
+    for (let i = 0; i < 10; i++) expect((await guess('10.9.8.7')).statusCode).toBe(401);
+    const blocked = await guess('10.9.8.7');
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(blocked.json().error.code).toBe('TOO_MANY_LOGIN_ATTEMPTS');
+    // Even the right password waits; other addresses do not.
+    expect((await app.inject({ url: '/admin/queues', remoteAddress: '10.9.8.7', headers: basic(ADMIN_LOGIN) })).statusCode).toBe(429);
+    expect((await app.inject({ url: '/admin/queues', remoteAddress: '10.9.8.8', headers: basic(ADMIN_LOGIN) })).statusCode).toBe(200);
+  });
+
   it('is off when no admin login is configured, and stays out of the API document', async () => {
     const plain = await makeApp({ env: { WORKERS: 'off' } });
     expect((await plain.inject({ url: '/admin/queues' })).statusCode).toBe(404);
