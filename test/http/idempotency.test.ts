@@ -21,6 +21,18 @@ describe('Idempotency-Key on enqueues', () => {
     app.inject({ method: 'POST', url, headers: { ...headers, ...(key ? { 'idempotency-key': key } : {}) }, payload });
   const scans = async (tenant = 'acme') => (await app.jobs.store.list({ tenant, limit: 100 })).jobs.length;
 
+  it('a repeat is answered only after authentication and authorization: no token 401, a read-only token 403, never the stored job', async () => {
+    const body = { type: 'scan:quick', data: { serverId: 'web-g' } };
+    const first = await submit('order-auth', body, auth({ tenant: 'globex' }));
+    expect(first.statusCode).toBe(202);
+    const anonymous = await submit('order-auth', body, {} as typeof ACME);
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.body).not.toContain(first.json().data.jobId);
+    const reader = await submit('order-auth', body, auth({ tenant: 'globex', scope: 'jobs:read' }));
+    expect(reader.statusCode).toBe(403);
+    expect(reader.body).not.toContain(first.json().data.jobId);
+  });
+
   it('a repeat answers 200 with the job the key first created', async () => {
     const body = { type: 'scan:quick', data: { serverId: 'web' } };
     const first = await submit('order-1', body);
