@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -133,8 +133,37 @@ async function extractChain(
       },
     });
     const source: Readable = e.encrypted ? await decryptFile(e.archive, key!) : createReadStream(e.archive);
-    await pipeline(source, counter, extractTar({ cwd: into, strict: true }), { signal });
+    // node-tar (strict) refuses a symlink to an absolute path, and would otherwise make it relative: such
+    // links are set aside and made as they were once the archive is out.
+    const absoluteLinks: Array<[string, string]> = [];
+    const filter = (entryPath: string, entry: unknown) => {
+      const { type, linkpath } = entry as { type?: string; linkpath?: string };
+      if (type === 'SymbolicLink' && linkpath && path.isAbsolute(linkpath)) {
+        absoluteLinks.push([entryPath, linkpath]);
+        return false;
+      }
+      return true;
+    };
+    await pipeline(source, counter, extractTar({ cwd: into, strict: true, filter }), { signal });
+    for (const [entryPath, target] of absoluteLinks) await restoreLink(into, entryPath, target);
   }
+}
+
+/**
+ * Make a symlink an archive held, at `entryPath` under `into`: the path must
+ * stay inside `into` (no `..`, not absolute, no symlinked folder on the way),
+ * as node-tar checks for what it writes itself. The link is made, never followed.
+ */
+async function restoreLink(into: string, entryPath: string, target: string): Promise<void> {
+  const rel = path.normalize(entryPath);
+  if (path.isAbsolute(rel) || rel.split(path.sep).includes('..')) throw new UnrecoverableError(`the archive entry "${entryPath}" points outside the restore directory`);
+  const at = path.join(into, rel);
+  await mkdir(path.dirname(at), { recursive: true });
+  const root = await realpath(into);
+  const parent = await realpath(path.dirname(at));
+  if (parent !== root && !parent.startsWith(root + path.sep)) throw new UnrecoverableError(`the archive entry "${entryPath}" goes through a link out of the restore directory`);
+  await rm(at, { force: true });
+  await symlink(target, at);
 }
 
 /** Extracting never deletes: the files the target backup's source no longer had are still there from the backups before it. */

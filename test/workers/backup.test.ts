@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { list as listTar } from 'tar';
@@ -46,6 +46,7 @@ describe('backups operators can trust', () => {
     { id: 'kept', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'kept')] } },
     { id: 'locked', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'kept')] } },
     { id: 'huge', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'huge')] } },
+    { id: 'links', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'links')] } },
   ];
   // TENANT_MAX_SHARE=1: one tenant may use both backup slots, so only the server lock keeps backups of one server apart.
   const env = { BACKUP_ENCRYPTION_KEY: KEY_HEX, BACKUP_RETENTION: '3', DATA_DIR: dataDir, QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1' };
@@ -79,9 +80,25 @@ describe('backups operators can trust', () => {
     writeFileSync(path.join(site, 'debug.log'), 'excluded');
     mkdirSync(path.join(source, 'kept'));
     writeFileSync(path.join(source, 'kept/a.txt'), 'a');
+    mkdirSync(path.join(source, 'links'));
+    writeFileSync(path.join(source, 'links/real.txt'), 'r');
+    symlinkSync('/etc/hostname', path.join(source, 'links/absolute'));
+    symlinkSync('real.txt', path.join(source, 'links/relative'));
     app = await makeApp({ env, servers });
   });
   afterAll(() => app.close());
+
+  it('restores symlinks as they were, one to an absolute path included (node-tar\'s strict mode refused it)', async () => {
+    const made = await backup('links', {});
+    expectCompleted(made);
+    const restored = await restore('links', (made.result as { backupId: string }).backupId);
+    expectCompleted(restored);
+    const dir = (restored.result as { directory: string }).directory;
+    const linkDir = readdirSync(dir, { recursive: true, withFileTypes: true }).find((e) => e.name === 'absolute')!.parentPath;
+    expect(readlinkSync(path.join(linkDir, 'absolute'))).toBe('/etc/hostname');
+    expect(readlinkSync(path.join(linkDir, 'relative'))).toBe('real.txt');
+    expect(readFileSync(path.join(linkDir, 'real.txt'), 'utf8')).toBe('r');
+  });
 
   it('an incremental backup takes only what changed since the last one; the first one is full', async () => {
     const first = await backup('files', { backup_type: 'incremental' });
