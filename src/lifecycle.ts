@@ -1,3 +1,5 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'pino';
 
 /** Copies of one signal that arrive within this window are one request to stop (a process group gets each twice). */
@@ -62,4 +64,34 @@ export function stopOnSignals(logger: Logger, limitMs: number, stop: () => Promi
       else logger.error({ err: String(err) }, `${event} while stopping`);
     });
   }
+}
+
+/**
+ * util-linux's setpriv, when the machine has it (Debian and most Linux
+ * systems do): with --pdeathsig, the kernel signals a child when this process
+ * dies, even by SIGKILL, so nothing this process started runs on orphaned.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+/**
+ * The argv that runs `bin args` so that it gets SIGTERM when this process
+ * dies, where the machine can do that; else `bin args` as they are.
+ */
+export function endingWithThisProcess(bin: string, args: readonly string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'TERM', '--', bin, ...args]] : [bin, [...args]];
+}
+
+/** Why `bin` cannot be run (ENOENT, EACCES), or undefined when it can: a path to an executable, or a name found on `searchPath`. */
+export function unrunnable(bin: string, searchPath = process.env.PATH ?? ''): string | undefined {
+  const why = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return undefined;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code ?? 'ENOENT';
+    }
+  };
+  if (bin.includes('/')) return why(bin);
+  const dirs = searchPath.split(':').filter((dir) => dir !== '');
+  return dirs.some((dir) => why(path.join(dir, bin)) === undefined) ? undefined : 'ENOENT';
 }

@@ -49,6 +49,17 @@ describe('npm start (src/main.ts)', () => {
     expect(await again.exited).toBe(0);
   });
 
+  it('a server killed with SIGKILL leaves no Redis running: the embedded redis-server stops with it', async () => {
+    const run = start({ DATA_DIR: tmpDir('main-kill'), WORKERS: 'off' });
+    runs.push(run);
+    const redisPid = Number((await waitFor(run, /"redis":"[^"]+","pid":(\d+)/))[1]);
+    await waitFor(run, /Jobs API on http:\/\/localhost:(\d+)/);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    for (let i = 0; i < 100 && alive(redisPid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(redisPid)).toBe(false);
+  });
+
   it('on SIGTERM lets an active job finish before it exits', async () => {
     const dataDir = tmpDir('graceful');
     const file = `${dataDir}/servers.json`;

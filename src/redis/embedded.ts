@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { oneShotClient, redisOptionsFromUrl } from './connection.js';
+import { endingWithThisProcess, unrunnable } from '../lifecycle.js';
 
 export class RedisServerMissingError extends Error {
   override name = 'RedisServerMissingError';
@@ -77,7 +78,10 @@ export async function startEmbeddedRedis(
 
   // A process group of its own: Ctrl-C in the terminal reaches the server, which drains its jobs and then
   // stops this Redis; were it in the server's group, Redis would stop first and the drain would fail.
-  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // And it stops (SIGTERM: it writes its append-only file) should the server die without stopping it.
+  if (unrunnable(binary)) throw new RedisServerMissingError(binary);
+  const [file, fileArgs] = endingWithThisProcess(binary, args);
+  const child: ChildProcess = spawn(file, fileArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const output: string[] = [];
   const collect = (chunk: Buffer) => {

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { endingWithThisProcess, unrunnable } from '../../src/lifecycle.js';
 
 /** How many of the last output lines an outcome keeps (a failure reason quotes them). */
 const TAIL_LINES = 10;
@@ -33,29 +32,6 @@ export function commandEnv(declared: Readonly<Record<string, string>> = {}): Rec
   };
 }
 
-/**
- * util-linux's setpriv, when the machine has it: the command gets SIGTERM
- * from the kernel when this process dies (a SIGKILL, a crash), instead of
- * running on orphaned. What it started itself is ended by the next attempt
- * (src/coordination/running-commands.ts).
- */
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-
-/** Why `bin` cannot be run (ENOENT, EACCES), or undefined when it can: a path to an executable, or a name found on PATH. */
-function unrunnable(bin: string, env: Record<string, string>): string | undefined {
-  const why = (file: string) => {
-    try {
-      accessSync(file, constants.X_OK);
-      return undefined;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code ?? 'ENOENT';
-    }
-  };
-  if (bin.includes('/')) return why(bin);
-  const dirs = (env.PATH ?? '').split(':').filter((dir) => dir !== '');
-  return dirs.some((dir) => why(path.join(dir, bin)) === undefined) ? undefined : 'ENOENT';
-}
-
 export type CommandOptions = {
   /** Stop the command (its whole group) when this fires. */
   abort?: AbortSignal | undefined;
@@ -75,10 +51,12 @@ export function runCommand(argv: string[], timeoutSec: number, onLine: (line: st
   const [bin, ...args] = argv;
   const { abort, env = commandEnv(), onStart } = opts;
   // Checked here: through setpriv, a command that cannot run would look like one that exited 127.
-  const cannot = unrunnable(bin!, env);
+  const cannot = unrunnable(bin!, env.PATH);
   if (cannot) return Promise.reject(new Error(`cannot run ${bin}: ${cannot}`));
   return new Promise((resolve, reject) => {
-    const [file, ...fileArgs] = SETPRIV ? [SETPRIV, '--pdeathsig', 'TERM', '--', bin!, ...args] : [bin!, ...args];
+    // The command gets SIGTERM from the kernel should this process die; what it started itself is ended by
+    // the next attempt (src/coordination/running-commands.ts).
+    const [file, fileArgs] = endingWithThisProcess(bin!, args);
     const child = spawn(file, fileArgs, { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
     if (child.pid !== undefined) onStart?.(child.pid);
     const tail: string[] = [];
