@@ -56,6 +56,8 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   TENANT_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(50),
   TENANT_MAX_SCHEDULES: z.coerce.number().int().min(1).max(100_000).default(100),
+  TENANT_MAX_QUEUED: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+  TENANT_MAX_IDEMPOTENCY_KEYS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
   SCHEDULE_MIN_INTERVAL_SEC: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
@@ -98,6 +100,9 @@ export type Config = Readonly<{
   requestTimeoutMs: number;
   /** Event streams one tenant may hold open at once in one API process. */
   tenantMaxStreams: number;
+  /** Jobs one tenant may have waiting to start, and Idempotency-Key responses it may have stored. */
+  tenantMaxQueued: number;
+  tenantMaxIdempotencyKeys: number;
   /** Schedules one tenant may have, and the shortest time between two runs of one. */
   schedules: Readonly<{ maxPerTenant: number; minIntervalSec: number }>;
   /** The dashboard's logins; no admin user: no dashboard. */
@@ -248,6 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     tenantMaxStreams: e.TENANT_MAX_STREAMS,
+    tenantMaxQueued: e.TENANT_MAX_QUEUED,
+    tenantMaxIdempotencyKeys: e.TENANT_MAX_IDEMPOTENCY_KEYS,
     schedules: Object.freeze({ maxPerTenant: e.TENANT_MAX_SCHEDULES, minIntervalSec: e.SCHEDULE_MIN_INTERVAL_SEC }),
     sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
     workerLockMs: e.WORKER_LOCK_MS,

@@ -12,7 +12,7 @@ const CAPACITY_CACHE_MS = 5000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    jobsapiAcquireSlot(slots: string, override: string, jobId: string, now: number, expiry: number, cap: number, half: number): Promise<[number, number, number]>;
+    jobsapiAcquireSlot(slots: string, override: string, queued: string, jobId: string, now: number, expiry: number, cap: number, half: number): Promise<[number, number, number]>;
   }
 }
 
@@ -42,7 +42,7 @@ export class TenantSlots {
     private readonly share = 0.5,
   ) {
     this.keys = redisKeys(prefix);
-    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 2, lua: acquireSlotLua(SLOT_TTL_MS * 2) });
+    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 3, lua: acquireSlotLua(SLOT_TTL_MS * 2) });
   }
 
   private async shareOfCapacity(queue: QueueName): Promise<number> {
@@ -59,6 +59,7 @@ export class TenantSlots {
     const [taken, cap, active] = await this.redis.jobsapiAcquireSlot(
       key,
       this.keys.tenantLimit(queue, tenant),
+      this.keys.index.queued(queue, tenant),
       jobId,
       now,
       now + SLOT_TTL_MS,

@@ -49,6 +49,25 @@ export const idempotencyPlugin = fp(
       return reply.send(stored.body);
     };
 
+    // TENANT_MAX_IDEMPOTENCY_KEYS: the responses one tenant may have stored, counted in a sorted set of its
+    // keys by expiry (the expired ones leave it as it is read).
+    const maxKeys = app.config.tenantMaxIdempotencyKeys;
+    const admitKey = async (tenant: string, redisKey: string) => {
+      const index = keys.idempotencyIndex(tenant);
+      const replies = await app.redis.multi().zremrangebyscore(index, '-inf', Date.now()).zcard(index).exec();
+      const stored = Number(replies?.[1]?.[1] ?? 0);
+      if (stored >= maxKeys) {
+        await app.redis.del(redisKey);
+        throw new AppError(
+          429,
+          'QUOTA_EXCEEDED',
+          `Tenant "${tenant}" has ${stored} Idempotency-Key responses stored, at most ${maxKeys} (TENANT_MAX_IDEMPOTENCY_KEYS); they expire after 24 hours. Send the request without the header, or later.`,
+          { 'retry-after': '60' },
+        );
+      }
+      await app.redis.multi().zadd(index, Date.now() + PENDING_TTL_SECONDS * 1000, redisKey).pexpire(index, IDEMPOTENCY_TTL_SECONDS * 1000).exec();
+    };
+
     app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
       if (!request.routeOptions.config.idempotent) return;
       const raw = request.headers['idempotency-key'];
@@ -65,6 +84,7 @@ export const idempotencyPlugin = fp(
       for (;;) {
         const taken = await app.redis.set(redisKey, JSON.stringify({ fp: fingerprint, state: 'pending' } satisfies Stored), 'EX', PENDING_TTL_SECONDS, 'NX');
         if (taken === 'OK') {
+          await admitKey(request.principal.tenant, redisKey);
           request.idempotencyKey = { redisKey, fingerprint };
           return;
         }
@@ -88,8 +108,10 @@ export const idempotencyPlugin = fp(
         const location = reply.getHeader('location');
         const stored: Stored = { fp: held.fingerprint, state: 'done', status: reply.statusCode, body: payload, ...(typeof location === 'string' ? { location } : {}) };
         await app.redis.set(held.redisKey, JSON.stringify(stored), 'EX', IDEMPOTENCY_TTL_SECONDS).catch(() => {});
+        await app.redis.zadd(keys.idempotencyIndex(request.principal.tenant), Date.now() + IDEMPOTENCY_TTL_SECONDS * 1000, held.redisKey).catch(() => {});
       } else {
         await app.redis.del(held.redisKey).catch(() => {});
+        await app.redis.zrem(keys.idempotencyIndex(request.principal.tenant), held.redisKey).catch(() => {});
       }
       return payload;
     });

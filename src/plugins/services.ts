@@ -19,6 +19,7 @@ import { StatsService } from '../services/stats.js';
 import { JobEventsHub } from '../services/job-events.js';
 import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
+import { QueuedQuota } from '../services/quotas.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { migrateKeys } from '../redis/migrate-keys.js';
 import { assertNoEviction, checkTarget, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
@@ -94,7 +95,8 @@ export const servicesPlugin = fp(
     const catalog = new BackupCatalog(redis, config.queuePrefix);
     const records = new RecordStore(redis, config.queuePrefix);
     const cancels = new CancelRequests(redis, config.queuePrefix);
-    const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined });
+    const quota = new QueuedQuota(redis, config.queuePrefix, config.tenantMaxQueued);
+    const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined, quota });
     app.decorate('jobs', jobs);
     app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));

@@ -48,6 +48,9 @@ export function redisKeys(prefix: string) {
       tenantPrefix: (queue: QueueName) => `${tagged(queue)}:idx:tenant:`,
       tenant: (queue: QueueName, tenant: string) => `${tagged(queue)}:idx:tenant:${tenant}`,
       tenants: (queue: QueueName) => `${tagged(queue)}:tenants`,
+      /** A tenant's jobs of the queue that were enqueued and have not started yet (job id -> enqueue time): its quota. */
+      queued: (queue: QueueName, tenant: string) => `${tagged(queue)}:queued:${tenant}`,
+      queuedPrefix: (queue: QueueName) => `${tagged(queue)}:queued:`,
     },
 
     /** A job's backup, scan or update record (a hash). */
@@ -69,6 +72,8 @@ export function redisKeys(prefix: string) {
 
     /** A tenant's Idempotency-Key and the response it answers with; the key is stored hashed. */
     idempotency: (tenant: string, key: string) => `${ns}:idem:${tenant}:${createHash('sha256').update(key).digest('hex')}`,
+    /** A tenant's stored Idempotency-Keys (redis key -> expiry): their cap. */
+    idempotencyIndex: (tenant: string) => `${ns}:idem-index:${tenant}`,
 
     /** The namespace of @fastify/rate-limit's counters (it appends its own key). */
     rateLimitNamespace: `${ns}:ratelimit:`,

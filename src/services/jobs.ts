@@ -23,6 +23,7 @@ import {
   type RestoreData,
 } from '../jobs/index.js';
 import { visibleTenant, type Principal } from '../tenant.js';
+import type { QueuedQuota } from './quotas.js';
 
 /** One job to enqueue, as a validated request body describes it. */
 export type Submission = { type: JobType; data: JobData; options?: JobOptions };
@@ -55,6 +56,8 @@ export class JobService {
   private readonly cancels: CancelRequests;
   /** Whether BACKUP_ENCRYPTION_KEY is configured: without it, encrypted backups are refused at enqueue. */
   private readonly encryption: boolean;
+  /** TENANT_MAX_QUEUED; absent where no quota applies (the benchmark's bare wiring). */
+  private readonly quota: QueuedQuota | undefined;
 
   constructor(parts: {
     store: JobStore;
@@ -63,6 +66,7 @@ export class JobService {
     records: RecordStore;
     cancels: CancelRequests;
     encryption: boolean;
+    quota?: QueuedQuota;
   }) {
     this.store = parts.store;
     this.inventory = parts.inventory;
@@ -70,6 +74,7 @@ export class JobService {
     this.records = parts.records;
     this.cancels = parts.cancels;
     this.encryption = parts.encryption;
+    this.quota = parts.quota;
   }
 
   /** The job `tenant` may see (undefined: admin), or its 404. */
@@ -240,6 +245,7 @@ export class JobService {
     const envelope = this.envelope(principal, this.target(principal, type, data), data);
     const [missing] = await this.missingBackups([{ item: { type, data }, index: 0 }]);
     if (missing) throw new BadRequestError(missing.message, missing.code);
+    await this.quota?.admit(new Map([[envelope.tenant, 1]]));
     const added = await this.store.add(type, envelope, options);
     return { ...added, type, recordId: envelope.recordId };
   }
@@ -280,6 +286,9 @@ export class JobService {
       }
     }
     if (problems.length > 0) throw new BulkInvalidError(problems, items.length);
+    const perTenant = new Map<string, number>();
+    for (const p of prepared) perTenant.set(p.envelope.tenant, (perTenant.get(p.envelope.tenant) ?? 0) + 1);
+    await this.quota?.admit(perTenant);
     const added = await this.store.addBulk(prepared);
     return added.map((a, i) => ({ ...a, type: prepared[i]!.type, recordId: prepared[i]!.envelope.recordId }));
   }

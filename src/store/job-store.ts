@@ -105,7 +105,7 @@ declare module 'ioredis' {
       count: number,
       pruneBefore: number,
     ): Promise<[string, number, number]>;
-    jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
+    jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, queuedPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
   }
 }
 
@@ -173,7 +173,7 @@ export class JobStore {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
     redis.defineCommand('jobsapiListJobs', { numberOfKeys: 2, lua: LIST_JOBS_LUA });
-    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 3, lua: INDEX_JOBS_LUA });
+    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 4, lua: INDEX_JOBS_LUA });
     redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 4, lua: SWEEP_INDEX_LUA });
   }
 
@@ -201,7 +201,7 @@ export class JobStore {
     QUEUE_NAMES.map((queue) => [
       queue,
       new TurnBatcher<[number, string, string]>((entries) =>
-        this.redis.jobsapiIndexJobs(this.keys.index.all(queue), this.keys.index.tenants(queue), this.keys.index.tenantPrefix(queue), ...entries.flat()),
+        this.redis.jobsapiIndexJobs(this.keys.index.all(queue), this.keys.index.tenants(queue), this.keys.index.tenantPrefix(queue), this.keys.index.queuedPrefix(queue), ...entries.flat()),
       ),
     ]),
   ) as Record<QueueName, TurnBatcher<[number, string, string]>>;
@@ -354,7 +354,12 @@ export class JobStore {
       const again = await this.get(id, tenant);
       return again ? { status: 'active' } : { status: 'missing' };
     }
-    await this.redis.multi().zrem(this.indexKey(job.queue, undefined), id).zrem(this.indexKey(job.queue, job.tenant), id).exec();
+    await this.redis
+      .multi()
+      .zrem(this.indexKey(job.queue, undefined), id)
+      .zrem(this.indexKey(job.queue, job.tenant), id)
+      .zrem(this.keys.index.queued(job.queue, job.tenant), id)
+      .exec();
     return { status: 'removed' };
   }
 

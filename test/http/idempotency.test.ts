@@ -92,3 +92,51 @@ describe('Idempotency-Key on enqueues', () => {
     expect(await scans()).toBe(n + 2);
   });
 });
+
+describe('quotas a tenant cannot break', () => {
+  const servers = [
+    { id: 'web', tenant: 'acme', host: '127.0.0.1', scan: { ports: [1] } },
+    { id: 'web-g', tenant: 'globex', host: '127.0.0.1', scan: { ports: [1] } },
+  ];
+
+  it('TENANT_MAX_QUEUED: jobs waiting to start beyond the limit are a 429 QUOTA_EXCEEDED (bulk: all or none); other tenants unaffected; room comes back', async () => {
+    const app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_QUEUED: '5' }, servers });
+    try {
+      const one = (tenant: string, serverId: string, options: object = {}) =>
+        app.inject({ method: 'POST', url: '/api/jobs', headers: auth({ tenant }), payload: { type: 'scan:quick', data: { serverId }, options } });
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await one('acme', 'web', i % 2 ? { delay: 60_000 } : {})).json().data.jobId);
+      const bulk = await app.inject({ method: 'POST', url: '/api/jobs/bulk', headers: ACME, payload: { jobs: [0, 1].map(() => ({ type: 'scan:quick', data: { serverId: 'web' } })) } });
+      expect(bulk.statusCode).toBe(429);
+      expect(bulk.json().error).toMatchObject({ code: 'QUOTA_EXCEEDED', message: expect.stringContaining('at most 5 may wait (TENANT_MAX_QUEUED)') });
+      expect((await one('acme', 'web')).statusCode).toBe(202);
+      const over = await one('acme', 'web');
+      expect(over.statusCode).toBe(429);
+      expect(over.headers['retry-after']).toBeDefined();
+      expect((await one('globex', 'web-g')).statusCode).toBe(202);
+      // A job removed makes room again.
+      expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${ids[0]}`, headers: ACME })).statusCode).toBe(200);
+      expect((await one('acme', 'web')).statusCode).toBe(202);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('TENANT_MAX_IDEMPOTENCY_KEYS: a new key beyond the stored limit is a 429; repeats of a stored key and requests without one still work', async () => {
+    const app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_IDEMPOTENCY_KEYS: '3' }, servers });
+    try {
+      const send = (key: string | undefined) =>
+        app.inject({ method: 'POST', url: '/api/jobs', headers: { ...ACME, ...(key ? { 'idempotency-key': key } : {}) }, payload: { type: 'scan:quick', data: { serverId: 'web' } } });
+      for (const key of ['k1', 'k2', 'k3']) expect((await send(key)).statusCode).toBe(202);
+      const fourth = await send('k4');
+      expect(fourth.statusCode).toBe(429);
+      expect(fourth.json().error).toMatchObject({ code: 'QUOTA_EXCEEDED', message: expect.stringContaining('TENANT_MAX_IDEMPOTENCY_KEYS') });
+      expect((await send('k2')).statusCode).toBe(200);
+      expect((await send(undefined)).statusCode).toBe(202);
+      const globex = await app.inject({ method: 'POST', url: '/api/jobs', headers: { ...auth({ tenant: 'globex' }), 'idempotency-key': 'k4' }, payload: { type: 'scan:quick', data: { serverId: 'web-g' } } });
+      expect(globex.statusCode).toBe(202);
+    } finally {
+      await app.close();
+    }
+  });
+});

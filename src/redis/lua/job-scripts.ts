@@ -133,11 +133,12 @@ return { lastScore, lastId, out }
  * (a MULTI on a connection BullMQ has loaded its scripts on costs a copy of
  * all of them).
  * KEYS[1] the queue's all-jobs index, KEYS[2] the queue's set of tenants,
- * KEYS[3] the queue's tenant index key prefix (a tenant's index is it plus the tenant)
+ * KEYS[3] the queue's tenant index key prefix (a tenant's index is it plus the tenant),
+ * KEYS[4] the prefix of the tenants' sets of jobs not started yet (their quota)
  * ARGV (score, id, tenant) per job.
  */
 export const INDEX_JOBS_LUA = `
-local allIdx, tenants, tenantPrefix = KEYS[1], KEYS[2], KEYS[3]
+local allIdx, tenants, tenantPrefix, queuedPrefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local all, byTenant = {}, {}
 for i = 1, #ARGV, 3 do
   local score, id, tenant = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -160,9 +161,29 @@ end
 zadd(allIdx, all)
 for tenant, members in pairs(byTenant) do
   zadd(tenantPrefix .. tenant, members)
+  zadd(queuedPrefix .. tenant, members)
   redis.call('SADD', tenants, tenant)
 end
 return #all / 2
+`;
+
+/**
+ * How many of a tenant's jobs of one queue wait to start (its quota). With
+ * \`prune\`, first forget the entries of jobs that are gone or have started
+ * (a start normally removes its entry: TenantSlots; a job removed or failed
+ * before it started does not).
+ * KEYS[1] the tenant's queued set, KEYS[2] the queue's key prefix; ARGV[1] prune (0|1).
+ */
+export const COUNT_QUEUED_LUA = `
+if ARGV[1] == '1' then
+  local gone = {}
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local h = redis.call('HMGET', KEYS[2] .. id, 'name', 'processedOn', 'finishedOn')
+    if not h[1] or h[2] or h[3] then gone[#gone + 1] = id end
+  end
+  for i = 1, #gone, 1000 do redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 999, #gone))) end
+end
+return redis.call('ZCARD', KEYS[1])
 `;
 
 /**

@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors.js';
+import { QUEUE_NAMES } from '../jobs/index.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
+import { COUNT_QUEUED_LUA } from '../redis/lua/job-scripts.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    jobsapiCountQueued(queued: string, qprefix: string, prune: 0 | 1): Promise<number>;
+  }
+}
+
+/** How long this process trusts a tenant's count before asking Redis again. */
+const FRESH_MS = 1000;
+
+/**
+ * TENANT_MAX_QUEUED: the jobs one tenant may have waiting to start (waiting
+ * or delayed, not yet run), so that one tenant's flood cannot fill Redis for
+ * everyone. Counted in Redis per queue (keys.ts `index.queued`: enqueues add,
+ * starts and removals take away) and trusted for a second in this process,
+ * so that an enqueue usually costs no extra round trip; before refusing, the
+ * count is made exact (entries of jobs gone or started are dropped).
+ */
+export class QueuedQuota {
+  private readonly keys: RedisKeys;
+  private readonly known = new Map<string, { count: number; at: number }>();
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    readonly limit: number,
+  ) {
+    this.keys = redisKeys(prefix);
+    redis.defineCommand('jobsapiCountQueued', { numberOfKeys: 2, lua: COUNT_QUEUED_LUA });
+  }
+
+  private async count(tenant: string, prune: boolean): Promise<number> {
+    const counts = await Promise.all(QUEUE_NAMES.map((q) => this.redis.jobsapiCountQueued(this.keys.index.queued(q, tenant), this.keys.queue(q), prune ? 1 : 0)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Room for `adding` more jobs of each tenant, or a 429 QUOTA_EXCEEDED naming the limit; all or none. */
+  async admit(adding: ReadonlyMap<string, number>): Promise<void> {
+    const now = Date.now();
+    const counted = new Map<string, number>();
+    for (const [tenant, n] of adding) {
+      const cached = this.known.get(tenant);
+      let count = cached && now - cached.at < FRESH_MS ? cached.count : await this.count(tenant, false);
+      if (count + n > this.limit) count = await this.count(tenant, true);
+      if (count + n > this.limit) {
+        this.known.set(tenant, { count, at: now });
+        throw new AppError(
+          429,
+          'QUOTA_EXCEEDED',
+          `Tenant "${tenant}" has ${count} jobs waiting to start${n > 1 ? ` and asks for ${n} more` : ''}; at most ${this.limit} may wait (TENANT_MAX_QUEUED). Let some run, or remove some, then try again.`,
+          { 'retry-after': '5' },
+        );
+      }
+      counted.set(tenant, count);
+    }
+    for (const [tenant, n] of adding) {
+      if (this.known.size >= 10_000) this.known.clear();
+      this.known.set(tenant, { count: counted.get(tenant)! + n, at: now });
+    }
+  }
+}
