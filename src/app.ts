@@ -20,6 +20,7 @@ import { servicesPlugin } from './plugins/services.js';
 import { workersPlugin } from '../workers/plugin.js';
 
 import { API_VERSION } from './version.js';
+import { endOpenStreams } from './http/job-stream.js';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export type BuildOptions = {
@@ -70,6 +71,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
+  });
+  // Event streams never end by themselves: end them so that closing does not wait for their clients.
+  app.addHook('preClose', (done) => {
+    endOpenStreams(app);
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {

@@ -8,6 +8,27 @@ const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
 /** Open event streams per tenant, per app (one API process). */
 const openStreams = new WeakMap<FastifyInstance, Map<string, number>>();
 
+/**
+ * The open streams of each app, ended when it closes: a stream is a response
+ * that never ends by itself, and the server's close would wait for it (a
+ * client reconnects with Last-Event-ID to another process).
+ */
+const closers = new WeakMap<object, Set<() => void>>();
+
+/** Keyed by the HTTP server, which every plugin context of an app shares (a route's `app` is its own context). */
+function endOnClose(app: FastifyInstance, end: () => void): () => void {
+  let set = closers.get(app.server);
+  if (!set) closers.set(app.server, (set = new Set()));
+  set.add(end);
+  const own = set;
+  return () => own.delete(end);
+}
+
+/** End every open event stream of `app` (its preClose hook, app.ts): each client sees the stream end and may reconnect elsewhere. */
+export function endOpenStreams(app: FastifyInstance): void {
+  for (const end of [...(closers.get(app.server) ?? [])]) end();
+}
+
 /** Count a stream of `owner` open, or refuse it (429) when the tenant holds TENANT_MAX_STREAMS already; answers the release. */
 function openStream(app: FastifyInstance, owner: string): () => void {
   let counts = openStreams.get(app);
@@ -50,6 +71,8 @@ export async function streamJobEvents(
 ): Promise<void> {
   const { id, queue } = first;
   const release = openStream(app, owner);
+  // eslint-disable-next-line prefer-const -- assigned once `end` exists, below.
+  let forget: (() => void) | undefined;
   const raw = reply.raw;
   let sent = fromLog;
   let closed = false;
@@ -68,6 +91,7 @@ export async function streamJobEvents(
     if (closed) return;
     closed = true;
     release();
+    forget?.();
     clearInterval(heartbeat);
     stop?.();
     raw.end();
@@ -102,6 +126,7 @@ export async function streamJobEvents(
     'x-request-id': String(reply.request.id),
   });
   raw.on('close', end);
+  forget = endOnClose(app, end);
   const heartbeat = setInterval(() => {
     if (Date.now() - lastWrite >= app.config.sseHeartbeatMs - 50) write(`: heartbeat ${new Date().toISOString()}\n\n`);
   }, app.config.sseHeartbeatMs);

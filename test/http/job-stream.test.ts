@@ -199,6 +199,24 @@ describe('limits on event streams', () => {
   });
 });
 
+describe('shutdown with streams open', () => {
+  it('closing the server ends its open event streams at once instead of waiting for their clients', async () => {
+    const app = await makeApp({ env: { WORKERS: 'off' }, servers: [{ id: 'a', tenant: 'ops', host: '127.0.0.1', scan: { ports: [1] } }] });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const id = (await app.inject({ method: 'POST', url: '/api/jobs', headers: H, payload: { type: 'scan:quick', data: { serverId: 'a' }, options: { delay: 60_000 } } })).json().data
+      .jobId as string;
+    const stream = await new Promise<{ closed: Promise<void> }>((opened) => {
+      http.get(`${base}/api/jobs/${id}/events`, { headers: { authorization: `Bearer ${token({ tenant: 'ops' })}` } }, (res) => {
+        const closed = new Promise<void>((r) => res.on('close', () => r()));
+        res.once('data', () => opened({ closed }));
+      });
+    });
+    // Without ending the streams, close would wait for the client (the test would time out).
+    await app.close();
+    await stream.closed;
+  });
+});
+
 describe('limits on connections', () => {
   it('a client that does not finish sending its request within REQUEST_TIMEOUT_MS gets 408 and the connection closes', async () => {
     const app = await makeApp({ env: { WORKERS: 'off', REQUEST_TIMEOUT_MS: '1000' } });
