@@ -133,8 +133,10 @@ const productEnv = (extra: Record<string, string> = {}) => ({
   DATA_DIR: dir,
   SERVERS_FILE: serversFile,
   LOG_LEVEL: 'info',
-  // The product as deployed, tenant rate limiting included, with a budget the load never reaches.
+  // The product as deployed, tenant rate limiting and quotas included, with budgets the load never reaches
+  // (the rows enqueue hundreds of thousands of jobs as one tenant).
   API_RATE_LIMIT: '100000000',
+  TENANT_MAX_QUEUED: '10000000',
   ...extra,
 });
 
