@@ -18,23 +18,17 @@ const END_GRACE_MS = 2000;
 /** Compare-and-delete: only the entry of this job. */
 const CLEAR_LUA = `local v = redis.call('GET', KEYS[1]) if v and cjson.decode(v).jobId == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-function groupAlive(pgid: number): boolean {
+/** Whether a process (`pid`) or a process group (`-pgid`) still exists. */
+function exists(target: number): boolean {
   try {
-    process.kill(-pgid, 0);
+    process.kill(target, 0);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const groupAlive = (pgid: number) => exists(-pgid);
+const processAlive = (pid: number) => exists(pid);
 
 /**
  * The update commands running on servers, one entry per server (the server

@@ -38,8 +38,6 @@ export function redisKeys(prefix: string) {
     prefix,
     /** The start of BullMQ's keys of a queue (`bull:{scan}:`); a job's hash is this plus its id. */
     queue: (queue: QueueName) => `${prefix}:${QUEUES[queue].redisName}:`,
-    /** The start of the product's keys of a queue (`bull:jobsapi:{scan}:`), on the queue's node. */
-    product: (queue: QueueName) => `${tagged(queue)}:`,
 
     /** The listing index of each queue: its jobs by creation time (`all`), the same per tenant, and the queue's tenants. */
     index: {
