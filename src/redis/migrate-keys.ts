@@ -66,6 +66,9 @@ async function oldLayoutPresent(redis: Redis, prefix: string): Promise<boolean> 
   return (await redis.exists(...old, `${prefix}:jobsapi:idx:all`)) > 0;
 }
 
+/** BullMQ's keys a worker takes job ids from (and the marker that wakes it). */
+const DISPATCH_KEYS = new Set(['wait', 'paused', 'prioritized', 'delayed', 'marker', 'pc']);
+
 class Migration {
   private readonly report: MigrationReport = { renamed: 0, merged: 0, indexEntries: 0, dropped: 0 };
   private steps = 0;
@@ -81,13 +84,21 @@ class Migration {
   async run(): Promise<MigrationReport> {
     const ns = `${this.prefix}:jobsapi:`;
     const queuePrefixes = QUEUE_NAMES.map((queue) => [queue, `${this.prefix}:${queue}-queue:`] as const);
+    // The sets a worker takes jobs from move last: a worker of this version
+    // that finds a job id there must find the job's hash under the new name.
+    const dispatch: Array<[string, string]> = [];
     await this.each(`${this.prefix}:*`, async (key) => {
       // BullMQ's keys: `bull:scan-queue:<rest>` -> `bull:{scan}:<rest>`.
       for (const [queue, old] of queuePrefixes) {
-        if (key.startsWith(old)) return this.move(key, this.keys.queue(queue) + key.slice(old.length));
+        if (!key.startsWith(old)) continue;
+        const rest = key.slice(old.length);
+        if (DISPATCH_KEYS.has(rest)) dispatch.push([key, this.keys.queue(queue) + rest]);
+        else await this.move(key, this.keys.queue(queue) + rest);
+        return;
       }
       if (key.startsWith(ns) && !key.includes('{', ns.length)) return this.moveProductKey(key, key.slice(ns.length));
     });
+    for (const [from, to] of dispatch) await this.move(from, to);
     return this.report;
   }
 

@@ -113,7 +113,8 @@ describe('the one-time key migration of an upgrade', () => {
     await redis.zadd(`${prefix}:jobsapi:idx:all`, Date.now(), late);
     // What the API runs every minute, and every process at start.
     expect(await migrateKeys(redis, prefix)).toMatchObject({ indexEntries: 2 });
-    expect((await waitForJob(app!, late)).state).toBe('completed');
+    const lateJob = await waitForJob(app!, late);
+    expect(lateJob, JSON.stringify(lateJob)).toMatchObject({ state: 'completed' });
     const listed = await app!.inject({ url: '/api/jobs?limit=10', headers: acme });
     expect(listed.json().data.jobs.map((j: { id: string }) => j.id)).toContain(late);
     expect(await migrateKeys(redis, prefix)).toBeUndefined();
