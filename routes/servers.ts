@@ -6,6 +6,7 @@ import {
   backupDataSchema,
   backupIdSchema,
   backupListingSchema,
+  restoreListingSchema,
   jobOptionsSchema,
   QUEUE_NAMES,
   scanRecordSchema,
@@ -60,6 +61,7 @@ const updateBody = z.strictObject({ ...options });
 
 
 const restoreParams = z.object({ id: serverIdSchema.describe('a server id of the inventory'), backupId: backupIdSchema });
+const restoreIdParams = z.object({ id: serverIdSchema.describe('a server id of the inventory'), restoreId: z.string().min(1).max(128).describe('from the restore job\'s result or the list of restores') });
 const scansQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20).describe('1..100, default 20') });
 
 const pending = (idName: 'backupId' | 'scanId' | 'updateId') =>
@@ -209,6 +211,48 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       const job = await app.jobs.submit(request.principal, 'backup:restore', { serverId: backup.serverId, backupId: backup.backupId }, request.body.options);
       reply.code(202).header('location', `/api/jobs/${job.jobId}`);
       return { success: true as const, data: { restoreId: job.recordId, backupId: backup.backupId, jobId: job.jobId, status: 'pending' as const } };
+    },
+  );
+
+  app.get(
+    '/:id/restores',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['servers'],
+        summary: 'The server\'s restores, newest first',
+        description: 'Completed restores only, each a directory under DATA_DIR/restores/ on the machine named by `host`; the newest RESTORE_RETENTION per server are kept, older directories are deleted.',
+        security,
+        params,
+        response: { 200: okEnvelope(z.array(restoreListingSchema)), ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const entries = await app.jobs.serverRestores(request.principal, request.params.id);
+      return { success: true as const, data: entries };
+    },
+  );
+
+  app.delete(
+    '/:id/restores/:restoreId',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['servers'],
+        summary: 'Delete a restore: its directory and its entry',
+        description:
+          'The entry goes at once. The directory is deleted at once when it is on the machine of the API process that answers (`directoryDeleted: true`), otherwise by a worker process of its machine within 30 s.',
+        security,
+        params: restoreIdParams,
+        response: {
+          200: okEnvelope(z.object({ restoreId: z.string(), removed: z.literal(true), directory: z.string(), host: z.string(), directoryDeleted: z.boolean() })),
+          ...errors(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { entry, directoryDeleted } = await app.jobs.removeRestore(request.principal, request.params.id, request.params.restoreId);
+      return { success: true as const, data: { restoreId: entry.restoreId, removed: true as const, directory: entry.directory, host: entry.host, directoryDeleted } };
     },
   );
 

@@ -33,6 +33,7 @@ const envSchema = z.object({
   BACKUP_DIR: optionalString,
   BACKUP_ENCRYPTION_KEY: optionalString,
   BACKUP_RETENTION: z.coerce.number().int().min(1).max(1000).default(10),
+  RESTORE_RETENTION: z.coerce.number().int().min(1).max(1000).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKERS: onOff.default(true),
   QUEUE_PREFIX: z
@@ -90,6 +91,8 @@ export type Config = Readonly<{
   /** Completed backups kept per server (older archives are deleted). */
   backupRetention: number;
   restoreDir: string;
+  /** Completed restores kept per server (older directories are deleted). */
+  restoreRetention: number;
   logLevel: string;
   workers: boolean;
   queuePrefix: string;
@@ -246,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backupKey: e.BACKUP_ENCRYPTION_KEY === undefined ? undefined : parseKey(e.BACKUP_ENCRYPTION_KEY),
     backupRetention: e.BACKUP_RETENTION,
     restoreDir: path.join(dataDir, 'restores'),
+    restoreRetention: e.RESTORE_RETENTION,
     logLevel: e.LOG_LEVEL,
     workers: e.WORKERS,
     queuePrefix: e.QUEUE_PREFIX,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
 import type { BackupCatalog } from '../src/backups/catalog.js';
+import type { RestoreCatalog } from '../src/backups/restores.js';
 import type { CancelListener } from '../src/coordination/cancel-listener.js';
 import type { RecordStore } from '../src/store/records.js';
 import type { TenantSlots } from '../src/coordination/tenant-slots.js';
@@ -19,6 +20,8 @@ export type WorkerDeps = {
   locks?: ServerLocks;
   cancels?: CancelListener;
   catalog?: BackupCatalog;
+  /** The completed restores (and their retention); absent in the benchmark's bare wiring. */
+  restores?: RestoreCatalog;
   /** The workers' connection, for writes that belong to no store (indexing a schedule's runs). */
   redis?: Redis;
   /** The update commands running on servers, so that one a dead worker process left behind is ended first. */

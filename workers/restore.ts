@@ -33,7 +33,7 @@ async function filesUnder(dir: string): Promise<string[]> {
  * once (no retries: they could not help). The extraction goes to a temporary
  * directory renamed when complete; a failed or cancelled restore leaves nothing.
  */
-export const processRestore: Processor<RestoreData, RestoreResult> = async ({ input, server, recordId, progress, jobLog, signal, deps }) => {
+export const processRestore: Processor<RestoreData, RestoreResult> = async ({ job, input, server, recordId, progress, jobLog, signal, deps }) => {
   const key = deps.config.backupKey;
   const chain = await chainTo(deps.catalog!, server.id, input.backupId);
   const target = chain[chain.length - 1]!;
@@ -59,6 +59,11 @@ export const processRestore: Processor<RestoreData, RestoreResult> = async ({ in
   jobLog.step(`restored ${files} files (${bytes} bytes) into ${directory}`);
   progress.milestone(90);
   const result: RestoreResult = { restoreId: recordId, serverId: server.id, backupId: target.backupId, chain: chain.map((e) => e.backupId), directory, files, bytes };
+  if (deps.restores) {
+    const beyond = await deps.restores.add({ ...result, jobId: job.id!, host: deps.restores.host, createdAt: new Date().toISOString() }, deps.config.restoreRetention);
+    await deps.restores.deletePending();
+    if (beyond.length > 0) jobLog.step(`retention (RESTORE_RETENTION=${deps.config.restoreRetention}): deleted ${beyond.map((e) => e.restoreId).join(', ')}`);
+  }
   return result;
 };
 

@@ -7,6 +7,7 @@ import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
 import type { QueueName } from '../src/jobs/index.js';
 import { BackupCatalog } from '../src/backups/catalog.js';
+import { RestoreCatalog } from '../src/backups/restores.js';
 import { CancelListener } from '../src/coordination/cancel-listener.js';
 import { TenantSlots } from '../src/coordination/tenant-slots.js';
 import { RecordStore } from '../src/store/records.js';
@@ -19,6 +20,8 @@ import { migrateKeys } from '../src/redis/migrate-keys.js';
 
 /** How long each step of a shutdown past the graceful part may take. */
 const FORCED_STEP_MS = 2000;
+/** How often a worker process deletes the restore directories of its machine that were removed elsewhere. */
+const RESTORE_SWEEP_MS = 30_000;
 
 /** Whether `work` settled within `ms` (it is not stopped, only no longer waited for). */
 async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -62,6 +65,15 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   const cancels = new CancelListener(connection, config.queuePrefix);
   const logChannel = redisKeys(config.queuePrefix).jobLogChannel;
   const catalog = new BackupCatalog(connection, config.queuePrefix);
+  const restores = new RestoreCatalog(connection, config.queuePrefix, config.restoreDir);
+  // Restore directories removed through an API process of another machine are deleted here, on theirs.
+  const deleteRestores = () =>
+    restores.deletePending().then(
+      (deleted) => deleted.length > 0 && logger.info({ deleted }, 'deleted removed restore directories'),
+      () => {},
+    );
+  void deleteRestores();
+  const restoreSweep = setInterval(() => void deleteRestores(), RESTORE_SWEEP_MS).unref();
   const running = new Map<string, string>();
   const commands = new RunningCommands(connection, config.queuePrefix);
   // What a worker process of this machine that died (SIGKILL, a crash) left running: end it now, not only
@@ -84,6 +96,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
     locks,
     cancels,
     catalog,
+    restores,
     redis: connection,
     slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare),
     notifyLog: (jobId) => connection.publish(logChannel, jobId),
@@ -100,6 +113,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
 
   // Every step is bounded: with Redis gone, BullMQ's close and a polite QUIT would wait for it for ever.
   const close = async () => {
+    clearInterval(restoreSweep);
     const all = Object.values(workers);
     const closing = Promise.all(all.map((w) => w.close()));
     if (!(await within(closing, config.shutdownTimeoutMs))) {

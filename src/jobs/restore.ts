@@ -22,6 +22,16 @@ export const restoreResultSchema = z
   .describe('A completed restore: the directory that holds the source as the backup saw it');
 export type RestoreResult = z.output<typeof restoreResultSchema>;
 
+/** A completed restore, as `GET /api/servers/{id}/restores` lists it. */
+export const restoreListingSchema = restoreResultSchema
+  .extend({
+    jobId: z.string().describe('the backup:restore job that made it'),
+    host: z.string().describe('the machine the directory is on (the host name of the worker process that restored it)'),
+    createdAt: z.string(),
+  })
+  .describe('Restore');
+export type RestoreListing = z.output<typeof restoreListingSchema>;
+
 /** Restores run on the backup queue: a restore and a backup of one server never overlap. */
 export const restoreFamily = jobFamily({
   name: 'restore',

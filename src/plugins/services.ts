@@ -4,6 +4,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BackupCatalog } from '../backups/catalog.js';
+import { RestoreCatalog } from '../backups/restores.js';
 import { CancelRequests } from '../coordination/cancel-requests.js';
 import type { Config } from '../config.js';
 import { ServiceUnavailableError } from '../errors.js';
@@ -96,7 +97,7 @@ export const servicesPlugin = fp(
     const records = new RecordStore(redis, config.queuePrefix);
     const cancels = new CancelRequests(redis, config.queuePrefix);
     const quota = new QueuedQuota(redis, config.queuePrefix, config.tenantMaxQueued);
-    const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, records, cancels, encryption: config.backupKey !== undefined, quota });
+    const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, restores: new RestoreCatalog(redis, config.queuePrefix, config.restoreDir), records, cancels, encryption: config.backupKey !== undefined, quota });
     app.decorate('jobs', jobs);
     app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));

@@ -59,6 +59,11 @@ export function redisKeys(prefix: string) {
     /** A server's completed backups: ids by completion time, and their entries. */
     backupOrder: (serverId: string) => `${tagged('backup')}:backups:${serverId}:order`,
     backupEntries: (serverId: string) => `${tagged('backup')}:backups:${serverId}:entries`,
+    /** A server's completed restores: ids by completion time, and their entries. */
+    restoreOrder: (serverId: string) => `${tagged('backup')}:restores:${serverId}:order`,
+    restoreEntries: (serverId: string) => `${tagged('backup')}:restores:${serverId}:entries`,
+    /** Restore directories to delete on a host (a set): the processes of that host delete them. */
+    restoreRemovals: (host: string) => `${tagged('backup')}:restores-to-delete:${host}`,
 
     /** Where cancel requests are published to every worker process (a channel: Cluster relays it to every node). */
     cancelChannel: `${ns}:cancel`,

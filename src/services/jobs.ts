@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BackupCatalog, BackupEntry } from '../backups/catalog.js';
+import type { RestoreCatalog, RestoreEntry } from '../backups/restores.js';
 import type { CancelRequests } from '../coordination/cancel-requests.js';
 import { AppError, BadRequestError, BulkInvalidError, NotFoundError, type ItemError } from '../errors.js';
 import type { JobEventsHub } from './job-events.js';
@@ -51,6 +52,7 @@ export class JobService {
   readonly store: JobStore;
   private readonly inventory: Inventory;
   private readonly backups: BackupCatalog;
+  private readonly restores: RestoreCatalog | undefined;
   /** The scan, update and backup records jobs leave about their servers. */
   private readonly records: RecordStore;
   private readonly cancels: CancelRequests;
@@ -63,6 +65,7 @@ export class JobService {
     store: JobStore;
     inventory: Inventory;
     backups: BackupCatalog;
+    restores?: RestoreCatalog;
     records: RecordStore;
     cancels: CancelRequests;
     encryption: boolean;
@@ -71,6 +74,7 @@ export class JobService {
     this.store = parts.store;
     this.inventory = parts.inventory;
     this.backups = parts.backups;
+    this.restores = parts.restores;
     this.records = parts.records;
     this.cancels = parts.cancels;
     this.encryption = parts.encryption;
@@ -184,6 +188,24 @@ export class JobService {
   /** The backups of a server `principal` may see, newest first (a 404 for any other server). */
   async serverBackups(principal: Principal, serverId: string): Promise<BackupEntry[]> {
     return this.backups.list(this.server(principal, serverId).id);
+  }
+
+  /** The completed restores of a server `principal` may see, newest first (a 404 for any other server). */
+  async serverRestores(principal: Principal, serverId: string): Promise<RestoreEntry[]> {
+    return (await this.restores?.list(this.server(principal, serverId).id)) ?? [];
+  }
+
+  /**
+   * Remove a restore of a server `principal` may act on: its entry at once, its
+   * directory at once when it is on this machine, otherwise by a worker process
+   * of its machine. A restore that is not listed (never, or no longer) is a 404.
+   */
+  async removeRestore(principal: Principal, serverId: string, restoreId: string): Promise<{ entry: RestoreEntry; directoryDeleted: boolean }> {
+    const server = this.server(principal, serverId);
+    const entry = await this.restores?.remove(server.id, restoreId);
+    if (!entry) throw new NotFoundError(`Restore "${restoreId}" of server "${server.id}"`, 'RESTORE_NOT_FOUND');
+    const deleted = await this.restores!.deletePending();
+    return { entry, directoryDeleted: deleted.includes(entry.directory) };
   }
 
   /** The newest scan records of a server `principal` may see, newest first (a 404 for any other server). */

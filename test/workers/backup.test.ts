@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { list as listTar } from 'tar';
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_TTL_MS } from '../../src/coordination/server-locks.js';
 import { auth, makeApp, tmpDir, waitForJob } from '../helpers.js';
 import { redisKeys } from '../../src/redis/keys.js';
+import { RestoreCatalog } from '../../src/backups/restores.js';
 
 const H = auth({ tenant: 'ops' });
 const KEY_HEX = randomBytes(32).toString('hex');
@@ -49,7 +51,7 @@ describe('backups operators can trust', () => {
     { id: 'links', tenant: 'ops', host: '127.0.0.1', backup: { paths: [path.join(source, 'links')] } },
   ];
   // TENANT_MAX_SHARE=1: one tenant may use both backup slots, so only the server lock keeps backups of one server apart.
-  const env = { BACKUP_ENCRYPTION_KEY: KEY_HEX, BACKUP_RETENTION: '3', DATA_DIR: dataDir, QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1' };
+  const env = { BACKUP_ENCRYPTION_KEY: KEY_HEX, BACKUP_RETENTION: '3', RESTORE_RETENTION: '2', DATA_DIR: dataDir, QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1' };
 
   const backup = async (serverId: string, body: object) => {
     const res = await app.inject({ method: 'POST', url: `/api/servers/${serverId}/backup`, headers: H, payload: body });
@@ -148,6 +150,51 @@ describe('backups operators can trust', () => {
     expect(other.statusCode).toBe(404);
     const restoreOther = await app.inject({ method: 'POST', url: `/api/servers/files/backups/${list[0]!.backupId}/restore`, headers: auth({ tenant: 'someone-else' }) });
     expect(restoreOther.statusCode).toBe(404);
+  });
+
+  it('keeps the newest RESTORE_RETENTION restores of a server, lists them, and deletes one through the API', async () => {
+    const [made] = await listBackups('links');
+    const restores: Array<{ restoreId: string; directory: string }> = [];
+    for (let i = 0; i < 3; i++) {
+      const job = await restore('links', made!.backupId);
+      expectCompleted(job);
+      restores.push(job.result as { restoreId: string; directory: string });
+    }
+    const list = async () => (await app.inject({ url: '/api/servers/links/restores', headers: H })).json().data as Array<{ restoreId: string }>;
+    // Four restores of the server so far (the symlink test made one): the two newest are kept, on disk and listed.
+    const kept = await list();
+    expect(kept.map((r) => r.restoreId)).toEqual([restores[2]!.restoreId, restores[1]!.restoreId]);
+    expect(kept[0]).toMatchObject({ backupId: made!.backupId, directory: restores[2]!.directory, host: hostname(), files: 3, chain: [made!.backupId] });
+    expect(readdirSync(path.join(dataDir, 'restores')).filter((n) => n.startsWith('links-')).sort()).toEqual(
+      [path.basename(restores[1]!.directory), path.basename(restores[2]!.directory)].sort(),
+    );
+    expect((await app.inject({ url: '/api/servers/links/restores', headers: auth({ tenant: 'someone-else' }) })).statusCode).toBe(404);
+
+    const removal = `/api/servers/links/restores/${restores[1]!.restoreId}`;
+    expect((await app.inject({ method: 'DELETE', url: removal, headers: auth({ tenant: 'someone-else' }) })).statusCode).toBe(404);
+    const removed = await app.inject({ method: 'DELETE', url: removal, headers: H });
+    expect(removed.statusCode).toBe(200);
+    expect(removed.json().data).toEqual({ restoreId: restores[1]!.restoreId, removed: true, directory: restores[1]!.directory, host: hostname(), directoryDeleted: true });
+    expect(existsSync(restores[1]!.directory)).toBe(false);
+    expect((await list()).map((r) => r.restoreId)).toEqual([restores[2]!.restoreId]);
+    const again = await app.inject({ method: 'DELETE', url: removal, headers: H });
+    expect([again.statusCode, again.json().error.code]).toEqual([404, 'RESTORE_NOT_FOUND']);
+  });
+
+  it('a restore on another machine: the API takes it off the list, a process of that machine deletes its directory', async () => {
+    const restoreDir = path.join(dataDir, 'restores');
+    const directory = path.join(restoreDir, 'links-elsewhere1');
+    mkdirSync(directory, { recursive: true });
+    const there = new RestoreCatalog(app.redis, prefix, restoreDir, 'machine-b');
+    await there.add({ restoreId: 'elsewhere1', jobId: 'backup_x', serverId: 'links', backupId: 'b', chain: ['b'], directory, host: 'machine-b', files: 0, bytes: 0, createdAt: new Date().toISOString() }, 5);
+    const removed = await app.inject({ method: 'DELETE', url: '/api/servers/links/restores/elsewhere1', headers: H });
+    expect(removed.json().data).toMatchObject({ removed: true, host: 'machine-b', directoryDeleted: false });
+    // Not this machine's to delete (here the "other machine" shares the disk, so it is still there)...
+    expect(existsSync(directory)).toBe(true);
+    // ...until a process of machine-b sweeps.
+    expect(await there.deletePending()).toEqual([directory]);
+    expect(existsSync(directory)).toBe(false);
+    expect(await there.deletePending()).toEqual([]);
   });
 
   it('restores an incremental backup as the whole tree it saw, into a new directory', async () => {
