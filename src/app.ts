@@ -21,6 +21,7 @@ import { workersPlugin } from '../workers/plugin.js';
 
 import { API_VERSION } from './version.js';
 import { endOpenStreams } from './http/job-stream.js';
+import { lingerOnEarlyAnswer } from './http/lingering-close.js';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export type BuildOptions = {
@@ -73,6 +74,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     reply.header('x-request-id', request.id);
     done();
   });
+  // An error answered before the body is read (413, 401...) reaches a client that sends the whole body first.
+  app.addHook('onSend', lingerOnEarlyAnswer);
   // Event streams never end by themselves: end them so that closing does not wait for their clients.
   app.addHook('preClose', (done) => {
     endOpenStreams(app);
