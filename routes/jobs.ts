@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BulkInvalidError, type ItemError } from '../src/errors.js';
 import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/jobs/index.js';
 import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
-import { streamJobEvents } from '../src/http/job-stream.js';
+import { ended, parseLastEventId, streamJobEvents } from '../src/http/job-stream.js';
 import { visibleTenant, type Principal } from '../src/tenant.js';
 
 function submission<T extends JobType>(type: T) {
@@ -236,16 +236,23 @@ function readRoutes(fastify: FastifyInstance): void {
           'then `progress` ({ progress }), `log` ({ index, line }), and finally `completed` or `failed` (the job), after which the stream ends.',
           'A comment line `: heartbeat` every 15 s while idle. Each event id is the number of log lines sent so far: reconnect with',
           '`Last-Event-ID` and you get a new snapshot and the log lines after that number — nothing is missed. Works with `curl -N`.',
+          'The last event\'s id ends in `-end`: reconnecting with it (the job has ended, the client saw it) is answered 204, which stops a browser\'s EventSource.',
         ].join(' '),
         security,
         params: jobIdParams,
-        response: { 200: z.string().describe('an event stream'), ...errors(401, 403, 404, 429, 503) },
+        response: {
+          200: z.string().describe('an event stream'),
+          204: z.null().describe('the job has ended and Last-Event-ID says the client saw its last event: nothing more will come'),
+          ...errors(401, 403, 404, 429, 503),
+        },
       },
     },
     async (request, reply) => {
       const first = await app.jobs.get(request.principal, request.params.id);
-      const lastId = Number(request.headers['last-event-id'] ?? (request.query as { lastEventId?: string }).lastEventId ?? 0);
-      await streamJobEvents(app, reply, first, Number.isInteger(lastId) && lastId > 0 ? lastId : 0, visibleTenant(request.principal), request.principal.tenant);
+      const header = request.headers['last-event-id'];
+      const last = parseLastEventId(typeof header === 'string' ? header : (request.query as { lastEventId?: string }).lastEventId);
+      if (last.sawEnd && ended(first)) return reply.code(204).send(null);
+      await streamJobEvents(app, reply, first, last.fromLog, visibleTenant(request.principal), request.principal.tenant);
     },
   );
 

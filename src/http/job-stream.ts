@@ -3,7 +3,21 @@ import type { JobEvent } from '../services/job-events.js';
 import type { JobView } from '../store/job-store.js';
 import { AppError } from '../errors.js';
 
-const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
+export const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
+
+/**
+ * The id of a stream's last event (`completed`, `failed`, `removed`) is the
+ * number of log lines plus this mark. A client that reconnects with it saw the
+ * end: it is answered 204, which tells a browser's EventSource to stop
+ * reconnecting (a stream that merely ends makes it reconnect for ever).
+ */
+export const END_MARK = '-end';
+
+/** What a reconnecting client's Last-Event-ID says: log lines it has, and whether it saw the last event. */
+export function parseLastEventId(value: string | undefined): { fromLog: number; sawEnd: boolean } {
+  const m = /^(\d{1,9})(-end)?$/.exec(value ?? '');
+  return m ? { fromLog: Number(m[1]), sawEnd: m[2] === END_MARK } : { fromLog: 0, sawEnd: false };
+}
 
 /** Open event streams per tenant, per app (one API process). */
 const openStreams = new WeakMap<FastifyInstance, Map<string, number>>();
@@ -86,7 +100,7 @@ export async function streamJobEvents(
     lastWrite = Date.now();
     raw.write(text);
   };
-  const send = (event: string, data: unknown) => write(`event: ${event}\nid: ${sent}\ndata: ${JSON.stringify(data)}\n\n`);
+  const send = (event: string, data: unknown, id: string = String(sent)) => write(`event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`);
   const end = () => {
     if (closed) return;
     closed = true;
@@ -112,8 +126,8 @@ export async function streamJobEvents(
   const finish = async (known?: JobView) => {
     await pullLogs();
     const now = known ?? (await app.jobs.store.get(id, tenant));
-    if (!now) send('removed', { jobId: id });
-    else send(now.state === 'failed' ? 'failed' : 'completed', now);
+    if (!now) send('removed', { jobId: id }, `${sent}${END_MARK}`);
+    else send(now.state === 'failed' ? 'failed' : 'completed', now, `${sent}${END_MARK}`);
     end();
   };
 

@@ -59,7 +59,7 @@ describe('the README\'s examples, run against a live server', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^event: snapshot$/m);
     expect(r.stdout).toContain('"line":"nothing to upgrade"');
-    expect(r.stdout.trim().split('\n\n').at(-1)).toMatch(/^event: completed\nid: \d+\ndata: \{/);
+    expect(r.stdout.trim().split('\n\n').at(-1)).toMatch(/^event: completed\nid: \d+-end\ndata: \{/);
   }, 150_000);
 
   it('backup.py backs up with the Python client and reads the events', async () => {

@@ -101,14 +101,18 @@ describe('watching jobs without busy polling', () => {
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     const last = events.at(-1)!;
     expect(last).toMatchObject({ event: 'completed', data: { id, state: 'completed' } });
-    // Ids count the log lines sent: the last one is the number of lines.
-    expect(Number(last.id)).toBe(lines.length);
+    // Ids count the log lines sent: the last one is the number of lines, marked as the end.
+    expect(last.id).toBe(`${lines.length}-end`);
 
     // Reconnecting with Last-Event-ID: a snapshot, then only the lines after it, then the end.
     const again = await readEvents(`${base}/api/jobs/${id}/events`, { authorization: `Bearer ${token({ tenant: 'ops' })}`, 'last-event-id': '2' });
     expect(again.events[0]!.event).toBe('snapshot');
     expect(again.events.filter((e) => e.event === 'log').map((e) => (e.data as { line: string }).line)).toEqual(lines.slice(2));
     expect(again.events.at(-1)!.event).toBe('completed');
+
+    // A browser's EventSource reconnects whenever a stream ends; with the last event's id it is told to stop (204).
+    const done = await fetch(`${base}/api/jobs/${id}/events`, { headers: { authorization: `Bearer ${token({ tenant: 'ops' })}`, 'last-event-id': last.id! } });
+    expect([done.status, await done.text()]).toEqual([204, '']);
   });
 
   it('heartbeats while idle, a failed event for a failing job, 404 for another tenant', async () => {
