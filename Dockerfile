@@ -8,6 +8,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY routes ./routes
 COPY workers ./workers
+COPY bin ./bin
 RUN npm run build && npm prune --omit=dev
 
 # Run: production dependencies and compiled code only, as a non-root user.

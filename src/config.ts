@@ -14,7 +14,8 @@ const optionalString = z
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // This machine only until the operator says otherwise (the Dockerfile sets 0.0.0.0).
+  HOST: z.string().min(1).default('127.0.0.1'),
   REDIS_URL: optionalString,
   REDIS_SENTINELS: optionalString,
   REDIS_CLUSTER_NODES: optionalString,

@@ -1,14 +1,40 @@
 import path from 'node:path';
 import { buildApp } from './app.js';
-import { resolveJwtKey, signToken } from './http/auth.js';
-import { ConfigError, loadConfig } from './config.js';
+import { resolveJwtKey, signToken, type JwtKey } from './http/auth.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { DASHBOARD_PATH } from './plugins/dashboard.js';
 import { RedisSetupError } from './redis/connection.js';
-import { RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
+import { DataDirInUseError, RedisServerMissingError, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
 import { InventoryError, loadInventory } from './inventory.js';
 import { stopOnSignals } from './lifecycle.js';
 import { createLogger } from './logger.js';
 
 const STARTUP_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/** Where to go next, printed once the server listens; with a generated secret, the token (first start only) or how to make one. */
+function banner(config: Config, port: number, jwtKey: JwtKey): string {
+  const loopback = ['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::'].includes(config.host);
+  const base = `http://${loopback ? 'localhost' : config.host}:${port}`;
+  const lines = [
+    '',
+    `Jobs API on ${base}${config.host === '127.0.0.1' ? '  (this machine only: set HOST=0.0.0.0 to listen on every interface)' : ''}`,
+    `  API docs    ${base}/docs`,
+    `  dashboard   ${config.dashboard.adminUser ? `${base}${DASHBOARD_PATH}` : `${base}${DASHBOARD_PATH}  (set ADMIN_USER and ADMIN_PASSWORD to turn it on)`}`,
+    `  live page   ${base}/ui/jobs/<jobId>#token=$TOKEN   (a job's state, progress and log as they happen)`,
+    `  jobsctl     JOBS_API_URL=${base} JOBS_API_TOKEN=$TOKEN npm run jobsctl -- job:list`,
+    '',
+  ];
+  // A token is printed once, when the secret is made (the first start): logs outlive the 24 hours it is valid.
+  if (jwtKey.generated) {
+    const token = signToken({ sub: 'admin', tenant: 'default', scope: 'admin' }, jwtKey, STARTUP_TOKEN_TTL_SECONDS);
+    lines.push('An admin token for the next 24 hours (npm run token -- --help for more):', '', `export TOKEN=${token}`, '');
+  } else if (jwtKey.secretFile) {
+    lines.push(`Make a token with: npm run token -- --sub me --scope admin   (the secret is in ${jwtKey.secretFile})`, '');
+  } else {
+    lines.push(jwtKey.algorithm === 'HS256' ? 'Make a token with: JWT_SECRET=... npm run token -- --sub me --scope admin' : 'Tokens come from the issuer whose key JWT_PUBLIC_KEY holds.', '');
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 /** Start the API and its workers; on SIGTERM, SIGINT or SIGHUP close everything in order (src/lifecycle.ts). */
 async function main(): Promise<void> {
@@ -34,19 +60,13 @@ async function main(): Promise<void> {
       logger.info('stopped');
     });
     await app.listen({ port: config.port, host: config.host });
-
-    if (jwtKey.secretFile) {
-      logger.warn({ secretFile: jwtKey.secretFile }, 'JWT_SECRET is not set: using the secret generated in DATA_DIR');
-      const port = (app.server.address() as { port: number } | null)?.port ?? config.port;
-      // A token is printed once, when the secret is made (the first start): logs outlive the 24 hours it is valid.
-      const tokenLines = jwtKey.generated
-        ? `An admin token for the next 24 hours (npm run token -- --help for more):\n\nexport TOKEN=${signToken({ sub: 'admin', tenant: 'default', scope: 'admin' }, jwtKey, STARTUP_TOKEN_TTL_SECONDS)}\n\n`
-        : `Make a token with: npm run token -- --sub me --scope admin   (the secret is in ${jwtKey.secretFile})\n\n`;
-      process.stdout.write(`\nJobs API on http://localhost:${port}  (docs: http://localhost:${port}/docs)\n${tokenLines}`);
-    }
+    const port = (app.server.address() as { port: number } | null)?.port ?? config.port;
+    if (jwtKey.secretFile) logger.warn({ secretFile: jwtKey.secretFile }, 'JWT_SECRET is not set: using the secret generated in DATA_DIR');
+    process.stdout.write(banner(config, port, jwtKey));
   } catch (err) {
     await embedded?.stop().catch(() => {});
-    const badSetting = err instanceof ConfigError || err instanceof InventoryError || (err instanceof RedisSetupError && err.badSetting);
+    const badSetting =
+      err instanceof ConfigError || err instanceof InventoryError || err instanceof DataDirInUseError || (err instanceof RedisSetupError && err.badSetting);
     const known = badSetting || err instanceof RedisServerMissingError || err instanceof RedisSetupError;
     process.stderr.write(`jobs-api: cannot start: ${known ? err.message : ((err as Error).stack ?? String(err))}\n`);
     // 2: a setting is wrong (the message names it); 1: anything else.

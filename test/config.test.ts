@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.js';
 describe('configuration', () => {
   it('has the contract\'s defaults', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 3000, host: '0.0.0.0', redisUrl: undefined, workers: true, logLevel: 'info' });
+    expect(c).toMatchObject({ port: 3000, host: '127.0.0.1', redisUrl: undefined, workers: true, logLevel: 'info' });
     expect(c.dataDir).toBe(path.resolve('data'));
     expect(c.backupDir).toBe(path.resolve('data/backups'));
     expect(c.serversFile).toBe(path.resolve('config/servers.json'));

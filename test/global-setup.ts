@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,8 @@ declare module 'vitest' {
  * project: each run gets its own Redis and stops it (the teardown returned).
  */
 export async function setup(project: TestProject) {
+  // The tests that run `npm start` / `npm run worker` as a user does run the compiled code: build it once, here.
+  execFileSync(process.execPath, ['bin/build.js', '--if-stale'], { stdio: 'inherit' });
   if (process.env.TEST_REDIS_URL) {
     project.provide('redisUrl', process.env.TEST_REDIS_URL);
     return;

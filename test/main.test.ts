@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, startEntry, startNpm, waitForOutput as waitFor, type Run } from './processes.js';
 import { tmpDir } from './tmp.js';
@@ -147,6 +149,36 @@ describe('npm start (src/main.ts)', () => {
     for (let i = 0; i < 100 && (alive(serverPid) || alive(redisPid)); i++) await new Promise((r) => setTimeout(r, 100));
     expect(alive(serverPid)).toBe(false);
     expect(alive(redisPid)).toBe(false);
+  });
+
+  it('`npm start` runs the compiled code on 127.0.0.1, says where to go, and refuses a second start on its DATA_DIR', async () => {
+    const dataDir = tmpDir('twice');
+    const first = startNpm({ DATA_DIR: dataDir, WORKERS: 'off', PORT: '0' });
+    runs.push(first);
+    const serverPid = Number((await waitFor(first, /"pid":(\d+),"hostname"/))[1]);
+    const port = Number((await waitFor(first, /Jobs API on http:\/\/localhost:(\d+)/))[1]);
+    await waitFor(first, /export TOKEN=/);
+    for (const where of ['this machine only', `localhost:${port}/docs`, '/admin/queues', `/ui/jobs/<jobId>#token=`, 'npm run jobsctl -- job:list']) {
+      expect(first.out()).toContain(where);
+    }
+    // Compiled JavaScript, not the TypeScript loader.
+    const cmdline = readFileSync(`/proc/${serverPid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.some((a) => a.endsWith('bin/start.js'))).toBe(true);
+    expect(cmdline.join(' ')).not.toContain('tsx');
+    // Loopback only: this machine's other addresses are refused.
+    const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) await expect(fetch(`http://${external.address}:${port}/health`)).rejects.toThrow();
+
+    const second = start({ DATA_DIR: dataDir, WORKERS: 'off' });
+    runs.push(second);
+    expect(await second.exited).toBe(2);
+    expect(second.out()).toContain(`is in use by the Jobs API running as process ${serverPid}`);
+    // The first one's Redis (its socket, its files) is untouched.
+    expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
+    first.child.kill('SIGTERM');
+    await first.exited;
+    for (let i = 0; i < 100 && alive(serverPid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(serverPid)).toBe(false);
   });
 });
 

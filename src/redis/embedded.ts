@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -22,6 +23,43 @@ export class RedisServerMissingError extends Error {
 
 /** Where a running embedded Redis writes its address, so that worker-only processes on the same DATA_DIR find it. */
 const ADDRESS_FILE = 'address';
+/** The pid of the process that runs this directory's Redis: a second one is refused while it lives. */
+const OWNER_FILE = 'owner.pid';
+
+/** Another `npm start` runs on the same DATA_DIR (its Redis, its socket, its append-only file). */
+export class DataDirInUseError extends Error {
+  override name = 'DataDirInUseError';
+  constructor(dataDir: string, pid: number) {
+    super(
+      `DATA_DIR ${dataDir} is in use by the Jobs API running as process ${pid}: its embedded Redis lives there. ` +
+        'Stop that one first (kill -TERM ' + pid + '), or give this one another DATA_DIR (and PORT), or point both at one Redis with REDIS_URL.',
+    );
+  }
+}
+
+/** Whether `pid` is a live Node process (a pid file left by a crash may name a process that reused the number). */
+function liveNodeProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node');
+  } catch {
+    return true; // no /proc: trust the pid
+  }
+}
+
+/** Claim `absDir` for this process, or throw DataDirInUseError naming the one that holds it. */
+async function claim(absDir: string): Promise<void> {
+  const file = path.join(absDir, OWNER_FILE);
+  const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && liveNodeProcess(holder)) {
+    throw new DataDirInUseError(path.dirname(absDir), holder);
+  }
+  await writeFile(file, `${process.pid}\n`);
+}
 
 export type EmbeddedRedis = {
   /** A REDIS_URL for the child: a socket path, or redis://127.0.0.1:PORT. */
@@ -58,6 +96,7 @@ export async function startEmbeddedRedis(
   const binary = opts.binary ?? 'redis-server';
   const absDir = path.resolve(dir);
   await mkdir(absDir, { recursive: true });
+  await claim(absDir);
   const socket = path.join(absDir, 'redis.sock');
   const useSocket = socket.length <= MAX_SOCKET_PATH;
   const port = useSocket ? 0 : await freePort();
@@ -106,11 +145,13 @@ export async function startEmbeddedRedis(
 
   const stop = async () => {
     await rm(path.join(absDir, ADDRESS_FILE), { force: true });
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(path.join(absDir, OWNER_FILE), { force: true });
   };
 
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
