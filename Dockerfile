@@ -19,6 +19,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+COPY ui ./ui
 COPY config ./config
 RUN mkdir -p /data && chown node:node /data
 USER node

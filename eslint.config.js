@@ -15,6 +15,12 @@ export default defineConfig(
   },
 
   {
+    // The live job page runs in a browser (ui/), not in Node.
+    files: ['ui/**/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
+
+  {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {

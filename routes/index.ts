@@ -8,6 +8,7 @@ import queueRoutes from './queues.js';
 import scheduleRoutes from './schedules.js';
 import serverRoutes from './servers.js';
 import tenantRoutes from './tenants.js';
+import uiRoutes from './ui.js';
 import workerRoutes from './workers.js';
 
 /** Every route of the API, registered explicitly. */
@@ -22,4 +23,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(workerRoutes, { prefix: '/api/workers' });
   await app.register(scheduleRoutes, { prefix: '/api/schedules' });
   await app.register(tenantRoutes, { prefix: '/api/tenants' });
+  await app.register(uiRoutes);
 }

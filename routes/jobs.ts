@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BulkInvalidError, type ItemError } from '../src/errors.js';
@@ -224,10 +224,49 @@ function readRoutes(fastify: FastifyInstance): void {
     },
   );
 
+  app.post(
+    '/:id/stream-ticket',
+    {
+      onRequest: read,
+      schema: {
+        tags: ['jobs'],
+        summary: 'A ticket that opens this job\'s event stream for 60 s, for a browser\'s EventSource',
+        description:
+          'EventSource cannot send an Authorization header, and a bearer token in a URL ends up in logs and history. ' +
+          'Ask for a ticket with the token, then open `GET /api/jobs/{id}/events?ticket=...`. A ticket opens that one job\'s events and nothing else; ' +
+          'it may open them again (an EventSource reconnecting) until it expires, after which the events route answers 401 `TICKET_INVALID`.',
+        security,
+        params: jobIdParams,
+        response: {
+          200: okEnvelope(
+            z.object({
+              ticket: z.string(),
+              expiresAt: z.string(),
+              url: z.string().describe('the event stream with the ticket: give it to `new EventSource(url)`'),
+            }),
+          ),
+          ...errors(401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const job = await app.jobs.get(request.principal, request.params.id);
+      const { ticket, expiresAt } = await app.tickets.issue(request.principal, job.id);
+      return { success: true as const, data: { ticket, expiresAt, url: `/api/jobs/${encodeURIComponent(job.id)}/events?ticket=${ticket}` } };
+    },
+  );
+
+  // A browser's EventSource sends no Authorization header: it comes with a ticket instead (and only here).
+  const readOrTicket = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { ticket } = request.query as { ticket?: string | string[] };
+    if (ticket === undefined) return read.call(app, request, reply);
+    request.principal = await app.tickets.redeem(typeof ticket === 'string' ? ticket : '', (request.params as { id: string }).id);
+  };
+
   app.get(
     '/:id/events',
     {
-      onRequest: read,
+      onRequest: readOrTicket,
       schema: {
         tags: ['jobs'],
         summary: 'Server-sent events of a job: a snapshot, then progress, log, completed or failed as they happen',
@@ -238,8 +277,12 @@ function readRoutes(fastify: FastifyInstance): void {
           '`Last-Event-ID` and you get a new snapshot and the log lines after that number — nothing is missed. Works with `curl -N`.',
           'The last event\'s id ends in `-end`: reconnecting with it (the job has ended, the client saw it) is answered 204, which stops a browser\'s EventSource.',
         ].join(' '),
-        security,
+        security: [...security, { streamTicket: [] }],
         params: jobIdParams,
+        querystring: z.object({
+          ticket: z.string().optional().describe('a ticket from POST /api/jobs/{id}/stream-ticket, instead of the Authorization header (browsers)'),
+          lastEventId: z.string().optional().describe('as the Last-Event-ID header, for a client that cannot set it (a new EventSource)'),
+        }),
         response: {
           200: z.string().describe('an event stream'),
           204: z.null().describe('the job has ended and Last-Event-ID says the client saw its last event: nothing more will come'),
@@ -250,7 +293,7 @@ function readRoutes(fastify: FastifyInstance): void {
     async (request, reply) => {
       const first = await app.jobs.get(request.principal, request.params.id);
       const header = request.headers['last-event-id'];
-      const last = parseLastEventId(typeof header === 'string' ? header : (request.query as { lastEventId?: string }).lastEventId);
+      const last = parseLastEventId(typeof header === 'string' ? header : request.query.lastEventId);
       if (last.sawEnd && ended(first)) return reply.code(204).send(null);
       await streamJobEvents(app, reply, first, last.fromLog, visibleTenant(request.principal), request.principal.tenant);
     },

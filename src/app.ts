@@ -118,7 +118,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
           '`{ success, data }` or `{ success: false, error: { code, message }, requestId }`.',
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          streamTicket: { type: 'apiKey', in: 'query', name: 'ticket', description: 'POST /api/jobs/{id}/stream-ticket; opens that job\'s event stream only' },
+        },
         schemas: jobResultComponents(),
       },
       tags: [

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { StreamTickets } from '../services/stream-tickets.js';
 import { BackupCatalog } from '../backups/catalog.js';
 import { RestoreCatalog } from '../backups/restores.js';
 import { CancelRequests } from '../coordination/cancel-requests.js';
@@ -43,6 +44,8 @@ declare module 'fastify' {
     stats: StatsService;
     /** Job events for long polls and event streams: one QueueEvents per queue in this process. */
     events: JobEventsHub;
+    /** Tickets that open one job's event stream for a browser (EventSource sends no Authorization header). */
+    tickets: StreamTickets;
     /** The in-process workers, or null with WORKERS=off. */
     workers: Record<QueueName, Worker> | null;
   }
@@ -106,6 +109,7 @@ export const servicesPlugin = fp(
     app.decorate('schedules', schedules);
     const events = new JobEventsHub(opts.redis, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
+    app.decorate('tickets', new StreamTickets(redis, config.queuePrefix));
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));
 

@@ -74,6 +74,8 @@ export function redisKeys(prefix: string) {
     replayed: (jobId: string) => `${ofJob(jobId)}:replayed:${jobId}`,
 
     /** A tenant's Idempotency-Key and the response it answers with; the key is stored hashed. */
+    /** A browser's ticket for one job's event stream (by the ticket's hash), 60 s. */
+    streamTicket: (hash: string) => `${ns}:ticket:${hash}`,
     idempotency: (tenant: string, key: string) => `${ns}:idem:${tenant}:${createHash('sha256').update(key).digest('hex')}`,
     /** A tenant's stored Idempotency-Keys (redis key -> expiry): their cap. */
     idempotencyIndex: (tenant: string) => `${ns}:idem-index:${tenant}`,

@@ -1,24 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, makeApp, waitForJob } from '../helpers.js';
+import { chromiumPath } from '../browser.js';
 
 const ADMIN_LOGIN = { username: 'ops-admin', password: 'correct horse battery' };
 const VIEWER_LOGIN = { username: 'ops-viewer', password: 'look but do not touch' };
-
-/** Debian's Chromium (.ci/run installs it), or CHROMIUM_PATH. */
-function chromiumPath(): string {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  for (const bin of ['chromium', 'chromium-browser', 'google-chrome']) {
-    try {
-      return execFileSync('which', [bin], { encoding: 'utf8' }).trim();
-    } catch {
-      // next
-    }
-  }
-  throw new Error('the dashboard test drives a real Chromium: install Debian\'s chromium (.ci/run does) or set CHROMIUM_PATH');
-}
 
 describe('the dashboard (bull-board) at /admin/queues, in a real browser', () => {
   let app: FastifyInstance;
