@@ -33,6 +33,7 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
     {
       onRequest: read,
       schema: {
+        operationId: 'listDeadLetters',
         tags,
         summary: 'Jobs that failed for good (attempts exhausted, or a failure retrying cannot fix), newest first',
         description: 'With errorContains a page may hold fewer than limit jobs while nextCursor is not null: follow it until it is null.',
@@ -54,6 +55,7 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
     {
       onRequest: read,
       schema: {
+        operationId: 'groupDeadLetterErrors',
         tags,
         summary: 'Dead letters grouped by error type: count, queues and the newest example, most frequent first',
         description: 'Looks at the newest 10 000 dead letters; `truncated` says there are more.',
@@ -86,6 +88,7 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
     {
       onRequest: write,
       schema: {
+        operationId: 'replayDeadLetters',
         tags,
         summary: 'Enqueue dead letters again as new jobs with the same type and data',
         description:
@@ -115,6 +118,7 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
     {
       onRequest: write,
       schema: {
+        operationId: 'removeDeadLetter',
         tags,
         summary: 'Remove a dead letter',
         security,

@@ -12,6 +12,7 @@ export default async function healthRoutes(fastify: FastifyInstance) {
     '/health',
     {
       schema: {
+        operationId: 'getHealth',
         tags: ['health'],
         summary: 'Liveness: the process answers',
         response: { 200: okEnvelope(z.object({ status: z.literal('ok'), version: z.string(), uptimeSec: z.number() })) },
@@ -24,6 +25,7 @@ export default async function healthRoutes(fastify: FastifyInstance) {
     '/ready',
     {
       schema: {
+        operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness: Redis answers and the workers run (unless WORKERS=off)',
         response: {

@@ -103,6 +103,7 @@ function enqueueRoutes(fastify: FastifyInstance): void {
       onRequest: write,
       config: { idempotent: true },
       schema: {
+        operationId: 'submitJob',
         tags: ['jobs'],
         summary: 'Enqueue a job',
         description: 'The job runs on a server of your inventory. Answers 202 with the job id and a Location header to poll.',
@@ -127,6 +128,7 @@ function enqueueRoutes(fastify: FastifyInstance): void {
       config: { idempotent: true },
       attachValidation: true,
       schema: {
+        operationId: 'submitJobs',
         tags: ['jobs'],
         summary: `Enqueue up to ${BULK_MAX_JOBS} jobs at once, all or none`,
         description:
@@ -181,6 +183,7 @@ function countRoutes(fastify: FastifyInstance): void {
     {
       onRequest: app.requireScope('metrics:read'),
       schema: {
+        operationId: 'getJobStats',
         tags: ['jobs'],
         summary: 'Job counts per queue and in total (all tenants; needs metrics:read or admin)',
         security,
@@ -204,6 +207,7 @@ function readRoutes(fastify: FastifyInstance): void {
     {
       onRequest: read,
       schema: {
+        operationId: 'getJob',
         tags: ['jobs'],
         summary: 'Read a job: state, progress, result or failure reason; with waitMs, wait for it to end',
         description:
@@ -229,6 +233,7 @@ function readRoutes(fastify: FastifyInstance): void {
     {
       onRequest: read,
       schema: {
+        operationId: 'createStreamTicket',
         tags: ['jobs'],
         summary: 'A ticket that opens this job\'s event stream for 60 s, for a browser\'s EventSource',
         description:
@@ -268,6 +273,7 @@ function readRoutes(fastify: FastifyInstance): void {
     {
       onRequest: readOrTicket,
       schema: {
+        operationId: 'streamJobEvents',
         tags: ['jobs'],
         summary: 'Server-sent events of a job: a snapshot, then progress, log, completed or failed as they happen',
         description: [
@@ -284,7 +290,14 @@ function readRoutes(fastify: FastifyInstance): void {
           lastEventId: z.string().optional().describe('as the Last-Event-ID header, for a client that cannot set it (a new EventSource)'),
         }),
         response: {
-          200: z.string().describe('an event stream'),
+          200: {
+            description: 'The event stream',
+            content: {
+              'text/event-stream': {
+                schema: z.string().describe('event: snapshot|progress|log|completed|failed|removed, id: log lines sent (the last one ends in -end), data: JSON'),
+              },
+            },
+          },
           204: z.null().describe('the job has ended and Last-Event-ID says the client saw its last event: nothing more will come'),
           ...errors(401, 403, 404, 429, 503),
         },
@@ -304,6 +317,7 @@ function readRoutes(fastify: FastifyInstance): void {
     {
       onRequest: read,
       schema: {
+        operationId: 'getJobLogs',
         tags: ['jobs'],
         summary: 'Read a job\'s log lines (an update\'s command output), a page at a time',
         description:
@@ -340,6 +354,7 @@ function readRoutes(fastify: FastifyInstance): void {
     {
       onRequest: read,
       schema: {
+        operationId: 'listJobs',
         tags: ['jobs'],
         summary: 'List your jobs, newest first, a page at a time',
         description:
@@ -366,6 +381,7 @@ function controlRoutes(fastify: FastifyInstance): void {
     {
       onRequest: write,
       schema: {
+        operationId: 'removeJob',
         tags: ['jobs'],
         summary: 'Remove a job that is not running',
         security,
@@ -385,6 +401,7 @@ function controlRoutes(fastify: FastifyInstance): void {
     {
       onRequest: write,
       schema: {
+        operationId: 'retryJob',
         tags: ['jobs'],
         summary: 'Run a failed job again, with a fresh set of attempts',
         security,
@@ -403,6 +420,7 @@ function controlRoutes(fastify: FastifyInstance): void {
     {
       onRequest: write,
       schema: {
+        operationId: 'cancelJob',
         tags: ['jobs'],
         summary: 'Stop a job: remove it when waiting or delayed, abort it when running',
         description:
@@ -429,6 +447,7 @@ function controlRoutes(fastify: FastifyInstance): void {
     {
       onRequest: write,
       schema: {
+        operationId: 'promoteJob',
         tags: ['jobs'],
         summary: 'Run a delayed job now',
         security,

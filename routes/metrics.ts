@@ -15,6 +15,7 @@ export default async function metricsRoutes(fastify: FastifyInstance) {
     {
       onRequest: app.requireScope('metrics:read'),
       schema: {
+        operationId: 'getQueueMetrics',
         tags: ['metrics'],
         summary: 'Counts per queue and an overall health verdict (needs metrics:read or admin)',
         description:
@@ -34,6 +35,7 @@ export default async function metricsRoutes(fastify: FastifyInstance) {
     {
       onRequest: app.requireScope('admin'),
       schema: {
+        operationId: 'getSystemMetrics',
         tags: ['metrics'],
         summary: 'Process, Redis and queue health (admin)',
         security,

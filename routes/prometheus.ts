@@ -9,6 +9,7 @@ export default async function prometheusRoutes(app: FastifyInstance) {
     {
       onRequest: app.requireScope('metrics:read'),
       schema: {
+        operationId: 'getPrometheusMetrics',
         tags: ['metrics'],
         summary: 'Prometheus metrics (text exposition format)',
         description:

@@ -32,13 +32,13 @@ export default async function queueRoutes(fastify: FastifyInstance) {
 
   app.get(
     '',
-    { ...common, schema: { tags, summary: 'Every queue: counts, paused, workers online', security, response: { 200: okEnvelope(z.array(statusSchema)), ...errors(401, 403, 503) } } },
+    { ...common, schema: { operationId: 'listQueues', tags, summary: 'Every queue: counts, paused, workers online', security, response: { 200: okEnvelope(z.array(statusSchema)), ...errors(401, 403, 503) } } },
     async () => ({ success: true as const, data: await ops().all() }),
   );
 
   app.get(
     '/:queue',
-    { ...common, schema: { tags, summary: 'One queue: counts, paused, workers online', security, params: queueParams, response: { 200: okEnvelope(statusSchema), ...errors(400, 401, 403, 503) } } },
+    { ...common, schema: { operationId: 'getQueue', tags, summary: 'One queue: counts, paused, workers online', security, params: queueParams, response: { 200: okEnvelope(statusSchema), ...errors(400, 401, 403, 503) } } },
     async (request) => ({ success: true as const, data: await ops().status(request.params.queue) }),
   );
 
@@ -47,6 +47,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
     {
       ...common,
       schema: {
+        operationId: 'pauseQueue',
         tags,
         summary: 'Pause a queue: workers take no new jobs (running ones finish); new jobs wait',
         security,
@@ -59,7 +60,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
 
   app.post(
     '/:queue/resume',
-    { ...common, schema: { tags, summary: 'Resume a paused queue', security, params: queueParams, response: { 200: okEnvelope(statusSchema), ...errors(400, 401, 403, 503) } } },
+    { ...common, schema: { operationId: 'resumeQueue', tags, summary: 'Resume a paused queue', security, params: queueParams, response: { 200: okEnvelope(statusSchema), ...errors(400, 401, 403, 503) } } },
     async (request) => ({ success: true as const, data: await ops().resume(request.params.queue) }),
   );
 
@@ -69,6 +70,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
       ...common,
       preValidation: emptyBodyAsObject,
       schema: {
+        operationId: 'drainQueue',
         tags,
         summary: 'Remove the waiting jobs of a queue (and the delayed ones with `delayed: true`)',
         security,
@@ -88,6 +90,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
     {
       ...common,
       schema: {
+        operationId: 'cleanQueue',
         tags,
         summary: 'Remove jobs of one state older than olderThanMs (running jobs are never cleaned)',
         security,
@@ -112,6 +115,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
     {
       ...common,
       schema: {
+        operationId: 'listStuckJobs',
         tags,
         summary: 'Jobs active for longer than olderThanMs (default 10 minutes), longest first',
         security,
@@ -132,6 +136,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
       ...common,
       preValidation: emptyBodyAsObject,
       schema: {
+        operationId: 'unstickJobs',
         tags,
         summary: 'Move the stuck jobs to failed, so they can be retried',
         description:
@@ -154,6 +159,7 @@ export default async function queueRoutes(fastify: FastifyInstance) {
       ...common,
       preValidation: emptyBodyAsObject,
       schema: {
+        operationId: 'retryFailedJobs',
         tags,
         summary: 'Retry failed jobs: all, or those whose reason contains errorContains',
         security,

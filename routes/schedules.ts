@@ -62,6 +62,7 @@ export default async function scheduleRoutes(fastify: FastifyInstance) {
     {
       onRequest: write,
       schema: {
+        operationId: 'upsertSchedule',
         tags,
         summary: 'Create or replace a cron schedule that enqueues a job at every tick',
         description:
@@ -82,7 +83,7 @@ export default async function scheduleRoutes(fastify: FastifyInstance) {
     '',
     {
       onRequest: read,
-      schema: { tags, summary: 'Your schedules (admin: every tenant\'s), with their next run times', security, response: { 200: okEnvelope(z.array(scheduleSchema)), ...errors(401, 403, 503) } },
+      schema: { operationId: 'listSchedules', tags, summary: 'Your schedules (admin: every tenant\'s), with their next run times', security, response: { 200: okEnvelope(z.array(scheduleSchema)), ...errors(401, 403, 503) } },
     },
     async (request) => ({ success: true as const, data: await app.schedules.list(request.principal) }),
   );
@@ -91,7 +92,7 @@ export default async function scheduleRoutes(fastify: FastifyInstance) {
     '/:id',
     {
       onRequest: read,
-      schema: { tags, summary: 'One schedule, with its next five run times', security, params: idParams, querystring: tenantQuery, response: { 200: okEnvelope(scheduleSchema), ...errors(400, 401, 403, 404, 503) } },
+      schema: { operationId: 'getSchedule', tags, summary: 'One schedule, with its next five run times', security, params: idParams, querystring: tenantQuery, response: { 200: okEnvelope(scheduleSchema), ...errors(400, 401, 403, 404, 503) } },
     },
     async (request) => ({ success: true as const, data: await app.schedules.get(request.principal, request.params.id, request.query.tenant) }),
   );
@@ -101,6 +102,7 @@ export default async function scheduleRoutes(fastify: FastifyInstance) {
     {
       onRequest: write,
       schema: {
+        operationId: 'removeSchedule',
         tags,
         summary: 'Delete a schedule (jobs it already made stay)',
         security,

@@ -78,7 +78,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '',
     {
       onRequest: read,
-      schema: { tags: ['servers'], summary: 'The servers your token may act on', security, response: { 200: okEnvelope(z.array(serverSchema)), ...errors(401, 403) } },
+      schema: { operationId: 'listServers', tags: ['servers'], summary: 'The servers your token may act on', security, response: { 200: okEnvelope(z.array(serverSchema)), ...errors(401, 403) } },
     },
     async (request) => ({ success: true as const, data: app.inventory.list(visibleTenant(request.principal)).map(present) }),
   );
@@ -87,7 +87,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '/:id',
     {
       onRequest: read,
-      schema: { tags: ['servers'], summary: 'One server of the inventory', security, params, response: { 200: okEnvelope(serverSchema), ...errors(401, 403, 404) } },
+      schema: { operationId: 'getServer', tags: ['servers'], summary: 'One server of the inventory', security, params, response: { 200: okEnvelope(serverSchema), ...errors(401, 403, 404) } },
     },
     async (request) => ({ success: true as const, data: present(app.jobs.server(request.principal, request.params.id)) }),
   );
@@ -99,6 +99,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       config: { idempotent: true },
       preValidation: emptyBodyAsObject,
       schema: {
+        operationId: 'backupServer',
         tags: ['servers'],
         summary: 'Back up the server\'s declared paths',
         security,
@@ -123,7 +124,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       onRequest: write,
       config: { idempotent: true },
       preValidation: emptyBodyAsObject,
-      schema: { tags: ['servers'], summary: 'Check the server\'s declared ports', security, params, headers: idempotentHeaders, body: scanBody, response: { 202: pending('scanId'), ...enqueueErrors } },
+      schema: { operationId: 'scanServer', tags: ['servers'], summary: 'Check the server\'s declared ports', security, params, headers: idempotentHeaders, body: scanBody, response: { 202: pending('scanId'), ...enqueueErrors } },
     },
     async (request, reply) => {
       const server = app.jobs.server(request.principal, request.params.id);
@@ -140,7 +141,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       onRequest: write,
       config: { idempotent: true },
       preValidation: emptyBodyAsObject,
-      schema: { tags: ['servers'], summary: 'Run the server\'s declared update command', security, params, headers: idempotentHeaders, body: updateBody, response: { 202: pending('updateId'), ...enqueueErrors } },
+      schema: { operationId: 'updateServer', tags: ['servers'], summary: 'Run the server\'s declared update command', security, params, headers: idempotentHeaders, body: updateBody, response: { 202: pending('updateId'), ...enqueueErrors } },
     },
     async (request, reply) => {
       const server = app.jobs.server(request.principal, request.params.id);
@@ -155,6 +156,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     {
       onRequest: read,
       schema: {
+        operationId: 'listBackups',
         tags: ['servers'],
         summary: 'The server\'s backups, newest first',
         description: 'Completed, verified backups only; the newest BACKUP_RETENTION are kept (and the ones kept incremental backups build on).',
@@ -193,6 +195,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
       config: { idempotent: true },
       preValidation: emptyBodyAsObject,
       schema: {
+        operationId: 'restoreBackup',
         tags: ['servers'],
         summary: 'Restore a backup into a new directory under DATA_DIR/restores/',
         description: 'Enqueues a backup:restore job on the backup queue. Its result names the directory and the number of files.',
@@ -219,6 +222,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     {
       onRequest: read,
       schema: {
+        operationId: 'listRestores',
         tags: ['servers'],
         summary: 'The server\'s restores, newest first',
         description: 'Completed restores only, each a directory under DATA_DIR/restores/ on the machine named by `host`; the newest RESTORE_RETENTION per server are kept, older directories are deleted.',
@@ -238,6 +242,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     {
       onRequest: write,
       schema: {
+        operationId: 'deleteRestore',
         tags: ['servers'],
         summary: 'Delete a restore: its directory and its entry',
         description:
@@ -261,6 +266,7 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     {
       onRequest: read,
       schema: {
+        operationId: 'listScans',
         tags: ['servers'],
         summary: 'The server\'s recent scans, newest first',
         description: 'Up to the newest 100 scans of the server are kept (for 8 days).',

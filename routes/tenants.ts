@@ -37,6 +37,7 @@ export default async function tenantRoutes(fastify: FastifyInstance) {
     {
       onRequest: admin,
       schema: {
+        operationId: 'listTenantStats',
         tags,
         summary: 'Per tenant and queue: waiting, active, completed, failed and delayed jobs, and the tenant\'s cap',
         security,
@@ -49,7 +50,7 @@ export default async function tenantRoutes(fastify: FastifyInstance) {
 
   app.get(
     '/:tenant/limits',
-    { onRequest: admin, schema: { tags, summary: 'A tenant\'s cap of active jobs per queue', security, params: tenantParams, response: { 200: okEnvelope(limitSchema), ...errors(400, 401, 403, 503) } } },
+    { onRequest: admin, schema: { operationId: 'getTenantLimits', tags, summary: 'A tenant\'s cap of active jobs per queue', security, params: tenantParams, response: { 200: okEnvelope(limitSchema), ...errors(400, 401, 403, 503) } } },
     async (request) => ({ success: true as const, data: await app.tenants.limit(request.params.tenant) }),
   );
 
@@ -58,6 +59,7 @@ export default async function tenantRoutes(fastify: FastifyInstance) {
     {
       onRequest: admin,
       schema: {
+        operationId: 'setTenantLimits',
         tags,
         summary: 'Override TENANT_MAX_ACTIVE for one tenant, for a while',
         description: 'The override ends by itself after ttlSeconds (default one hour), or with DELETE. It never lifts the cap above half of a queue\'s capacity.',
@@ -75,7 +77,7 @@ export default async function tenantRoutes(fastify: FastifyInstance) {
 
   app.delete(
     '/:tenant/limits',
-    { onRequest: admin, schema: { tags, summary: 'Back to TENANT_MAX_ACTIVE for this tenant', security, params: tenantParams, response: { 200: okEnvelope(limitSchema), ...errors(400, 401, 403, 503) } } },
+    { onRequest: admin, schema: { operationId: 'resetTenantLimits', tags, summary: 'Back to TENANT_MAX_ACTIVE for this tenant', security, params: tenantParams, response: { 200: okEnvelope(limitSchema), ...errors(400, 401, 403, 503) } } },
     async (request) => ({ success: true as const, data: await app.tenants.resetLimit(request.params.tenant) }),
   );
 }

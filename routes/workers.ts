@@ -32,6 +32,7 @@ export default async function workerRoutes(fastify: FastifyInstance) {
     {
       onRequest: app.requireScope('metrics:read'),
       schema: {
+        operationId: 'listWorkers',
         tags: ['workers'],
         summary: 'Worker processes per queue: online, concurrency, active now, and counters since each process started',
         security: [{ bearerAuth: [] }],

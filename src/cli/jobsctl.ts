@@ -1,162 +1,21 @@
-import { createInterface } from 'node:readline/promises';
-import { styleText } from 'node:util';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { QUEUE_NAMES } from '../jobs/index.js';
+import { api, CliError, EXIT, type JobView } from './jobsctl/api.js';
+import { confirm, dataOption, globalsOf, intArg, olderThanOption, queueOption, requireQueue } from './jobsctl/args.js';
+import { addJobCommands } from './jobsctl/job-commands.js';
+import { out, paint, stateColor, table } from './jobsctl/output.js';
+import { addServerCommands } from './jobsctl/server-commands.js';
 
 /**
  * jobsctl: the operator's terminal for the Jobs API. It talks to the REST API
  * (JOBS_API_URL, JOBS_API_TOKEN) and nothing else. Tables on a terminal,
- * `--json` for scripts; exit codes a script can branch on (EXIT below).
+ * `--json` for scripts; exit codes a script can branch on (EXIT, the README's
+ * table shared with the Python `jobsapi` command). The queue, worker and
+ * schedule commands are here; the job and server commands in jobsctl/.
  */
-export const EXIT = {
-  OK: 0,
-  /** Something unexpected (a bug, a malformed answer). */
-  ERROR: 1,
-  /** Wrong usage: unknown command or option, missing value, no token, a destructive command without --yes when stdin is not a terminal. */
-  USAGE: 2,
-  /** The command found what it looks for (queue:stuck: stuck jobs). */
-  FOUND: 3,
-  /** job:get --wait: the job failed. */
-  JOB_FAILED: 4,
-  /** job:get --wait: the wait ended before the job did. */
-  TIMEOUT: 5,
-  /** The API refused the request (400, 404, 409, 422, 429). */
-  REFUSED: 6,
-  /** The token is missing, invalid or lacks the scope (401, 403). */
-  UNAUTHORIZED: 7,
-  /** The API cannot be reached or is unavailable (connection refused, 5xx). */
-  UNAVAILABLE: 8,
-} as const;
-
-class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-type Globals = { json?: boolean; yes?: boolean };
-
-const color = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
-const paint = (style: Parameters<typeof styleText>[0], text: string) => (color() ? styleText(style, text) : text);
-
-function stateColor(value: string): string {
-  const styles: Record<string, Parameters<typeof styleText>[0]> = {
-    completed: 'green',
-    failed: 'red',
-    active: 'cyan',
-    delayed: 'yellow',
-    unhealthy: 'red',
-    degraded: 'yellow',
-    healthy: 'green',
-    paused: 'yellow',
-  };
-  const style = styles[value];
-  return style ? paint(style, value) : value;
-}
-
-/** A table cell: '-' for no value; objects as JSON rather than "[object Object]". */
-function cell(value: unknown): string {
-  if (value === null || value === undefined) return '-';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  return JSON.stringify(value);
-}
-
-/** Columns aligned by their visible width; numbers right-aligned. */
-function table(rows: Array<Record<string, unknown>>, columns: Array<[key: string, header: string]>): string {
-  if (rows.length === 0) return paint('dim', '(none)');
-  const cells = rows.map((r) => columns.map(([k]) => cell(r[k])));
-  const widths = columns.map(([, h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const numeric = columns.map((_, i) => cells.every((c) => /^-?\d+(\.\d+)?$|^-$/.test(c[i]!)));
-  const fmt = (c: string, i: number, styled = c) => (numeric[i] ? ' '.repeat(widths[i]! - c.length) + styled : styled + ' '.repeat(widths[i]! - c.length));
-  const head = columns.map(([, h], i) => fmt(h, i, paint('bold', h))).join('  ');
-  const body = cells.map((c) => c.map((v, i) => fmt(v, i, stateColor(v))).join('  '));
-  return [head, ...body].join('\n');
-}
-
-class Api {
-  constructor(
-    private readonly base: string,
-    private readonly token: string,
-  ) {}
-
-  async call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.base), {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach the Jobs API at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, EXIT.UNAVAILABLE);
-    }
-    const text = await res.text();
-    let parsed: { success?: boolean; data?: T; error?: { code: string; message: string }; requestId?: string } = {};
-    try {
-      parsed = JSON.parse(text) as typeof parsed;
-    } catch {
-      // Not JSON: reported below by status.
-    }
-    if (res.ok && parsed.success) return parsed.data as T;
-    const what = parsed.error ? `${parsed.error.code}: ${parsed.error.message}` : `HTTP ${res.status}`;
-    const retry = res.headers.get('retry-after');
-    const message = `${method} ${path} failed: ${what}${retry ? ` (retry after ${retry} s)` : ''}${parsed.requestId ? ` [request ${parsed.requestId}]` : ''}`;
-    if (res.status === 401 || res.status === 403) throw new CliError(message, EXIT.UNAUTHORIZED);
-    if (res.status >= 500) throw new CliError(message, EXIT.UNAVAILABLE);
-    throw new CliError(message, EXIT.REFUSED);
-  }
-}
-
-function api(): Api {
-  const token = process.env.JOBS_API_TOKEN;
-  if (!token) throw new CliError('JOBS_API_TOKEN is not set: make one with `npm run token -- --sub you --scope admin` and export it', EXIT.USAGE);
-  return new Api(process.env.JOBS_API_URL ?? 'http://localhost:3000', token);
-}
-
-/** Print `data` as JSON with --json, else as `human(data)`. */
-function out(globals: Globals, data: unknown, human: () => string): void {
-  process.stdout.write(globals.json ? JSON.stringify(data, null, 2) + '\n' : human() + '\n');
-}
-
-/** A destructive command goes ahead with --yes, or after a "yes" typed on a terminal; never silently from a script. */
-async function confirm(globals: Globals, question: string): Promise<void> {
-  if (globals.yes) return;
-  if (!process.stdin.isTTY) throw new CliError(`${question} Refusing without --yes (stdin is not a terminal).`, EXIT.USAGE);
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = (await rl.question(`${question} Type "yes" to go on: `)).trim().toLowerCase();
-  rl.close();
-  if (answer !== 'yes' && answer !== 'y') throw new CliError('cancelled; nothing was changed', EXIT.USAGE);
-}
-
-// Shared option helpers: the same option reads the same way on every command that has it.
-const intArg = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number, got "${v}"`, EXIT.USAGE);
-  return Number(v);
-};
-function jsonArg(v: string): unknown {
-  try {
-    return JSON.parse(v);
-  } catch (err) {
-    throw new CliError(`--data must be JSON, e.g. '{"serverId":"web-1"}': ${(err as Error).message}`, EXIT.USAGE);
-  }
-}
-function requireQueue(q: string | undefined): string {
-  if (!q) throw new CliError('--queue is required (backup, scan or update)', EXIT.USAGE);
-  return q;
-}
-const queueOption = () => new Option('--queue <queue>', `${QUEUE_NAMES.slice(0, -1).join(', ')} or ${QUEUE_NAMES.at(-1)}`).choices(QUEUE_NAMES);
-const olderThanOption = () => new Option('--older-than <ms>', 'milliseconds (default 600000)').argParser(intArg('--older-than'));
-const dataOption = () => new Option('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'').argParser(jsonArg).makeOptionMandatory();
-/** The global options (--json, --yes) as they were parsed, for a command's action to read. */
-const globalsOf = (program: Command) => () => program.opts<Globals>();
+export { EXIT };
 
 type QueueStatus = { queue: string; paused: boolean; workers: number; concurrency: number; rateLimit: { max: number; duration: number } | null; counts: Record<string, number> };
-type JobView = { id: string; queue: string; type: string; tenant: string; state: string; progress: number; attempts: number; maxAttempts: number; failedReason: string | null; createdAt: string; finishedAt: string | null; result: unknown };
 
 const statusRows = (list: QueueStatus[]) =>
   list.map((q) => ({ queue: q.queue, state: q.paused ? 'paused' : 'running', workers: q.workers, ...q.counts, limit: q.rateLimit ? `${q.rateLimit.max}/${q.rateLimit.duration}ms` : null }));
@@ -171,6 +30,7 @@ export function buildProgram(): Command {
   addWorkerCommands(program);
   addScheduleCommands(program);
   addJobCommands(program);
+  addServerCommands(program);
   return program;
 }
 
@@ -183,7 +43,9 @@ function rootCommand(): Command {
     .showHelpAfterError('(jobsctl --help lists the commands and options)')
     .addHelpText(
       'after',
-      `\nExit codes: 0 ok, 1 unexpected error, 2 usage, 3 found (queue:stuck), 4 job failed, 5 wait timed out,\n6 refused by the API, 7 not authorized, 8 API unreachable or unavailable.`,
+      `\nExit codes (the same for the Python jobsapi command): 0 ok, 1 unexpected error, 2 usage, 3 found (queue:stuck),\n` +
+        `4 the job failed or was cancelled (job:watch, job:logs --follow, --wait), 5 the wait timed out,\n` +
+        `6 refused by the API (400, 404, 409, 422, 429), 7 not authorized (401, 403), 8 API unreachable or unavailable (5xx).`,
     );
   // Before any subcommand is added: they inherit these.
   program.exitOverride();
@@ -316,7 +178,7 @@ function addStuckAndDrainCommands(program: Command): void {
         const r = await api().call<{ jobs: JobView[] }>('GET', `/api/queues/${q}/stuck?olderThanMs=${o.olderThan ?? 600_000}`);
         jobs.push(...r.jobs);
       }
-      out(g(), jobs, () => table(jobs.map((j) => ({ ...j, since: (j as unknown as { processedAt: string }).processedAt })), [['id', 'JOB'], ['queue', 'QUEUE'], ['type', 'TYPE'], ['tenant', 'TENANT'], ['progress', 'PROGRESS'], ['since', 'ACTIVE SINCE']]));
+      out(g(), jobs, () => table(jobs.map((j) => ({ ...j, since: j.processedAt })), [['id', 'JOB'], ['queue', 'QUEUE'], ['type', 'TYPE'], ['tenant', 'TENANT'], ['progress', 'PROGRESS'], ['since', 'ACTIVE SINCE']]));
       if (jobs.length > 0) process.exitCode = EXIT.FOUND;
     });
 
@@ -443,67 +305,6 @@ function addScheduleCommands(program: Command): void {
       await confirm(g(), `Delete schedule ${o.id}?`);
       const r = await api().call('DELETE', `/api/schedules/${encodeURIComponent(o.id)}`);
       out(g(), r, () => `schedule ${o.id} deleted`);
-    });
-}
-
-/** job:get, job:submit. */
-function addJobCommands(program: Command): void {
-  const g = globalsOf(program);
-
-  program
-    .command('job:get')
-    .description('a job\'s status; --wait waits until it completes (exit 0) or fails (exit 4)')
-    .argument('<id>', 'the job id')
-    .option('--wait', 'wait until the job ends')
-    .option('--timeout <seconds>', 'give up waiting after this long (exit 5; default 600)', intArg('--timeout'))
-    .action(async (id: string, o: { wait?: boolean; timeout?: number }) => {
-      const client = api();
-      const path = `/api/jobs/${encodeURIComponent(id)}`;
-      let job = await client.call<JobView>('GET', path);
-      const deadline = Date.now() + (o.timeout ?? 600) * 1000;
-      let lastProgress = -1;
-      while (o.wait && job.state !== 'completed' && job.state !== 'failed') {
-        if (Date.now() > deadline) {
-          out(g(), job, () => `${job.id}: still ${job.state} at ${job.progress}% after ${o.timeout ?? 600} s`);
-          process.exitCode = EXIT.TIMEOUT;
-          return;
-        }
-        if (!g().json && process.stderr.isTTY && job.progress !== lastProgress) process.stderr.write(`\r${job.id}: ${job.state} ${job.progress}%   `);
-        lastProgress = job.progress;
-        await new Promise((r) => setTimeout(r, 500));
-        job = await client.call<JobView>('GET', path);
-      }
-      if (!g().json && process.stderr.isTTY && lastProgress >= 0) process.stderr.write('\n');
-      out(g(), job, () =>
-        [
-          `${paint('bold', job.id)}  ${job.type}  ${stateColor(job.state)}  ${job.progress}%  attempts ${job.attempts}/${job.maxAttempts}`,
-          job.failedReason ? `reason: ${job.failedReason}` : '',
-          job.result ? `result: ${JSON.stringify(job.result)}` : '',
-        ]
-          .filter(Boolean)
-          .join('\n'),
-      );
-      if (o.wait && job.state === 'failed') process.exitCode = EXIT.JOB_FAILED;
-    });
-
-  program
-    .command('job:submit')
-    .description('enqueue a job; prints its id')
-    .argument('<type>', 'job type, e.g. scan:full')
-    .addOption(dataOption())
-    .option('--priority <n>', '1 (critical) .. 5 (background)', intArg('--priority'))
-    .option('--delay <ms>', 'wait this long before running', intArg('--delay'))
-    .option('--attempts <n>', 'attempts (default 3)', intArg('--attempts'))
-    .option('--idempotency-key <key>', 'repeat safely: the same key answers with the same job')
-    .action(async (type: string, o: { data: unknown; priority?: number; delay?: number; attempts?: number; idempotencyKey?: string }) => {
-      const options = { ...(o.priority ? { priority: o.priority } : {}), ...(o.delay !== undefined ? { delay: o.delay } : {}), ...(o.attempts ? { attempts: o.attempts } : {}) };
-      const r = await api().call<{ jobId: string; state: string }>(
-        'POST',
-        '/api/jobs',
-        { type, data: o.data, ...(Object.keys(options).length ? { options } : {}) },
-        o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {},
-      );
-      out(g(), r, () => r.jobId);
     });
 }
 

@@ -13,15 +13,18 @@ export const jobOptionsSchema = z.strictObject({
     .min(1)
     .max(5)
     .optional()
-    .describe('1 CRITICAL, 2 HIGH, 3 NORMAL, 4 LOW, 5 BACKGROUND; defaults to the queue priority'),
+    .describe('1 CRITICAL, 2 HIGH, 3 NORMAL, 4 LOW, 5 BACKGROUND; defaults to the queue priority')
+    // What the docs' "Try it out" fills in: an ordinary job, not a 30-day delay at top priority.
+    .meta({ examples: [3] }),
   delay: z
     .number()
     .int()
     .min(0)
     .max(30 * 24 * 3600 * 1000)
     .optional()
-    .describe('milliseconds to wait before the job may run (at most 30 days)'),
-  attempts: z.number().int().min(1).max(10).optional().describe('how many times the job may run (default 3)'),
+    .describe('milliseconds to wait before the job may run (at most 30 days)')
+    .meta({ examples: [0] }),
+  attempts: z.number().int().min(1).max(10).optional().describe('how many times the job may run (default 3)').meta({ examples: [3] }),
 });
 export type JobOptions = z.output<typeof jobOptionsSchema>;
 

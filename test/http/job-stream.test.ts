@@ -149,7 +149,8 @@ describe('watching jobs without busy polling', () => {
       ),
     );
     expect(app.events.listeners).toBe(n);
-    expect(await ownConnections()).toBeLessThanOrEqual(before + 1);
+    // Not one per stream: at most a couple more (a QueueEvents opened now, a reconnect on a loaded machine).
+    expect(await ownConnections()).toBeLessThanOrEqual(before + 3);
     for (const req of opened) req.destroy();
     agent.destroy();
     await new Promise((r) => setTimeout(r, 500));

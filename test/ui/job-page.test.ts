@@ -1,20 +1,26 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endOpenStreams } from '../../src/http/job-stream.js';
 import { redisKeys } from '../../src/redis/keys.js';
-import { auth, makeApp, token, waitForJob } from '../helpers.js';
+import { auth, makeApp, tmpDir, token, waitForJob } from '../helpers.js';
 import { chromiumPath } from '../browser.js';
 
 const node = process.execPath;
-/** An update that prints ten numbered lines with progress, one every 300 ms. */
-const SLOW = `let i = 0; const t = setInterval(() => { i += 1; console.log('line ' + i); console.log('PROGRESS ' + i * 10); if (i === 10) clearInterval(t); }, 300)`;
+/**
+ * An update that prints ten numbered lines with progress, one every 200 ms, but waits after the third until the
+ * file its argument names exists: the test sees the page live mid-job however slow the machine is.
+ */
+const GATED = `const fs = require('fs'); let i = 0; const t = setInterval(() => { if (i === 3 && !fs.existsSync(process.argv[1])) return; i += 1; console.log('line ' + i); console.log('PROGRESS ' + i * 10); if (i === 10) clearInterval(t); }, 200)`;
 
 describe('the live page of a job (/ui/jobs/{id}) and its stream tickets', () => {
   let app: FastifyInstance;
   let url: string;
   let browser: Browser;
   const H = auth({ tenant: 'ops' });
+  const gate = path.join(tmpDir('job-page'), 'go');
 
   const submit = async (serverId: string): Promise<string> => {
     const res = await app.inject({ method: 'POST', url: `/api/servers/${serverId}/update`, headers: H, payload: { options: { attempts: 1 } } });
@@ -26,7 +32,7 @@ describe('the live page of a job (/ui/jobs/{id}) and its stream tickets', () => 
   beforeAll(async () => {
     app = await makeApp({
       servers: [
-        { id: 'slow', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', SLOW], timeoutSec: 60 } },
+        { id: 'slow', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', GATED, gate], timeoutSec: 60 } },
         { id: 'broken', tenant: 'ops', host: '127.0.0.1', update: { command: [node, '-e', "console.log('trying'); console.error('E: mirror down'); process.exit(3)"] } },
       ],
     });
@@ -34,6 +40,7 @@ describe('the live page of a job (/ui/jobs/{id}) and its stream tickets', () => 
     browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox'] });
   }, 60_000);
   afterAll(async () => {
+    writeFileSync(gate, ''); // a failed test must not leave the gated job running
     await browser?.close();
     await app.close();
   });
@@ -79,10 +86,12 @@ describe('the live page of a job (/ui/jobs/{id}) and its stream tickets', () => 
     expect(page.url()).toBe(`${url}/ui/jobs/${id}`);
     // Live: a running state and a partial log before the end.
     await page.getByTestId('state').filter({ hasText: 'active' }).waitFor({ timeout: 15_000 });
-    await page.getByTestId('log').filter({ hasText: 'line 2' }).waitFor({ timeout: 15_000 });
-    expect(Number(await text(page, 'progress'))).toBeLessThan(100);
+    await page.getByTestId('log').filter({ hasText: 'line 3' }).waitFor({ timeout: 15_000 });
+    const midway = Number(await text(page, 'progress'));
+    expect(midway > 0 && midway < 100, `progress ${midway}`).toBe(true);
     // The server ends every open stream (as a restarting API process does): the page carries on from its Last-Event-ID.
     endOpenStreams(app);
+    writeFileSync(gate, '');
     await page.getByTestId('state').filter({ hasText: 'completed' }).waitFor({ timeout: 20_000 });
     expect(await text(page, 'progress')).toBe('100');
     const log = (await text(page, 'log'))!.split('\n').filter((l) => l.startsWith('line '));

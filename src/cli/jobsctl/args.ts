@@ -1,0 +1,72 @@
+import { createInterface } from 'node:readline/promises';
+import { Option, type Command } from 'commander';
+import { QUEUE_NAMES } from '../../jobs/index.js';
+import { CliError, EXIT } from './api.js';
+import type { Globals } from './output.js';
+
+/** A destructive command goes ahead with --yes, or after a "yes" typed on a terminal; never silently from a script. */
+export async function confirm(globals: Globals, question: string): Promise<void> {
+  if (globals.yes) return;
+  if (!process.stdin.isTTY) throw new CliError(`${question} Refusing without --yes (stdin is not a terminal).`, EXIT.USAGE);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = (await rl.question(`${question} Type "yes" to go on: `)).trim().toLowerCase();
+  rl.close();
+  if (answer !== 'yes' && answer !== 'y') throw new CliError('cancelled; nothing was changed', EXIT.USAGE);
+}
+
+// Shared option helpers: the same option reads the same way on every command that has it.
+export const intArg =
+  (name: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  (v: string) => {
+    if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number, got "${v}"`, EXIT.USAGE);
+    const n = Number(v);
+    if (n < min || n > max) throw new CliError(`${name} must be between ${min} and ${max}, got ${v}`, EXIT.USAGE);
+    return n;
+  };
+
+export function jsonArg(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch (err) {
+    throw new CliError(`--data must be JSON, e.g. '{"serverId":"web-1"}': ${(err as Error).message}`, EXIT.USAGE);
+  }
+}
+
+export function requireQueue(q: string | undefined): string {
+  if (!q) throw new CliError('--queue is required (backup, scan or update)', EXIT.USAGE);
+  return q;
+}
+
+export const queueOption = () => new Option('--queue <queue>', `${QUEUE_NAMES.slice(0, -1).join(', ')} or ${QUEUE_NAMES.at(-1)}`).choices(QUEUE_NAMES);
+export const olderThanOption = () => new Option('--older-than <ms>', 'milliseconds (default 600000)').argParser(intArg('--older-than'));
+export const dataOption = () => new Option('--data <json>', 'job data, e.g. \'{"serverId":"web-1"}\'').argParser(jsonArg).makeOptionMandatory();
+
+/** The global options (--json, --yes) as they were parsed, for a command's action to read. */
+export const globalsOf = (program: Command) => () => program.opts<Globals>();
+
+/** What every enqueueing command takes: the job options, an Idempotency-Key, and --wait with its --timeout. */
+export type EnqueueOptions = { priority?: number; delay?: number; attempts?: number; idempotencyKey?: string; wait?: boolean; timeout?: number };
+
+export function addEnqueueOptions(cmd: Command, waits = true): Command {
+  cmd
+    .option('--priority <n>', '1 (critical) .. 5 (background)', intArg('--priority', 1, 5))
+    .option('--delay <ms>', 'wait this long before running', intArg('--delay'))
+    .option('--attempts <n>', 'attempts (default 3)', intArg('--attempts', 1, 10))
+    .option('--idempotency-key <key>', 'repeat safely: the same key answers with the same job');
+  if (waits) addWaitOptions(cmd);
+  return cmd;
+}
+
+export function addWaitOptions(cmd: Command): Command {
+  return cmd
+    .option('--wait', 'wait until the job ends: exit 0 when it completed, 4 when it failed')
+    .option('--timeout <seconds>', 'give up waiting after this long (exit 5; default 600)', intArg('--timeout'));
+}
+
+/** The `options` of an enqueue body, or nothing when none was given. */
+export function jobOptionsOf(o: EnqueueOptions): { options?: { priority?: number; delay?: number; attempts?: number } } {
+  const options = { ...(o.priority ? { priority: o.priority } : {}), ...(o.delay !== undefined ? { delay: o.delay } : {}), ...(o.attempts ? { attempts: o.attempts } : {}) };
+  return Object.keys(options).length ? { options } : {};
+}
+
+export const idempotencyHeaders = (o: EnqueueOptions): Record<string, string> => (o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {});
