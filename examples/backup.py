@@ -1,18 +1,18 @@
-"""Back up a server and wait for it, with the Python client (clients/python/jobs_api_client.py).
+"""Back up a server and wait for it, with the Python client (pip install ./clients/python).
 
-    PYTHONPATH=clients/python JOBS_API_TOKEN=$TOKEN python3 examples/backup.py
+    JOBS_API_TOKEN=$TOKEN python3 examples/backup.py    # or, without installing: PYTHONPATH=clients/python
 """
-from jobs_api_client import Client, JobFailedError
+from jobs_api import BackupResult, JobFailedError, JobsApi
 
-client = Client()  # JOBS_API_URL (default http://localhost:3000) and JOBS_API_TOKEN
-job = client.backup("localhost", backup_type="incremental")
+api = JobsApi()  # JOBS_API_URL (default http://localhost:3000) and JOBS_API_TOKEN
+started = api.backup("localhost", backup_type="incremental")
 try:
-    done = client.wait_for_completion(job["jobId"], timeout=600,
-                                      on_progress=lambda progress, _job: print("progress", progress))
+    done = api.wait(started.job_id, timeout=600, on_progress=lambda job: print("progress", job.progress))
 except JobFailedError as err:
     raise SystemExit("backup failed: " + err.reason)
-print("backup", done["result"]["backupId"], "sha256", done["result"]["sha256"])
+assert isinstance(done.result, BackupResult)  # a completed backup's result, typed
+print("backup", done.result.backup_id, "sha256", done.result.sha256)
 
 # Its events, as they happened (a finished job: the snapshot, its log, then "completed")
-for event in client.events(job["jobId"]):
-    print(event["event"], event["data"] if event["event"] == "log" else "")
+for event in api.watch(started.job_id):
+    print(event.event, event.line or "")

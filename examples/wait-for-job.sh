@@ -3,11 +3,11 @@
 set -euo pipefail
 API=${API:-http://localhost:3000}
 AUTH="Authorization: Bearer $TOKEN"
-JOB=$(curl -sf -X POST $API/api/servers/localhost/backup -H "$AUTH" |
+JOB=$(curl -s --fail-with-body -X POST $API/api/servers/localhost/backup -H "$AUTH" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["jobId"])')
 while :; do
   # Answers as soon as the job ends, or after 30 s with its state then.
-  STATE=$(curl -sf "$API/api/jobs/$JOB?waitMs=30000" -H "$AUTH" |
+  STATE=$(curl -s --fail-with-body "$API/api/jobs/$JOB?waitMs=30000" -H "$AUTH" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["state"])')
   case $STATE in
     completed) echo "backup $JOB completed"; break ;;

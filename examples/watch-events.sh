@@ -3,7 +3,7 @@
 set -euo pipefail
 API=${API:-http://localhost:3000}
 AUTH="Authorization: Bearer $TOKEN"
-JOB=$(curl -sf -X POST $API/api/servers/localhost/update -H "$AUTH" |
+JOB=$(curl -s --fail-with-body -X POST $API/api/servers/localhost/update -H "$AUTH" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["jobId"])')
 # -N: print events as they come; the stream ends after the terminal event.
-curl -sfN $API/api/jobs/$JOB/events -H "$AUTH"
+curl -sN --fail-with-body $API/api/jobs/$JOB/events -H "$AUTH"

@@ -48,6 +48,14 @@ describe('the README\'s examples, run against a live server', () => {
     expect(r.stdout).toContain('"outcome":"removed"');
   }, 150_000);
 
+  it('a refused request prints the error envelope and stops the script (curl --fail-with-body, set -e)', async () => {
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile('bash', ['examples/tour.sh'], { env: { ...env, TOKEN: 'not-a-token' }, timeout: 60_000 }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }));
+    });
+    expect(r.code).toBe(22);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ success: false, error: { code: 'TOKEN_INVALID' } });
+  });
+
   it('wait-for-job.sh waits for the backup and says it completed', async () => {
     const r = await run('bash', 'examples/wait-for-job.sh');
     expect(r.code, r.stderr).toBe(0);
@@ -62,16 +70,20 @@ describe('the README\'s examples, run against a live server', () => {
     expect(r.stdout.trim().split('\n\n').at(-1)).toMatch(/^event: completed\nid: \d+-end\ndata: \{/);
   }, 150_000);
 
-  it('backup.py backs up with the Python client and reads the events', async () => {
+  it('backup.py backs up with the Python package (jobs_api) and reads the events', async () => {
     const r = await run('python3', 'examples/backup.py');
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^progress 100\.0$/m);
     expect(r.stdout).toMatch(/^backup [0-9a-f-]{36} sha256 [0-9a-f]{64}$/m);
-    expect(r.stdout).toMatch(/^completed/m);
+    expect(r.stdout).toMatch(/^snapshot $/m);
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^completed\s*$/);
   }, 150_000);
 
-  it('python-cli.sh chains on the client\'s exit codes', async () => {
+  it('python-cli.sh chains on the jobsapi command\'s exit codes', async () => {
     const r = await run('bash', 'examples/python-cli.sh');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^scan scan_\S+ done$/m);
+    const listed = r.stdout.trim().split('\n').slice(-2).map((line) => JSON.parse(line) as { queue: string });
+    expect(listed.map((job) => job.queue)).toEqual(['scan', 'scan']);
   }, 150_000);
 });

@@ -1,0 +1,296 @@
+"""JobsApi against a live Jobs API: every route (the project's test suite starts one and runs these).
+
+Needs JOBS_API_URL, JOBS_API_TOKEN (jobs:read jobs:write, in the tenant of the servers below),
+JOBS_TEST_ADMIN_TOKEN (admin, same tenant), and servers: JOBS_TEST_SCAN (a scan that completes),
+JOBS_TEST_FAIL (an update that fails), JOBS_TEST_SLOW (an update that runs a few seconds, printing
+PROGRESS lines), JOBS_TEST_LONG (an update that runs until cancelled), JOBS_TEST_BACKUP (a server with
+backup paths).
+"""
+
+import threading
+import unittest
+import uuid
+from typing import List
+
+from jobs_api import (
+    BackupResult,
+    JobFailedError,
+    JobRemovedError,
+    JobsApi,
+    JobSpec,
+    NotFoundError,
+    RefusedError,
+    RestoreResult,
+    ScanResult,
+    UnauthorizedError,
+    UpdateResult,
+    WaitTimeout,
+)
+
+from support import env, start_long_job
+
+
+class LiveTest(unittest.TestCase):
+    api: JobsApi
+    admin: JobsApi
+    scan_server: str
+    fail_server: str
+    slow_server: str
+    long_server: str
+    backup_server: str
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        env("JOBS_API_URL")
+        env("JOBS_API_TOKEN")
+        cls.api = JobsApi()
+        cls.admin = JobsApi(token=env("JOBS_TEST_ADMIN_TOKEN"))
+        cls.scan_server = env("JOBS_TEST_SCAN")
+        cls.fail_server = env("JOBS_TEST_FAIL")
+        cls.slow_server = env("JOBS_TEST_SLOW")
+        cls.long_server = env("JOBS_TEST_LONG")
+        cls.backup_server = env("JOBS_TEST_BACKUP")
+
+
+class JobsTest(LiveTest):
+    def test_submit_and_wait_reports_progress(self) -> None:
+        submitted = self.api.submit("update:server", {"serverId": self.slow_server}, attempts=1, priority=1)
+        self.assertEqual((submitted.queue, submitted.type), ("update", "update:server"))
+        seen: List[float] = []
+        done = self.api.wait(submitted.job_id, timeout=60, on_progress=lambda job: seen.append(job.progress))
+        self.assertEqual((done.state, done.progress, done.max_attempts), ("completed", 100, 1))
+        self.assertGreaterEqual(len(seen), 2)
+        self.assertEqual(seen, sorted(seen))
+        assert isinstance(done.result, UpdateResult)
+        self.assertEqual(done.result.exit_code, 0)
+        self.assertIn("PROGRESS 100", done.result.output_tail)
+
+    def test_a_failed_job_raises_with_its_reason_and_can_be_retried_and_removed(self) -> None:
+        started = self.api.update(self.fail_server, attempts=1)
+        with self.assertRaises(JobFailedError) as caught:
+            self.api.wait(started.job_id, timeout=60)
+        self.assertIn("exited with code", caught.exception.reason)
+        self.assertEqual(caught.exception.job.state, "failed")
+        self.assertIn(self.api.retry_job(started.job_id).state, ("waiting", "active", "failed"))
+        with self.assertRaises(JobFailedError):
+            self.api.wait(started.job_id, timeout=60)
+        removed = self.api.remove_job(started.job_id)
+        self.assertEqual((removed.job_id, removed.removed), (started.job_id, True))
+        with self.assertRaises(NotFoundError):
+            self.api.get_job(started.job_id)
+
+    def test_wait_timeout_then_cancel(self) -> None:
+        job_id = start_long_job(self, self.api, self.long_server)
+        with self.assertRaises(WaitTimeout) as caught:
+            self.api.wait(job_id, timeout=0.3)
+        self.assertEqual(caught.exception.job.state, "active")
+        outcome = self.api.cancel_job(job_id)
+        self.assertIn(outcome.outcome, ("cancelled", "cancelling"))
+        with self.assertRaises(JobFailedError) as failed:
+            self.api.wait(job_id, timeout=30)
+        self.assertEqual(failed.exception.reason, "cancelled")
+        with self.assertRaises(RefusedError) as finished:
+            self.api.cancel_job(job_id)
+        self.assertEqual((finished.exception.status, finished.exception.code), (409, "JOB_FINISHED"))
+
+    def test_delayed_jobs_promoted_or_removed_while_waited_for(self) -> None:
+        delayed = self.api.submit("scan:quick", {"serverId": self.scan_server}, delay_ms=60000)
+        self.assertEqual(self.api.get_job(delayed.job_id).state, "delayed")
+        self.assertIn(self.api.promote_job(delayed.job_id).state, ("waiting", "active", "completed"))
+        self.assertEqual(self.api.wait(delayed.job_id, timeout=30).state, "completed")
+        gone = self.api.submit("scan:quick", {"serverId": self.scan_server}, delay_ms=60000)
+        threading.Timer(0.5, lambda: self.api.cancel_job(gone.job_id)).start()
+        with self.assertRaises(JobRemovedError):
+            self.api.wait(gone.job_id, timeout=30, on_progress=lambda job: None)
+
+    def test_errors_carry_status_code_message_and_request_id(self) -> None:
+        with self.assertRaises(NotFoundError) as caught:
+            self.api.get_job("scan_doesnotexistdoesnotexis")
+        err = caught.exception
+        self.assertEqual((err.status, err.code), (404, "JOB_NOT_FOUND"))
+        self.assertTrue(err.request_id)
+        with self.assertRaises(RefusedError) as refused:
+            self.api.submit("scan:quick", {"serverId": "no-such-server"})
+        self.assertEqual((refused.exception.status, refused.exception.code), (400, "UNKNOWN_SERVER"))
+        with self.assertRaises(UnauthorizedError) as unauthorized:
+            JobsApi(token="not-a-token").list_jobs()
+        self.assertEqual(unauthorized.exception.status, 401)
+        with self.assertRaises(UnauthorizedError) as forbidden:
+            self.api.pause_queue("scan")
+        self.assertEqual((forbidden.exception.status, forbidden.exception.code), (403, "FORBIDDEN"))
+
+    def test_list_pages_and_iterates_over_the_cursors(self) -> None:
+        ids = [self.api.submit("scan:quick", {"serverId": self.scan_server}).job_id for _ in range(3)]
+        page = self.api.list_jobs(type="scan:quick", limit=1)
+        self.assertEqual(len(page.jobs), 1)
+        self.assertIsNotNone(page.next_cursor)
+        listed = [j.id for j in self.api.iter_jobs(type="scan:quick", page_size=2)]
+        for job_id in ids:
+            self.assertIn(job_id, listed)
+        self.assertEqual(len(listed), len(set(listed)))
+        for job_id in ids:
+            self.api.wait(job_id, timeout=30)
+        self.assertFalse([j for j in self.api.iter_jobs(queue="scan", state="failed") if j.id in ids])
+        stats = self.admin.job_stats()
+        self.assertGreaterEqual(stats.scan.completed, 3)
+        self.assertEqual(stats.total.total, stats.backup.total + stats.scan.total + stats.update.total)
+
+    def test_logs_and_events_with_resume(self) -> None:
+        submitted = self.api.submit("update:server", {"serverId": self.slow_server}, attempts=1)
+        events = list(self.api.watch(submitted.job_id))
+        self.assertEqual(events[0].event, "snapshot")
+        self.assertEqual(events[-1].event, "completed")
+        assert events[-1].id is not None
+        self.assertTrue(events[-1].id.endswith("-end"))
+        last = events[-1].job
+        assert last is not None
+        self.assertEqual(last.state, "completed")
+        self.assertIn(100.0, [e.progress for e in events if e.event == "progress"] + [last.progress])
+        lines = [e.line for e in events if e.event == "log"]
+        self.assertIn("PROGRESS 50", lines)
+        page = self.api.job_logs(submitted.job_id, start=0, limit=2)
+        self.assertEqual((page.lines, page.next_start, page.count), (lines[:2], 2, len(lines)))
+        # Reconnecting from an event id: only what came after it; from the last one's: nothing (a 204).
+        again = list(self.api.watch(submitted.job_id, last_event_id="2"))
+        self.assertEqual(again[0].event, "snapshot")
+        self.assertEqual([e.line for e in again if e.event == "log"], lines[2:])
+        self.assertEqual(list(self.api.watch(submitted.job_id, last_event_id=events[-1].id)), [])
+
+    def test_a_stream_ticket_for_a_browser(self) -> None:
+        submitted = self.api.submit("scan:quick", {"serverId": self.scan_server})
+        ticket = self.api.stream_ticket(submitted.job_id)
+        self.assertTrue(ticket.ticket)
+        self.assertTrue(ticket.url.startswith("/api/jobs/{}/events?ticket=".format(submitted.job_id)), ticket.url)
+        self.assertTrue(ticket.expires_at)
+
+    def test_watching_a_failing_job_ends_with_failed(self) -> None:
+        started = self.api.update(self.fail_server, attempts=1)
+        events = list(self.api.watch(started.job_id))
+        self.assertEqual(events[-1].event, "failed")
+        failed = events[-1].job
+        assert failed is not None
+        self.assertIn("exited with code", failed.failed_reason or "")
+
+    def test_idempotency_key_and_bulk(self) -> None:
+        key = "py-test-" + uuid.uuid4().hex
+        a = self.api.submit("scan:quick", {"serverId": self.scan_server}, idempotency_key=key)
+        b = self.api.submit("scan:quick", {"serverId": self.scan_server}, idempotency_key=key)
+        self.assertEqual(a.job_id, b.job_id)
+        bulk = self.api.submit_bulk([JobSpec("scan:quick", {"serverId": self.scan_server}), {"type": "scan:full", "data": {"serverId": self.scan_server}}])
+        self.assertEqual((bulk.count, [j.type for j in bulk.jobs]), (2, ["scan:quick", "scan:full"]))
+        with self.assertRaises(RefusedError) as caught:
+            self.api.submit_bulk([JobSpec("scan:quick", {"serverId": self.scan_server}), {"type": "scan:quick", "data": {}}])
+        self.assertEqual(caught.exception.code, "BULK_INVALID")
+        self.assertEqual([d.index for d in caught.exception.details], [1])
+
+
+class ServersTest(LiveTest):
+    def test_servers(self) -> None:
+        ids = {s.id for s in self.api.list_servers()}
+        self.assertTrue({self.scan_server, self.fail_server, self.slow_server, self.backup_server} <= ids)
+        server = self.api.get_server(self.backup_server)
+        self.assertEqual(server.kinds, ["backup"])
+        assert server.backup is not None
+        self.assertEqual(len(server.backup.paths), 1)
+        self.assertIsNone(server.update)
+        with self.assertRaises(NotFoundError):
+            self.api.get_server("no-such-server")
+
+    def test_backup_list_restore_and_remove_the_restore(self) -> None:
+        started = self.api.backup(self.backup_server, compression=False)
+        self.assertEqual(started.status, "pending")
+        done = self.api.wait(started.job_id, timeout=60)
+        assert isinstance(done.result, BackupResult)
+        self.assertEqual((done.result.backup_id, done.result.compressed, done.result.files), (started.backup_id, False, 1))
+        backups = self.api.list_backups(self.backup_server)
+        self.assertEqual(backups[0].backup_id, started.backup_id)
+        self.assertEqual(backups[0].sha256, done.result.sha256)
+        restoring = self.api.restore(self.backup_server, started.backup_id)
+        restored = self.api.wait(restoring.job_id, timeout=60)
+        assert isinstance(restored.result, RestoreResult)
+        self.assertEqual((restored.result.restore_id, restored.result.files), (restoring.restore_id, 1))
+        restores = self.api.list_restores(self.backup_server)
+        self.assertIn(restoring.restore_id, [r.restore_id for r in restores])
+        removed = self.api.remove_restore(self.backup_server, restoring.restore_id)
+        self.assertEqual((removed.restore_id, removed.removed), (restoring.restore_id, True))
+        self.assertNotIn(restoring.restore_id, [r.restore_id for r in self.api.list_restores(self.backup_server)])
+        with self.assertRaises(NotFoundError):
+            self.api.remove_restore(self.backup_server, restoring.restore_id)
+
+    def test_scan_and_its_record(self) -> None:
+        started = self.api.scan(self.scan_server, scan_type="quick")
+        done = self.api.wait(started.job_id, timeout=60)
+        assert isinstance(done.result, ScanResult)
+        self.assertEqual((done.result.scan_id, done.result.scan_type, done.result.reachable), (started.scan_id, "quick", False))
+        self.assertEqual([p.port for p in done.result.closed], [1])
+        records = self.api.list_scans(self.scan_server, limit=5)
+        record = [r for r in records if r.scan_id == started.scan_id][0]
+        self.assertEqual((record.status, record.job_id, record.scan_type), ("completed", started.job_id, "quick"))
+
+
+class AdminTest(LiveTest):
+    def test_queues(self) -> None:
+        self.assertEqual(sorted(q.queue for q in self.admin.list_queues()), ["backup", "scan", "update"])
+        self.assertTrue(self.admin.pause_queue("scan").paused)
+        try:
+            self.assertTrue(self.admin.get_queue("scan").paused)
+        finally:
+            self.assertFalse(self.admin.resume_queue("scan").paused)
+        self.assertEqual(self.admin.stuck_jobs("update", older_than_ms=3600000).jobs, [])
+        self.assertEqual(self.admin.unstick_queue("update", older_than_ms=3600000).moved, 0)
+        retried = self.admin.retry_failed("update", error_contains="no such error at all", dry_run=True)
+        self.assertEqual((retried.dry_run, retried.matched), (True, 0))
+        self.assertEqual(self.admin.clean_queue("backup", "failed", older_than_ms=3600000, limit=10).removed, 0)
+        delayed = self.api.submit("scan:quick", {"serverId": self.scan_server}, delay_ms=600000)
+        drained = self.admin.drain_queue("scan", delayed=True)
+        self.assertGreaterEqual(drained.removed.delayed, 1)
+        with self.assertRaises(NotFoundError):
+            self.api.get_job(delayed.job_id)
+
+    def test_dead_letters(self) -> None:
+        started = self.api.update(self.fail_server, attempts=1)
+        with self.assertRaises(JobFailedError):
+            self.api.wait(started.job_id, timeout=60)
+        letters = self.api.list_dead_letters(queue="update", error_contains="exited with code", limit=100)
+        letter = [j for j in letters.jobs if j.id == started.job_id][0]
+        self.assertIsNone(letter.replayed_as)
+        self.assertTrue(letter.error_type)
+        self.assertIn(started.job_id, [j.id for j in self.api.iter_dead_letters(queue="update", page_size=2)])
+        summary = self.api.dead_letter_errors(queue="update")
+        self.assertIn(letter.error_type, [g.error_type for g in summary.groups])
+        replayed = self.api.replay_dead_letters(ids=[started.job_id])
+        self.assertEqual((replayed.count, replayed.replayed[0].from_), (1, started.job_id))
+        with self.assertRaises(JobFailedError):
+            self.api.wait(replayed.replayed[0].to, timeout=60)
+        self.assertEqual(self.api.remove_dead_letter(started.job_id).job_id, started.job_id)
+        with self.assertRaises(ValueError):
+            self.api.replay_dead_letters(ids=["x"], queue="update")
+
+    def test_schedules(self) -> None:
+        schedule = self.api.set_schedule("py-nightly", "scan:quick", {"serverId": self.scan_server}, "0 2 * * *", tz="Europe/Paris", priority=4)
+        self.assertEqual((schedule.id, schedule.queue, schedule.tz, schedule.options.priority), ("py-nightly", "scan", "Europe/Paris", 4))
+        self.assertTrue(schedule.next)
+        self.assertIn("py-nightly", [s.id for s in self.api.list_schedules()])
+        self.assertEqual(self.api.get_schedule("py-nightly").cron, "0 2 * * *")
+        self.assertTrue(self.api.remove_schedule("py-nightly").removed)
+        with self.assertRaises(NotFoundError):
+            self.api.get_schedule("py-nightly")
+
+    def test_metrics_health_workers_and_tenants(self) -> None:
+        self.assertEqual(self.api.health().status, "ok")
+        self.assertEqual(self.api.ready().status, "ready")
+        metrics = self.admin.queue_metrics()
+        self.assertIn(metrics.health.status, ("healthy", "degraded", "unhealthy"))
+        system = self.admin.system_metrics()
+        self.assertTrue(system.version)
+        self.assertTrue(system.redis.status)
+        self.assertIn("queue_waiting_jobs", self.admin.prometheus_metrics())
+        self.assertGreaterEqual(self.admin.worker_status().queues.scan.concurrency, 1)
+        self.assertEqual(self.admin.get_tenant_limit("py").tenant, "py")
+        self.assertEqual(self.admin.set_tenant_limit("py", 7, ttl_seconds=60).override, 7)
+        self.assertIsNone(self.admin.reset_tenant_limit("py").override)
+        self.assertEqual([s.tenant for s in self.admin.tenant_stats(tenant="py")], ["py"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,68 @@
+"""AsyncJobsApi against a live Jobs API (settings as in test_live.py)."""
+
+import asyncio
+import unittest
+from typing import List
+
+from jobs_api import AsyncJobsApi, BackupResult, JobEvent, JobFailedError, NotFoundError, WaitTimeout
+
+from support import env, start_long_job
+
+
+class AsyncLiveTest(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self) -> None:
+        env("JOBS_API_URL")
+        self.api = AsyncJobsApi()
+        self.scan_server = env("JOBS_TEST_SCAN")
+        self.fail_server = env("JOBS_TEST_FAIL")
+        self.slow_server = env("JOBS_TEST_SLOW")
+        self.long_server = env("JOBS_TEST_LONG")
+        self.backup_server = env("JOBS_TEST_BACKUP")
+
+    async def test_watch_and_wait_on_the_same_job_at_once(self) -> None:
+        submitted = await self.api.submit("update:server", {"serverId": self.slow_server}, attempts=1)
+
+        async def watch() -> List[JobEvent]:
+            return [event async for event in self.api.watch(submitted.job_id)]
+
+        events, done = await asyncio.gather(watch(), self.api.wait(submitted.job_id, timeout=60))
+        self.assertEqual(done.state, "completed")
+        self.assertEqual((events[0].event, events[-1].event), ("snapshot", "completed"))
+        self.assertIn("PROGRESS 75", [e.line for e in events])
+        page = await self.api.job_logs(submitted.job_id)
+        self.assertEqual(page.lines, [e.line for e in events if e.event == "log"])
+
+    async def test_many_calls_at_once(self) -> None:
+        submitted = await asyncio.gather(*(self.api.scan(self.scan_server, scan_type="quick") for _ in range(5)))
+        jobs = await asyncio.gather(*(self.api.wait(s.job_id, timeout=60) for s in submitted))
+        self.assertEqual({j.state for j in jobs}, {"completed"})
+        listed = [j.id async for j in self.api.iter_jobs(type="scan:quick", page_size=3)]
+        self.assertTrue({s.job_id for s in submitted} <= set(listed))
+
+    async def test_failures_timeouts_and_errors(self) -> None:
+        failing = await self.api.update(self.fail_server, attempts=1)
+        with self.assertRaises(JobFailedError) as caught:
+            await self.api.wait(failing.job_id, timeout=60)
+        self.assertIn("exited with code", caught.exception.reason)
+        long_job = await asyncio.get_running_loop().run_in_executor(None, start_long_job, self, self.api.sync, self.long_server)
+        with self.assertRaises(WaitTimeout):
+            await self.api.wait(long_job, timeout=0.2)
+        with self.assertRaises(asyncio.TimeoutError):
+            await asyncio.wait_for(self.api.wait(long_job), 0.3)
+        self.assertIn((await self.api.cancel_job(long_job)).outcome, ("cancelled", "cancelling"))
+        with self.assertRaises(JobFailedError):
+            await self.api.wait(long_job, timeout=60)
+        with self.assertRaises(NotFoundError):
+            await self.api.get_job("scan_doesnotexistdoesnotexis")
+
+    async def test_servers_and_backups(self) -> None:
+        self.assertIn(self.backup_server, [s.id for s in await self.api.list_servers()])
+        started = await self.api.backup(self.backup_server)
+        done = await self.api.wait(started.job_id, timeout=60)
+        assert isinstance(done.result, BackupResult)
+        self.assertEqual(done.result.backup_id, started.backup_id)
+        self.assertIn(started.backup_id, [b.backup_id for b in await self.api.list_backups(self.backup_server)])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,330 @@
+"""Retries, errors, long polls and event streams, against a scripted HTTP server (no API needed)."""
+
+import asyncio
+import email.utils
+import os
+import threading
+import time
+import unittest
+from typing import Any, List
+from unittest import mock
+
+from jobs_api import (
+    ApiError,
+    AsyncJobsApi,
+    ConflictError,
+    JobEvent,
+    JobFailedError,
+    JobsApi,
+    JobSpec,
+    MissingTokenError,
+    NotFoundError,
+    RefusedError,
+    RetryPolicy,
+    UnauthorizedError,
+    UnavailableError,
+    UnexpectedResponse,
+    WaitTimeout,
+)
+from jobs_api._http import parse_retry_after
+
+from support import ScriptedServer, close_without_answer, error, event_stream, job, ok, sse
+
+FAST = RetryPolicy(retries=3, base=0.01, cap=0.05)
+
+
+class ScriptedTest(unittest.TestCase):
+    def serve(self, *answers: Any) -> ScriptedServer:
+        server = ScriptedServer(list(answers))
+        self.addCleanup(server.stop)
+        return server
+
+    def api(self, server: ScriptedServer, retry: RetryPolicy = FAST) -> JobsApi:
+        return JobsApi(server.url, "tok", timeout=5, retry=retry)
+
+
+class RetryTest(ScriptedTest):
+    def test_retries_503_and_429_honouring_retry_after(self) -> None:
+        server = self.serve(
+            error(503, "REDIS_UNAVAILABLE", headers={"Retry-After": "0.2"}),
+            error(429, "RATE_LIMITED", headers={"Retry-After": "0"}),
+            ok(job()),
+        )
+        started = time.monotonic()
+        self.assertEqual(self.api(server).get_job("scan_abc").state, "completed")
+        self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        self.assertEqual(len(server.seen), 3)
+        self.assertEqual(server.seen[0].headers["authorization"], "Bearer tok")
+
+    def test_a_retried_enqueue_keeps_its_idempotency_key(self) -> None:
+        submitted = {"jobId": "scan_x", "queue": "scan", "type": "scan:quick", "state": "waiting"}
+        server = self.serve(error(503, "REDIS_UNAVAILABLE"), close_without_answer, ok(submitted, 202))
+        self.assertEqual(self.api(server).submit("scan:quick", {"serverId": "web"}, priority=2).job_id, "scan_x")
+        keys = [s.headers.get("idempotency-key") for s in server.seen]
+        self.assertEqual(len(keys), 3)
+        self.assertTrue(keys[0])
+        self.assertEqual(len(set(keys)), 1)
+        self.assertEqual(server.seen[0].json(), {"type": "scan:quick", "data": {"serverId": "web"}, "options": {"priority": 2}})
+
+    def test_a_request_that_is_not_idempotent_is_not_sent_again_after_a_lost_answer_or_a_502(self) -> None:
+        server = self.serve(close_without_answer, ok({"jobId": "x", "state": "waiting"}))
+        with self.assertRaises(UnavailableError) as caught:
+            self.api(server).retry_job("update_x")
+        self.assertEqual((caught.exception.status, caught.exception.code), (0, "UNREACHABLE"))
+        self.assertIn("may have been carried out", caught.exception.message)
+        self.assertEqual(len(server.seen), 1)
+        server = self.serve(error(502, "BAD_GATEWAY"), ok({"jobId": "x", "state": "waiting"}))
+        with self.assertRaises(UnavailableError):
+            self.api(server).cancel_job("update_x")
+        self.assertEqual(len(server.seen), 1)
+        # ... but it is after a 503 or 429, which say the API did not act on it.
+        server = self.serve(error(503, "REDIS_UNAVAILABLE"), ok({"jobId": "x", "state": "waiting"}))
+        self.assertEqual(self.api(server).retry_job("update_x").state, "waiting")
+
+    def test_an_idempotent_request_is_sent_again_after_a_lost_answer_502_and_504(self) -> None:
+        server = self.serve(close_without_answer, error(502, "X"), error(504, "X"), ok(job()))
+        self.assertEqual(self.api(server).get_job("scan_abc").id, "scan_abc")
+        self.assertEqual(len(server.seen), 4)
+
+    def test_gives_up_after_the_retries_with_the_last_error(self) -> None:
+        server = self.serve(error(503, "REDIS_UNAVAILABLE", "Redis is away"))
+        with self.assertRaises(UnavailableError) as caught:
+            self.api(server).get_job("scan_abc")
+        self.assertEqual((caught.exception.status, caught.exception.code, caught.exception.request_id), (503, "REDIS_UNAVAILABLE", "req-503"))
+        self.assertEqual(len(server.seen), 4)
+
+    def test_a_retry_after_longer_than_allowed_is_not_waited_for(self) -> None:
+        server = self.serve(error(429, "RATE_LIMITED", headers={"Retry-After": "600"}), ok(job()))
+        with self.assertRaises(RefusedError) as caught:
+            self.api(server).get_job("scan_abc")
+        self.assertEqual(caught.exception.retry_after, 600.0)
+        self.assertEqual(len(server.seen), 1)
+
+    def test_does_not_retry_other_errors_and_maps_them_to_classes(self) -> None:
+        for status, code, cls in ((400, "VALIDATION_ERROR", RefusedError), (404, "JOB_NOT_FOUND", NotFoundError), (409, "JOB_ACTIVE", ConflictError),
+                                  (401, "TOKEN_EXPIRED", UnauthorizedError), (403, "FORBIDDEN", UnauthorizedError), (500, "INTERNAL", UnavailableError)):
+            server = self.serve(error(status, code, "because"))
+            with self.assertRaises(cls) as caught:
+                self.api(server).remove_job("scan_abc")
+            err = caught.exception
+            self.assertEqual((err.status, err.code, err.message, err.request_id), (status, code, "because", "req-{}".format(status)))
+            self.assertEqual(len(server.seen), 1, code)
+
+    def test_bulk_errors_list_each_bad_item(self) -> None:
+        details = [{"index": 1, "code": "VALIDATION_ERROR", "message": "jobs[1].data.serverId: required"}]
+        server = self.serve(error(400, "BULK_INVALID", "1 of 2 jobs is invalid", details=details))
+        with self.assertRaises(RefusedError) as caught:
+            self.api(server).submit_bulk([JobSpec("scan:quick", {"serverId": "a"}), {"type": "scan:quick", "data": {}}])
+        self.assertEqual([(d.index, d.code) for d in caught.exception.details], [(1, "VALIDATION_ERROR")])
+        self.assertEqual(server.seen[0].json(), {"jobs": [{"type": "scan:quick", "data": {"serverId": "a"}}, {"type": "scan:quick", "data": {}}]})
+
+    def test_an_unreachable_api_is_retried_then_unavailable(self) -> None:
+        api = JobsApi("http://127.0.0.1:9", "tok", retry=RetryPolicy(retries=2, base=0.01))
+        with mock.patch("time.sleep") as slept:
+            with self.assertRaises(UnavailableError) as caught:
+                api.get_job("scan_abc")
+        self.assertEqual((caught.exception.status, caught.exception.code), (0, "UNREACHABLE"))
+        self.assertIn("cannot reach", caught.exception.message)
+        self.assertEqual(slept.call_count, 2)
+
+    def test_answers_that_are_not_the_envelope_are_unexpected(self) -> None:
+        server = self.serve((200, {"Content-Type": "text/html"}, b"<html>"))
+        with self.assertRaisesRegex(UnexpectedResponse, "not JSON"):
+            self.api(server).get_job("scan_abc")
+        server = self.serve(ok({"jobs": "nope", "nextCursor": None}))
+        with self.assertRaisesRegex(UnexpectedResponse, "JobPage.jobs: expected a list"):
+            self.api(server).list_jobs()
+
+    def test_a_redirect_is_refused_so_the_token_never_goes_elsewhere(self) -> None:
+        elsewhere = self.serve(ok(job()))
+        server = self.serve((302, {"Location": elsewhere.url + "/api/jobs/scan_abc"}, b""))
+        with self.assertRaises(ApiError) as caught:
+            self.api(server).get_job("scan_abc")
+        self.assertEqual(caught.exception.status, 302)
+        self.assertEqual(elsewhere.seen, [])
+
+    def test_query_parameters_and_paths(self) -> None:
+        server = self.serve(ok({"jobs": [], "nextCursor": None}))
+        self.api(server).list_jobs(queue="scan", state="failed", limit=5)
+        self.assertEqual(server.seen[0].path, "/api/jobs?queue=scan&state=failed&limit=5")
+        server = self.serve(ok({"queue": "scan", "dryRun": True, "matched": 0, "retried": 0, "jobs": []}))
+        self.api(server).retry_failed("scan", error_contains="timeout", dry_run=True)
+        self.assertEqual((server.seen[0].path, server.seen[0].json()), ("/api/queues/scan/retry", {"errorContains": "timeout", "dryRun": True}))
+        server = self.serve(ok(job()))
+        self.api(server).get_job("a/b c")
+        self.assertEqual(server.seen[0].path, "/api/jobs/a%2Fb%20c")
+
+
+class PolicyTest(unittest.TestCase):
+    def test_full_jitter_between_zero_and_the_exponential_cap(self) -> None:
+        self.assertEqual(RetryPolicy(base=0.5, cap=30, random=lambda: 0.0).backoff(5), 0.0)
+        top = RetryPolicy(base=0.5, cap=30, random=lambda: 1.0)
+        self.assertEqual([top.backoff(n) for n in range(8)], [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0])
+        waits = [RetryPolicy(base=1.0, cap=100).backoff(3) for _ in range(200)]
+        self.assertTrue(all(0 <= w <= 8 for w in waits))
+        self.assertGreater(len(set(waits)), 150)
+
+    def test_which_answers_are_retried(self) -> None:
+        policy = RetryPolicy(retries=2, random=lambda: 1.0)
+        self.assertEqual(policy.after_status(0, 503, 3.0, False), 3.0)
+        self.assertEqual(policy.after_status(1, 429, None, False), 1.0)
+        self.assertIsNone(policy.after_status(2, 503, None, True))
+        self.assertIsNone(policy.after_status(0, 502, None, False))
+        self.assertEqual(policy.after_status(0, 504, None, True), 0.5)
+        self.assertIsNone(policy.after_status(0, 500, None, True))
+        self.assertIsNone(policy.after_status(0, 409, None, True))
+
+    def test_retry_after_in_seconds_or_as_a_date(self) -> None:
+        self.assertEqual(parse_retry_after("5"), 5.0)
+        when = email.utils.formatdate(time.time() + 30, usegmt=True)
+        self.assertAlmostEqual(parse_retry_after(when) or 0, 30, delta=2)
+        self.assertIsNone(parse_retry_after("soon"))
+        self.assertIsNone(parse_retry_after(None))
+
+
+class SettingsTest(unittest.TestCase):
+    def test_url_and_token_come_from_the_environment(self) -> None:
+        with mock.patch.dict(os.environ, {"JOBS_API_URL": "http://example.invalid:1234/", "JOBS_API_TOKEN": "env-token"}):
+            api = JobsApi()
+            self.assertEqual(api.base_url, "http://example.invalid:1234")
+            self.assertEqual(api._transport.token, "env-token")
+            self.assertEqual(AsyncJobsApi().base_url, "http://example.invalid:1234")
+        with mock.patch.dict(os.environ, {}, clear=True):
+            self.assertEqual(JobsApi(token="t").base_url, "http://localhost:3000")
+            with self.assertRaises(MissingTokenError):
+                JobsApi()
+
+
+class WaitTest(ScriptedTest):
+    def test_waits_with_the_long_poll_and_answers_the_completed_job(self) -> None:
+        server = self.serve(ok(job(state="waiting", progress=0)), ok(job(state="active", progress=50)), ok(job(state="completed")))
+        self.assertEqual(self.api(server).wait("scan_abc").state, "completed")
+        self.assertEqual([s.path for s in server.seen], ["/api/jobs/scan_abc"] + ["/api/jobs/scan_abc?waitMs=30000"] * 2)
+
+    def test_a_failed_job_raises_with_its_reason(self) -> None:
+        server = self.serve(ok(job(state="failed", failed_reason="cancelled")))
+        with self.assertRaises(JobFailedError) as caught:
+            self.api(server).wait("scan_abc")
+        self.assertEqual((caught.exception.reason, caught.exception.job.state), ("cancelled", "failed"))
+
+    def test_the_last_slice_waits_only_what_is_left_then_times_out(self) -> None:
+        server = self.serve(ok(job(state="active", progress=10)))
+        with self.assertRaises(WaitTimeout) as caught:
+            self.api(server).wait("scan_abc", timeout=0.4)
+        self.assertEqual(caught.exception.job.progress, 10)
+        wait = int(server.seen[1].path.split("waitMs=")[1])
+        self.assertTrue(0 < wait <= 400, wait)
+
+    def test_progress_is_reported_with_short_slices(self) -> None:
+        server = self.serve(ok(job(state="active", progress=10)), ok(job(state="active", progress=10)), ok(job(state="active", progress=60)), ok(job()))
+        seen: List[float] = []
+        self.api(server).wait("scan_abc", on_progress=lambda j: seen.append(j.progress))
+        self.assertEqual(seen, [10, 60, 100])
+        self.assertTrue(server.seen[1].path.endswith("waitMs=1000"))
+
+
+class WatchTest(ScriptedTest):
+    SNAPSHOT = sse("snapshot", "0", job("update_a", state="active", progress=10))
+
+    def test_reconnects_with_the_last_event_id_and_stops_after_the_terminal_event(self) -> None:
+        server = self.serve(
+            event_stream(self.SNAPSHOT, sse("log", "1", {"index": 0, "line": "one"})),  # then the connection drops
+            error(503, "REDIS_UNAVAILABLE", headers={"Retry-After": "0"}),
+            event_stream(self.SNAPSHOT, sse("log", "2", {"index": 1, "line": "two"}), sse("completed", "2-end", job("update_a"))),
+            event_stream(sse("log", "9", {"index": 8, "line": "never read"})),
+        )
+        events = list(self.api(server).watch("update_a"))
+        self.assertEqual([e.event for e in events], ["snapshot", "log", "snapshot", "log", "completed"])
+        self.assertEqual([e.line for e in events if e.line], ["one", "two"])
+        self.assertEqual([s.headers.get("last-event-id") for s in server.seen], [None, "1", "1"])
+        self.assertEqual(server.seen[0].headers["accept"], "text/event-stream")
+        self.assertEqual(events[-1].id, "2-end")
+
+    def test_a_204_for_a_job_whose_end_was_seen_ends_the_iteration(self) -> None:
+        server = self.serve(event_stream(status=204))
+        self.assertEqual(list(self.api(server).watch("update_a", last_event_id="5-end")), [])
+        self.assertEqual(server.seen[0].headers["last-event-id"], "5-end")
+
+    def test_errors_are_raised(self) -> None:
+        server = self.serve(error(404, "JOB_NOT_FOUND"))
+        with self.assertRaises(NotFoundError):
+            list(self.api(server).watch("update_a"))
+
+    def test_a_stream_that_keeps_ending_early_gives_up_after_the_retries(self) -> None:
+        server = self.serve(event_stream())
+        with self.assertRaises(UnavailableError):
+            list(self.api(server).watch("update_a"))
+        self.assertEqual(len(server.seen), 4)
+
+
+class AsyncTest(ScriptedTest):
+    def test_the_same_calls_retries_and_errors(self) -> None:
+        server = self.serve(error(503, "REDIS_UNAVAILABLE", headers={"Retry-After": "0"}), ok(job()), error(409, "JOB_ACTIVE"))
+
+        async def run() -> None:
+            async with AsyncJobsApi(server.url, "tok", retry=FAST) as api:
+                self.assertEqual((await api.get_job("scan_abc")).state, "completed")
+                with self.assertRaises(ConflictError):
+                    await api.remove_job("scan_abc")
+
+        asyncio.run(run())
+        self.assertEqual(len(server.seen), 3)
+
+    def test_watch_wait_and_cancelling_a_long_poll(self) -> None:
+        def hold(handler: Any) -> None:
+            time.sleep(3)
+            close_without_answer(handler)
+
+        server = self.serve(
+            event_stream(self.SNAPSHOT_ACTIVE, sse("completed", "0-end", job("update_a"))),
+            ok(job("update_a", state="failed", failed_reason="boom")),
+            hold,
+        )
+
+        async def run() -> None:
+            api = AsyncJobsApi(server.url, "tok", retry=FAST)
+            events = [e async for e in api.watch("update_a")]
+            self.assertEqual([e.event for e in events], ["snapshot", "completed"])
+            with self.assertRaises(JobFailedError):
+                await api.wait("update_a")
+            started = time.monotonic()
+            with self.assertRaises(asyncio.TimeoutError):
+                await asyncio.wait_for(api.wait("update_a"), 0.3)
+            self.assertLess(time.monotonic() - started, 1.5)
+
+        started = time.monotonic()
+        asyncio.run(run())
+        # The cancelled attempt's thread does not hold the program (nor asyncio.run) until it ends.
+        self.assertLess(time.monotonic() - started, 2.5)
+
+    SNAPSHOT_ACTIVE = sse("snapshot", "0", job("update_a", state="active", progress=10))
+
+    def test_closing_a_watch_stops_its_reader_at_once(self) -> None:
+        def quiet_stream(handler: Any) -> None:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/event-stream")
+            handler.end_headers()
+            handler.wfile.write((self.SNAPSHOT_ACTIVE + "\n\n").encode())
+            handler.wfile.flush()
+            time.sleep(5)  # a job that is quiet for a while
+
+        server = self.serve(quiet_stream)
+
+        async def run() -> JobEvent:
+            api = AsyncJobsApi(server.url, "tok", retry=FAST)
+            stream = api.watch("update_a")
+            first = await stream.__anext__()
+            await stream.aclose()
+            return first
+
+        started = time.monotonic()
+        self.assertEqual(asyncio.run(run()).event, "snapshot")
+        deadline = time.monotonic() + 2
+        while any(t.name == "jobs-api-events" for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse([t for t in threading.enumerate() if t.name == "jobs-api-events"], "the reader thread still runs")
+        self.assertLess(time.monotonic() - started, 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
