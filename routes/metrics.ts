@@ -4,7 +4,26 @@ import { z } from 'zod';
 import { QUEUE_NAMES } from '../src/jobs/index.js';
 import { errors, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
 
-const healthSchema = z.object({ status: z.enum(['healthy', 'degraded', 'unhealthy']), message: z.string() });
+const indicatorStatus = z.enum(['healthy', 'warning', 'critical']);
+const verdictSchema = z
+  .object({
+    status: indicatorStatus.describe('the worst of its indicators'),
+    reasons: z.array(z.string()).describe('one sentence per indicator past its threshold, with the figure'),
+    waiting: z.number().int(),
+    active: z.number().int(),
+    maxConcurrency: z.number().int().describe('summed concurrency of the worker processes serving the queue now'),
+    activePercent: z.number().nullable().describe('active as % of maxConcurrency; warning from 80, critical above 95; null without a worker'),
+    completedLastHour: z.number().int(),
+    failedLastHour: z.number().int(),
+    failureRatePercent: z.number().nullable().describe('failed as % of the jobs finished in the last hour; warning from 5, critical above 10; null when none finished'),
+    averageWaitSec: z.number().nullable().describe('mean time from when a job could run to its start, over the 50 most recent starts; warning from 30 s, critical above 120 s'),
+  })
+  .describe('QueueVerdict');
+const healthSchema = z.object({
+  status: z.enum(['healthy', 'degraded', 'unhealthy']).describe('the worst queue: warning is degraded, critical is unhealthy'),
+  message: z.string(),
+  queues: z.object({ backup: verdictSchema, scan: verdictSchema, update: verdictSchema }),
+});
 
 export default async function metricsRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -17,9 +36,11 @@ export default async function metricsRoutes(fastify: FastifyInstance) {
       schema: {
         operationId: 'getQueueMetrics',
         tags: ['metrics'],
-        summary: 'Counts per queue and an overall health verdict (needs metrics:read or admin)',
+        summary: 'Counts per queue, each queue\'s health by the operations guide\'s indicators, and an overall verdict (needs metrics:read or admin)',
         description:
-          'healthy: fewer than 1000 waiting and under 5 % failures in the last hour; degraded: up to 5000 waiting or up to 10 % failures; unhealthy beyond.',
+          'Per queue (health.queues): active as % of max concurrency (warning 80-95 %, critical above), waiting jobs (1000-5000, above), ' +
+          'failures in the last hour as % of finished (5-10 %, above), average wait before starting (30 s - 2 min, above), and jobs waiting with no worker (critical). ' +
+          'health.status: the worst queue, healthy, degraded (a warning) or unhealthy (critical).',
         security,
         response: {
           200: okEnvelope(z.object({ backup: queueCountsSchema, scan: queueCountsSchema, update: queueCountsSchema, health: healthSchema })),

@@ -88,6 +88,41 @@ function addQueueStateCommands(program: Command): void {
       );
     });
 
+  type Verdict = {
+    status: string;
+    reasons: string[];
+    waiting: number;
+    activePercent: number | null;
+    failureRatePercent: number | null;
+    averageWaitSec: number | null;
+  };
+  program
+    .command('queue:health')
+    .description('each queue by the operations guide\'s indicators (active %, waiting, failures, wait time); exits 3 when one is not healthy')
+    .addOption(queueOption())
+    .action(async (o: { queue?: string }) => {
+      const { health } = await api().call<{ health: { status: string; message: string; queues: Record<string, Verdict> } }>('GET', '/api/metrics/queues');
+      const pick = o.queue ? { [o.queue]: health.queues[o.queue]! } : health.queues;
+      const percent = (v: number | null) => (v === null ? null : `${v}%`);
+      out(g(), o.queue ? pick[o.queue] : health, () =>
+        [
+          table(
+            Object.entries(pick).map(([queue, v]) => ({
+              queue,
+              status: stateColor(v.status),
+              active: percent(v.activePercent),
+              waiting: v.waiting,
+              failures: percent(v.failureRatePercent),
+              wait: v.averageWaitSec === null ? null : `${v.averageWaitSec} s`,
+            })),
+            [['queue', 'QUEUE'], ['status', 'STATUS'], ['active', 'ACTIVE % OF MAX'], ['waiting', 'WAITING'], ['failures', 'FAILED (1 H)'], ['wait', 'AVG WAIT']],
+          ),
+          ...Object.values(pick).flatMap((v) => v.reasons.map((r) => `  ${r}`)),
+        ].join('\n'),
+      );
+      if (Object.values(pick).some((v) => v.status !== 'healthy')) process.exitCode = EXIT.FOUND;
+    });
+
   for (const action of ['pause', 'resume'] as const) {
     program
       .command(`queue:${action}`)

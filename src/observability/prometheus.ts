@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import client from 'prom-client';
 import type { AnyJobEvent } from '../services/job-events.js';
-import { QUEUE_NAMES } from '../jobs/index.js';
-import { queueCounts } from './queue-stats.js';
+import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { queueCounts, type QueueVerdict } from './queue-stats.js';
 
 /** Seconds: from a few milliseconds to a day. */
 const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400];
@@ -48,6 +48,36 @@ export const prometheusPlugin = fp(
     gauge('queue_waiting_jobs', 'Jobs waiting to be processed (including prioritized ones).', (c) => c.waiting);
     gauge('queue_active_jobs', 'Jobs being processed now.', (c) => c.active);
     gauge('queue_delayed_jobs', 'Jobs delayed: scheduled for later, backing off before a retry, or waiting for a tenant slot or a server lock.', (c) => c.delayed);
+
+    // The guide's health indicators, one computation per scrape for all of these gauges.
+    let verdicts: { at: number; value: Promise<Record<QueueName, QueueVerdict>> } | undefined;
+    const currentVerdicts = () => {
+      if (!verdicts || Date.now() - verdicts.at > 1000) verdicts = { at: Date.now(), value: app.stats.queueHealth().then((h) => h.health.queues) };
+      return verdicts.value;
+    };
+    const indicator = (name: string, help: string, pick: (v: QueueVerdict) => number | null) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['queue'] as const,
+        registers: [registry],
+        async collect() {
+          try {
+            const all = await currentVerdicts();
+            for (const q of QUEUE_NAMES) {
+              const value = pick(all[q]);
+              if (value === null) this.remove({ queue: q });
+              else this.set({ queue: q }, value);
+            }
+          } catch {
+            // Redis is away: the last known values stay.
+          }
+        },
+      });
+    indicator('queue_health_status', 'The queue\'s health by the operations guide\'s indicators: 0 healthy, 1 warning, 2 critical.', (v) => ({ healthy: 0, warning: 1, critical: 2 })[v.status]);
+    indicator('queue_max_concurrency', 'Summed concurrency of the worker processes serving the queue now.', (v) => v.maxConcurrency);
+    indicator('queue_failure_ratio', 'Failed jobs as a share of those finished in the last hour (0..1); absent when none finished.', (v) => (v.failureRatePercent === null ? null : v.failureRatePercent / 100));
+    indicator('queue_average_wait_seconds', 'Mean wait before starting of the 50 most recent starts; absent when none in the last hour.', (v) => v.averageWaitSec);
 
     const completed = new client.Counter({ name: 'queue_completed_total', help: 'Jobs completed since this process started.', labelNames: ['queue', 'type'] as const, registers: [registry] });
     const failed = new client.Counter({ name: 'queue_failed_total', help: 'Job attempts failed since this process started.', labelNames: ['queue', 'type'] as const, registers: [registry] });

@@ -38,38 +38,117 @@ export async function lastHourOutcomes(redis: Redis, queue: Queue, now = Date.no
   return { completed, failed };
 }
 
+/** One queue's verdict by the operations guide's indicators: each at healthy, warning or critical. */
+export type IndicatorStatus = 'healthy' | 'warning' | 'critical';
+export type QueueVerdict = {
+  status: IndicatorStatus;
+  /** Why it is not healthy: one sentence per indicator past its threshold (empty when healthy). */
+  reasons: string[];
+  waiting: number;
+  active: number;
+  /** The summed concurrency of the worker processes serving the queue now (GET /api/workers). */
+  maxConcurrency: number;
+  /** active as a percentage of maxConcurrency; null when no worker process serves the queue. */
+  activePercent: number | null;
+  completedLastHour: number;
+  failedLastHour: number;
+  /** failed / (completed + failed) in the last hour, in percent; null when nothing finished. */
+  failureRatePercent: number | null;
+  /** Mean time from when a job could run (enqueue plus any delay it asked for) to its start, over the jobs started most recently; null when none did in the last hour. */
+  averageWaitSec: number | null;
+};
+export type QueueIndicators = Omit<QueueVerdict, 'status' | 'reasons'>;
+
 /**
- * The operations guide's thresholds: waiting < 1000 and failures in the last
- * hour < 5 % is healthy; waiting up to 5000 or failures up to 10 % is
- * degraded; beyond is unhealthy. The worst queue decides.
+ * The operations guide's health indicators (seed 000), per queue:
+ *
+ * | indicator | healthy | warning | critical |
+ * |---|---|---|---|
+ * | active, % of max concurrency | < 80 % | 80-95 % | > 95 % |
+ * | waiting jobs | < 1000 | 1000-5000 | > 5000 |
+ * | failures in the last hour, % of finished | < 5 % | 5-10 % | > 10 % |
+ * | average wait time | < 30 s | 30 s - 2 min | > 2 min |
+ *
+ * Jobs waiting with no worker process to serve them is critical too. The
+ * worst indicator decides the queue's status.
  */
-export function assessHealth(per: Array<{ queue: QueueName; waiting: number; completedLastHour: number; failedLastHour: number }>): QueueHealth {
-  const problems: string[] = [];
-  let worst: HealthStatus = 'healthy';
-  const rank: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
-  const raise = (s: HealthStatus, why: string) => {
-    problems.push(why);
-    if (rank[s] > rank[worst]) worst = s;
+export function assessQueue(queue: QueueName, x: QueueIndicators): QueueVerdict {
+  const reasons: string[] = [];
+  let status: IndicatorStatus = 'healthy';
+  const rank: Record<IndicatorStatus, number> = { healthy: 0, warning: 1, critical: 2 };
+  const check = (value: number | null, warnAt: number, criticalAbove: number, why: (v: number) => string) => {
+    if (value === null || value < warnAt) return;
+    const level: IndicatorStatus = value > criticalAbove ? 'critical' : 'warning';
+    reasons.push(`${queue}: ${why(value)} (${level}: ${level === 'critical' ? `above ${criticalAbove}` : `${warnAt} or more`})`);
+    if (rank[level] > rank[status]) status = level;
   };
-  for (const q of per) {
-    const finished = q.completedLastHour + q.failedLastHour;
-    const failRate = finished ? q.failedLastHour / finished : 0;
-    if (q.waiting > 5000) raise('unhealthy', `${q.queue}: ${q.waiting} jobs waiting`);
-    else if (q.waiting >= 1000) raise('degraded', `${q.queue}: ${q.waiting} jobs waiting`);
-    const pct = Math.round(failRate * 1000) / 10;
-    if (failRate > 0.1) raise('unhealthy', `${q.queue}: ${pct}% of jobs failed in the last hour`);
-    else if (failRate >= 0.05) raise('degraded', `${q.queue}: ${pct}% of jobs failed in the last hour`);
+  check(x.activePercent, 80, 95, (v) => `${x.active} active of ${x.maxConcurrency} slots, ${v}%`);
+  check(x.waiting, 1000, 5000, (v) => `${v} jobs waiting`);
+  check(x.failureRatePercent, 5, 10, (v) => `${v}% of the jobs that finished in the last hour failed`);
+  check(x.averageWaitSec, 30, 120, (v) => `jobs waited ${v} s on average before starting`);
+  if (x.maxConcurrency === 0 && x.waiting > 0) {
+    reasons.push(`${queue}: ${x.waiting} jobs waiting and no worker process serves the queue (critical)`);
+    status = 'critical';
   }
-  return { status: worst, message: problems.length ? problems.join('; ') : 'All queues operating normally' };
+  return { status, reasons, ...x };
 }
 
-export async function queuesHealth(
+/** The worst queue decides, in the contract's words: warning is `degraded`, critical is `unhealthy`. */
+export function overallHealth(verdicts: QueueVerdict[]): QueueHealth {
+  const worst = verdicts.some((v) => v.status === 'critical') ? 'unhealthy' : verdicts.some((v) => v.status === 'warning') ? 'degraded' : 'healthy';
+  const reasons = verdicts.flatMap((v) => v.reasons);
+  return { status: worst, message: reasons.length ? reasons.join('; ') : 'All queues operating normally' };
+}
+
+/** How many of the most recently started jobs the average wait time is taken over. */
+const WAIT_SAMPLE = 50;
+
+/** Mean wait of the jobs that started most recently (active now, and finished in the last hour), in seconds. */
+async function averageWaitSec(redis: Redis, queue: Queue, now: number): Promise<number | null> {
+  const since = now - HOUR_MS;
+  const [active, completed, failed] = await Promise.all([
+    redis.lrange(queue.keys.active!, 0, WAIT_SAMPLE - 1),
+    redis.zrevrangebyscore(queue.keys.completed!, '+inf', since, 'LIMIT', 0, WAIT_SAMPLE),
+    redis.zrevrangebyscore(queue.keys.failed!, '+inf', since, 'LIMIT', 0, WAIT_SAMPLE),
+  ]);
+  const ids = [...new Set([...active, ...completed, ...failed])];
+  if (ids.length === 0) return null;
+  // One queue's keys share its hash tag: one pipeline, on one node of a Cluster too.
+  const pipe = redis.pipeline();
+  for (const id of ids) pipe.hmget(queue.toKey(id), 'timestamp', 'delay', 'processedOn');
+  const waits: number[] = [];
+  for (const [err, row] of (await pipe.exec()) ?? []) {
+    const [timestamp, delay, processedOn] = (err ? [] : (row as Array<string | null>)).map(Number);
+    if (timestamp && processedOn) waits.push(Math.max(0, processedOn - timestamp - (delay || 0)));
+  }
+  if (waits.length === 0) return null;
+  return Math.round(waits.reduce((a, b) => a + b, 0) / waits.length / 100) / 10;
+}
+
+/** Every queue's indicators and verdict; `maxConcurrency` from the worker registry. */
+export async function queueVerdicts(
   redis: Redis,
   queues: Record<QueueName, Queue>,
   counts: Record<QueueName, QueueCounts>,
-): Promise<QueueHealth> {
-  const outcomes = await Promise.all(QUEUE_NAMES.map((q) => lastHourOutcomes(redis, queues[q])));
-  return assessHealth(
-    QUEUE_NAMES.map((q, i) => ({ queue: q, waiting: counts[q].waiting, completedLastHour: outcomes[i]!.completed, failedLastHour: outcomes[i]!.failed })),
+  maxConcurrency: Record<QueueName, number>,
+  now = Date.now(),
+): Promise<Record<QueueName, QueueVerdict>> {
+  const rows = await Promise.all(
+    QUEUE_NAMES.map(async (q) => {
+      const [outcomes, wait] = await Promise.all([lastHourOutcomes(redis, queues[q], now), averageWaitSec(redis, queues[q], now)]);
+      const finished = outcomes.completed + outcomes.failed;
+      const slots = maxConcurrency[q];
+      return assessQueue(q, {
+        waiting: counts[q].waiting,
+        active: counts[q].active,
+        maxConcurrency: slots,
+        activePercent: slots > 0 ? Math.round((counts[q].active / slots) * 1000) / 10 : null,
+        completedLastHour: outcomes.completed,
+        failedLastHour: outcomes.failed,
+        failureRatePercent: finished > 0 ? Math.round((outcomes.failed / finished) * 1000) / 10 : null,
+        averageWaitSec: wait,
+      });
+    }),
   );
+  return Object.fromEntries(QUEUE_NAMES.map((q, i) => [q, rows[i]!])) as Record<QueueName, QueueVerdict>;
 }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { readWorkers } from '../coordination/worker-registry.js';
 import { AppError } from '../errors.js';
 import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
-import { allQueueCounts, queuesHealth, sumCounts } from '../observability/queue-stats.js';
+import { allQueueCounts, overallHealth, queueVerdicts, sumCounts } from '../observability/queue-stats.js';
 import { infoField, nodesOf, pingWithin } from '../redis/connection.js';
 import { API_VERSION } from '../version.js';
 
@@ -34,18 +34,20 @@ export class StatsService {
     return { ...counts, total: sumCounts(Object.values(counts)) };
   }
 
-  /** Job counts per queue and the health verdict of all queues. */
+  /** Job counts per queue, each queue's verdict by the guide's indicators, and the verdict of all queues. */
   async queueHealth() {
     const counts = await allQueueCounts(this.queues);
-    const health = await queuesHealth(this.redis, this.queues, counts);
-    return { ...counts, health };
+    const activeNow = Object.fromEntries(QUEUE_NAMES.map((q) => [q, counts[q].active])) as Record<QueueName, number>;
+    const { queues: workers } = await readWorkers(this.redis, this.prefix, activeNow);
+    const slots = Object.fromEntries(QUEUE_NAMES.map((q) => [q, workers[q].concurrency])) as Record<QueueName, number>;
+    const queues = await queueVerdicts(this.redis, this.queues, counts, slots);
+    return { ...counts, health: { ...overallHealth(Object.values(queues)), queues } };
   }
 
   /** This process, its Redis, its workers and the queues. */
   async system() {
-    const counts = await allQueueCounts(this.queues);
     // Every node's INFO (one Redis, or each master of a Cluster): memory and clients are their sums.
-    const [health, infos] = await Promise.all([queuesHealth(this.redis, this.queues, counts), Promise.all(nodesOf(this.redis).map((n) => n.info()))]);
+    const [{ health, ...counts }, infos] = await Promise.all([this.queueHealth(), Promise.all(nodesOf(this.redis).map((n) => n.info()))]);
     const field = (name: string) => infoField(infos[0] ?? '', name) ?? null;
     const num = (name: string) => {
       const values = infos.map((info) => infoField(info, name));

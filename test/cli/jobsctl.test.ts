@@ -115,6 +115,12 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
     const metrics = await json(['queue:metrics', '--queue', 'scan']);
     expect(Object.keys(metrics).sort()).toEqual(['health', 'scan']);
     expect(metrics.health.status).toMatch(/healthy|degraded|unhealthy/);
+    // The guide's indicators per queue; exit 3 when a queue is not healthy (paused with a job waiting and no slot taken is still healthy).
+    const health = await run(['--json', 'queue:health', '--queue', 'scan']);
+    expect(JSON.parse(health.stdout)).toMatchObject({ status: expect.stringMatching(/^(healthy|warning|critical)$/), maxConcurrency: expect.any(Number) });
+    expect(health.code).toBe(JSON.parse(health.stdout).status === 'healthy' ? 0 : 3);
+    const healthTable = await run(['queue:health']);
+    expect(healthTable.stdout).toMatch(/QUEUE\s+STATUS\s+ACTIVE % OF MAX\s+WAITING\s+FAILED \(1 H\)\s+AVG WAIT/);
     expect((await json(['worker:status'])).queues.scan.online).toBe(1);
     const org = await json(['queue:org-stats', '--org', 'default']);
     expect(org[0].tenant).toBe('default');

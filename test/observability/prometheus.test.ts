@@ -67,6 +67,10 @@ describe('GET /metrics for Prometheus', () => {
       ['queue_processing_time_seconds', 'histogram'],
       ['http_request_duration_seconds', 'histogram'],
       ['process_cpu_seconds_total', 'counter'],
+      ['queue_health_status', 'gauge'],
+      ['queue_max_concurrency', 'gauge'],
+      ['queue_failure_ratio', 'gauge'],
+      ['queue_average_wait_seconds', 'gauge'],
     ];
     for (const [name, kind] of expected) {
       expect(before.type.get(name), name).toBe(kind);
@@ -89,6 +93,11 @@ describe('GET /metrics for Prometheus', () => {
     expect(value(after.samples, 'queue_processing_time_seconds_count', { queue: 'scan', type: 'scan:quick' })).toBe(1);
     expect(value(after.samples, 'queue_wait_time_seconds_count', { queue: 'scan' })).toBe(1);
     expect(value(after.samples, 'http_request_duration_seconds_count', { method: 'POST', route: '/api/jobs', status: '202' })).toBe(1);
+    // The guide's indicators: the scan that ran is counted, none failed, a worker serves the queue.
+    expect(value(after.samples, 'queue_failure_ratio', { queue: 'scan' })).toBe(0);
+    expect(value(after.samples, 'queue_health_status', { queue: 'scan' })).toBe(0);
+    expect(value(after.samples, 'queue_max_concurrency', { queue: 'scan' })).toBeGreaterThan(0);
+    expect(value(after.samples, 'queue_average_wait_seconds', { queue: 'scan' })).toBeGreaterThanOrEqual(0);
 
     // Labels never carry a job id.
     for (const s of after.samples) for (const v of Object.values(s.labels)) expect(v).not.toMatch(/_[A-Za-z0-9_-]{22}$/);

@@ -390,7 +390,10 @@ describe('jobs API', () => {
       const data = res.json().data;
       expect(Object.keys(data).sort()).toEqual(['backup', 'health', 'scan', 'update']);
       expect(Object.keys(data.scan).sort()).toEqual(['active', 'completed', 'delayed', 'failed', 'total', 'waiting']);
-      expect(data.health).toEqual({ status: 'healthy', message: 'All queues operating normally' });
+      // This app runs no workers: the scans waiting here have nobody to run them.
+      expect(data.health).toMatchObject({ status: 'unhealthy', message: expect.stringContaining('scan: ') });
+      expect(data.health.queues.scan).toMatchObject({ status: 'critical', maxConcurrency: 0, activePercent: null, waiting: data.scan.waiting });
+      expect(data.health.queues.scan.reasons).toEqual([`scan: ${data.scan.waiting} jobs waiting and no worker process serves the queue (critical)`]);
     });
 
     it('describes the process and all of its Redis (on a Cluster: every master, summed)', async () => {

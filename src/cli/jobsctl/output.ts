@@ -19,6 +19,8 @@ export function stateColor(value: string): string {
     unhealthy: 'red',
     degraded: 'yellow',
     healthy: 'green',
+    warning: 'yellow',
+    critical: 'red',
     paused: 'yellow',
   };
   const style = styles[value];
