@@ -9,6 +9,7 @@ import scheduleRoutes from './schedules.js';
 import serverRoutes from './servers.js';
 import tenantRoutes from './tenants.js';
 import uiRoutes from './ui.js';
+import webhookRoutes from './webhooks.js';
 import workerRoutes from './workers.js';
 
 /** Every route of the API, registered explicitly. */
@@ -23,5 +24,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(workerRoutes, { prefix: '/api/workers' });
   await app.register(scheduleRoutes, { prefix: '/api/schedules' });
   await app.register(tenantRoutes, { prefix: '/api/tenants' });
+  await app.register(webhookRoutes, { prefix: '/api/webhooks' });
   await app.register(uiRoutes);
 }

@@ -133,6 +133,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         { name: 'queues', description: 'Queue operations (admin): pause, resume, drain, clean, stuck jobs, bulk retry' },
         { name: 'workers', description: 'Worker processes and what they did' },
         { name: 'tenants', description: 'Per-tenant counts and fair-scheduling limits (admin)' },
+        { name: 'webhooks', description: 'Endpoints that receive your jobs\' events (Standard Webhooks), and their delivery logs' },
         { name: 'health', description: 'Liveness and readiness probes' },
       ],
     },

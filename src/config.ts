@@ -61,6 +61,10 @@ const envSchema = z.object({
   TENANT_MAX_QUEUED: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
   TENANT_MAX_IDEMPOTENCY_KEYS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
   SCHEDULE_MIN_INTERVAL_SEC: z.coerce.number().int().min(1).max(86_400).default(60),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+  WEBHOOK_ALLOW_PRIVATE: onOff.default(false),
+  WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(10_000),
+  TENANT_MAX_WEBHOOKS: z.coerce.number().int().min(1).max(10_000).default(20),
 });
 
 export type Config = Readonly<{
@@ -123,6 +127,11 @@ export type Config = Readonly<{
   tenantMaxShare: number;
   /** Requests one tenant may make to /api per window (0: no limit). */
   apiRateLimit: Readonly<{ max: number; windowMs: number }>;
+  /**
+   * Webhooks: how long a delivery waits for an answer, whether URLs may point at loopback, link-local or
+   * private addresses, the first retry's ceiling (exponential with full jitter from there), and webhooks per tenant.
+   */
+  webhooks: Readonly<{ timeoutMs: number; allowPrivate: boolean; backoffBaseMs: number; maxPerTenant: number }>;
   /** Jobs each queue may start per interval (BullMQ's limiter), by queue; absent: no limit. */
   queueRateLimits: Readonly<Partial<Record<QueueName, { max: number; duration: number }>>>;
 }>;
@@ -269,5 +278,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantMaxShare: e.TENANT_MAX_SHARE,
     apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),
     queueRateLimits: Object.freeze(parseQueueRateLimits(e.QUEUE_RATE_LIMITS)),
+    webhooks: Object.freeze({
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      backoffBaseMs: e.WEBHOOK_BACKOFF_BASE_MS,
+      maxPerTenant: e.TENANT_MAX_WEBHOOKS,
+    }),
   });
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createWorkers } from './create-workers.js';
 import { SHUTDOWN_CUT } from './deps.js';
+import { startWebhooks } from './webhooks.js';
 import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
 import type { QueueName } from '../src/jobs/index.js';
@@ -103,6 +104,8 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   });
   const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
   reporter.start();
+  // Webhooks: job outcomes read from the queues' event streams become deliveries of the {webhooks} queue.
+  const webhooks = startWebhooks(connection, config, logger);
 
   // Cancel requests from any API process reach the worker running the job.
   const subscriber = createRedis(opts.redis, 'worker', 'jobs-api:cancel-listener');
@@ -126,6 +129,8 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
       }
     }
     await within(reporter.stop(), FORCED_STEP_MS);
+    // A delivery in flight ends within WEBHOOK_TIMEOUT_MS; one cut short is delivered again (same webhook-id).
+    if (!(await within(webhooks.close(), config.webhooks.timeoutMs + FORCED_STEP_MS))) await within(webhooks.worker.close(true), FORCED_STEP_MS);
     for (const c of [subscriber, connection]) {
       if (!(c.status === 'ready' && (await within(c.quit(), FORCED_STEP_MS)))) c.disconnect();
     }

@@ -22,6 +22,7 @@ import { JobEventsHub } from '../services/job-events.js';
 import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
 import { QueuedQuota } from '../services/quotas.js';
+import { WebhookService } from '../services/webhooks.js';
 import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { migrateKeys } from '../redis/migrate-keys.js';
 import { assertNoEviction, checkTarget, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
@@ -46,6 +47,8 @@ declare module 'fastify' {
     events: JobEventsHub;
     /** Tickets that open one job's event stream for a browser (EventSource sends no Authorization header). */
     tickets: StreamTickets;
+    /** A tenant's webhooks: registrations, secrets, delivery logs (the deliveries themselves are the workers'). */
+    webhooks: WebhookService;
     /** The in-process workers, or null with WORKERS=off. */
     workers: Record<QueueName, Worker> | null;
   }
@@ -111,6 +114,7 @@ export const servicesPlugin = fp(
     app.decorate('events', events);
     app.decorate('tickets', new StreamTickets(redis, config.queuePrefix));
     app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
+    app.decorate('webhooks', new WebhookService(redis, config.queuePrefix, { allowPrivate: config.webhooks.allowPrivate, maxPerTenant: config.webhooks.maxPerTenant }));
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));
 
     app.addHook('onRequest', async (request) => {

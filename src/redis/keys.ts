@@ -16,6 +16,9 @@ import { QUEUES, queueOfJobId, type QueueName } from '../jobs/index.js';
  *   slots and limits, cancel requests, replay markers) live on one node,
  *   so the scripts that read a job and its index together can run there;
  * - what is not per queue (the worker registry) has the tag `{jobsapi}`;
+ * - webhooks have the tag `{webhooks}`: their BullMQ delivery queue
+ *   (`bull:{webhooks}:...`) and their registrations and delivery logs
+ *   (`bull:jobsapi:{webhooks}:...`), which the create script touches together;
  * - keys that no script or transaction touches with another (Idempotency-Key
  *   responses, rate-limit counters) carry no tag, so that Cluster spreads
  *   them over every node instead of loading one.
@@ -28,6 +31,7 @@ export function redisKeys(prefix: string) {
   /** The product keys of a queue: `bull:jobsapi:{scan}`. */
   const tagged = (queue: QueueName) => `${ns}:{${queue}}`;
   const global = `${ns}:{jobsapi}`;
+  const webhooksTag = `${ns}:{webhooks}`;
   /** A job id names its queue; an id that does not (never passed here by the product) falls back to the global tag. */
   const ofJob = (jobId: string) => {
     const queue = queueOfJobId(jobId);
@@ -107,6 +111,21 @@ export function redisKeys(prefix: string) {
     workerRegistry: `${global}:workers`,
     /** What one worker process reported (a hash). */
     workerProcess: (id: string) => `${global}:workers:${id}`,
+
+    /** The BullMQ queue that delivers webhooks (its name: `{webhooks}`, a hash tag of its own; not a job queue). */
+    webhookQueue: '{webhooks}',
+    /** BullMQ's event stream of a job queue, which its scripts append to as they move a job (the webhook dispatcher reads it). */
+    queueEvents: (queue: QueueName) => `${prefix}:${QUEUES[queue].redisName}:events`,
+    /** How far the webhook dispatcher has read a queue's event stream (a stream entry id). */
+    webhookCursor: (queue: QueueName) => `${tagged(queue)}:webhook-cursor`,
+    /** A webhook registration (a hash: tenant, url, events, secrets). */
+    webhook: (id: string) => `${webhooksTag}:webhook:${id}`,
+    /** A tenant's webhook ids (a set): its list and its cap. */
+    tenantWebhooks: (tenant: string) => `${webhooksTag}:tenant:${tenant}`,
+    /** The tenants that have a webhook (a set): the dispatcher skips the others' events without reading their jobs. */
+    webhookTenants: `${webhooksTag}:tenants`,
+    /** A webhook's delivery log: its latest attempts, newest first (a capped list of JSON entries). */
+    webhookDeliveries: (id: string) => `${webhooksTag}:deliveries:${id}`,
 
     /** Which layout of these keys the data is in, and the lock of the migration that moves older ones (migrate-keys.ts). */
     schema: `${global}:schema`,

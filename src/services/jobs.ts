@@ -155,7 +155,7 @@ export class JobService {
     const view = await this.find(id, tenant);
     if (view.state === 'completed' || view.state === 'failed') throw jobError(id, { status: 'finished', state: view.state });
     if (view.state !== 'active') {
-      const removed = await this.store.remove(id, tenant);
+      const removed = await this.store.remove(id, tenant, { cancelled: true });
       if (removed.status === 'removed') return { outcome: 'removed', job: null };
       if (removed.status === 'missing') throw jobError(id, removed);
       // It started meanwhile: stop it like any running job.

@@ -71,6 +71,11 @@ export async function indexJob(redis: Redis, prefix: string, queue: QueueName, j
 /** Index entries younger than this are never pruned: their job may be in the middle of being added. */
 export const INDEX_GRACE_MS = 10_000;
 
+/** The event-stream entry of a job cancelled before it started (see remove). */
+export const CANCELLED_EVENT = 'jobsapi:cancelled';
+/** BullMQ's own cap on a queue's event stream (streams.events.maxLen): an entry of ours keeps it. */
+const EVENTS_MAXLEN = 10_000;
+
 /** Jobs per BullMQ addBulk call within one bulk request. */
 const BULK_SLICE = 100;
 
@@ -344,7 +349,12 @@ export class JobStore {
     return { lines: logs, count };
   }
 
-  async remove(id: string, tenant: string | undefined): Promise<RemoveOutcome> {
+  /**
+   * Remove a job that is not running. With `cancelled`, an entry in its
+   * queue's event stream says so (`jobsapi:cancelled`, with the job's type and
+   * tenant, since its hash is gone): the webhook dispatcher sends it as `job.cancelled`.
+   */
+  async remove(id: string, tenant: string | undefined, opts: { cancelled?: boolean } = {}): Promise<RemoveOutcome> {
     const job = await this.get(id, tenant);
     if (!job) return { status: 'missing' };
     if (job.state === 'active') return { status: 'active' };
@@ -354,12 +364,15 @@ export class JobStore {
       const again = await this.get(id, tenant);
       return again ? { status: 'active' } : { status: 'missing' };
     }
-    await this.redis
+    const tx = this.redis
       .multi()
       .zrem(this.indexKey(job.queue, undefined), id)
       .zrem(this.indexKey(job.queue, job.tenant), id)
-      .zrem(this.keys.index.queued(job.queue, job.tenant), id)
-      .exec();
+      .zrem(this.keys.index.queued(job.queue, job.tenant), id);
+    if (opts.cancelled) {
+      tx.xadd(this.keys.queueEvents(job.queue), 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', CANCELLED_EVENT, 'jobId', id, 'name', job.type, 'tenant', job.tenant, 'prev', job.state);
+    }
+    await tx.exec();
     return { status: 'removed' };
   }
 

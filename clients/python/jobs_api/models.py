@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 from ._model import Model
 
-__all__ = ["QueueName", "JobType", "JobState", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantLimit", "TenantStats"]
+__all__ = ["QueueName", "JobType", "JobState", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantLimit", "TenantStats", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
 
 QueueName = Literal["backup", "scan", "update"]
 JobType = Literal["backup:manual", "backup:scheduled", "backup:restore", "scan:full", "scan:quick", "update:server"]
@@ -372,7 +372,7 @@ class Schedule(Model):
 
 @dataclass(frozen=True)
 class ScheduleRemoved(Model):
-    """The data of DELETE /api/schedules/{id}."""
+    """The data of DELETE /api/schedules/{id}, DELETE /api/webhooks/{id}."""
     id: str
     removed: Literal[True]
 
@@ -661,3 +661,46 @@ class TenantStats(Model):
     queues: TenantQueues
     truncated: bool
     limit: TenantLimit
+
+
+@dataclass(frozen=True)
+class Webhook(Model):
+    """The data of GET /api/webhooks, GET /api/webhooks/{id}."""
+    id: str
+    url: str
+    events: List[Literal["job.completed", "job.failed", "job.cancelled", "job.progress"]]
+    created_at: str = field(metadata={"json": "createdAt"})
+    previous_secret_expires_at: Optional[str] = field(metadata={"json": "previousSecretExpiresAt"})
+
+
+@dataclass(frozen=True)
+class CreateWebhook(Model):
+    """The data of POST /api/webhooks."""
+    id: str
+    url: str
+    events: List[Literal["job.completed", "job.failed", "job.cancelled", "job.progress"]]
+    created_at: str = field(metadata={"json": "createdAt"})
+    previous_secret_expires_at: Optional[str] = field(metadata={"json": "previousSecretExpiresAt"})
+    secret: str
+
+
+@dataclass(frozen=True)
+class RotateWebhookSecret(Model):
+    """The data of POST /api/webhooks/{id}/rotate-secret."""
+    id: str
+    secret: str
+    previous_secret_expires_at: str = field(metadata={"json": "previousSecretExpiresAt"})
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryAttempt(Model):
+    """The data of GET /api/webhooks/{id}/deliveries."""
+    id: str
+    event: Literal["job.completed", "job.failed", "job.cancelled", "job.progress"]
+    job_id: str = field(metadata={"json": "jobId"})
+    attempt: int
+    status: Literal["delivered", "retrying", "failed"]
+    status_code: Optional[int] = field(metadata={"json": "statusCode"})
+    error: Optional[str]
+    at: str
+    duration_ms: int = field(metadata={"json": "durationMs"})
