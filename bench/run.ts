@@ -251,7 +251,7 @@ try {
       logger,
       cancels: new CancelListener(connection, prefix),
       // One tenant, allowed the whole queue (TENANT_MAX_SHARE=1): the wiring's cost, not the policy's.
-      slots: new TenantSlots(connection, prefix, 1_000_000, 1),
+      slots: new TenantSlots(connection, prefix, 1_000_000, 1, { backup: QUEUES.backup.concurrency, scan: QUEUES.scan.concurrency, update: QUEUES.update.concurrency }),
     };
     const noop = runJob('scan', { 'scan:quick': JOB_DATA_SCHEMAS['scan:quick'] }, async () => ({ ok: true }), deps);
     const w = createWorker('scan', noop, connection, prefix, logger);

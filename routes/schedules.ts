@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { JOB_DATA_SCHEMAS, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, SCHEDULABLE_JOB_TYPES, type JobType } from '../src/jobs/index.js';
+import { JOB_DATA_SCHEMAS, JOB_TYPES, jobOptionFields, QUEUE_NAMES, SCHEDULABLE_JOB_TYPES, type JobType } from '../src/jobs/index.js';
 import { scheduleIdSchema } from '../src/services/schedules.js';
 import { errors, okEnvelope } from '../src/http/schemas.js';
 import { TENANT_PATTERN } from '../src/tenant.js';
@@ -18,7 +18,7 @@ function scheduleBody<T extends JobType>(type: T) {
       .max(200)
       .describe('5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), e.g. "0 2 * * *" for 02:00 every day'),
     tz: z.string().min(1).max(100).optional().describe('IANA time zone the cron pattern is read in (default: the server\'s)'),
-    options: jobOptionsSchema.pick({ priority: true, attempts: true }).optional(),
+    options: jobOptionFields.pick({ priority: true, attempts: true }).optional(),
   });
 }
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { QUEUE_NAMES, type QueueName } from './jobs/index.js';
+import { JOB_DEFAULTS, QUEUE_NAMES, QUEUES, type JobDefaults, type QueueName } from './jobs/index.js';
 import type { ClusterTarget, RedisTarget, SentinelTarget } from './redis/connection.js';
 
 const onOff = z
@@ -44,6 +44,13 @@ const envSchema = z.object({
   API_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000_000).default(6000),
   API_RATE_WINDOW_MS: z.coerce.number().int().min(1000).max(24 * 3600 * 1000).default(60_000),
   QUEUE_RATE_LIMITS: optionalString,
+  QUEUE_CONCURRENCY: optionalString,
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(JOB_DEFAULTS.attempts),
+  RETRY_BACKOFF_MS: z.coerce.number().int().min(100).max(3_600_000).default(JOB_DEFAULTS.backoffMs),
+  RETRY_BACKOFF_MAX_MS: z.coerce.number().int().min(100).max(86_400_000).default(JOB_DEFAULTS.backoffMaxMs),
+  COMPLETED_RETENTION_SEC: z.coerce.number().int().min(60).max(366 * 86_400).default(JOB_DEFAULTS.completedAgeSec),
+  COMPLETED_RETENTION_COUNT: z.coerce.number().int().min(1).max(1_000_000).default(JOB_DEFAULTS.completedCount),
+  FAILED_RETENTION_SEC: z.coerce.number().int().min(60).max(366 * 86_400).default(JOB_DEFAULTS.failedAgeSec),
   TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
   TENANT_MAX_SHARE: z.coerce.number().gt(0, 'must be more than 0').max(1, 'must be at most 1').default(0.5),
   ADMIN_USER: optionalString,
@@ -134,6 +141,10 @@ export type Config = Readonly<{
   webhooks: Readonly<{ timeoutMs: number; allowPrivate: boolean; backoffBaseMs: number; maxPerTenant: number }>;
   /** Jobs each queue may start per interval (BullMQ's limiter), by queue; absent: no limit. */
   queueRateLimits: Readonly<Partial<Record<QueueName, { max: number; duration: number }>>>;
+  /** Jobs of each queue one worker process runs at once (QUEUE_CONCURRENCY over the contract's 2/5/1). */
+  queueConcurrency: Readonly<Record<QueueName, number>>;
+  /** Every job's attempts, retry backoff and retention, unless a job's options say otherwise (attempts, backoff). */
+  jobDefaults: Readonly<JobDefaults>;
 }>;
 
 export class ConfigError extends Error {
@@ -197,6 +208,25 @@ export function parseQueueRateLimits(raw: string | undefined): Partial<Record<Qu
   return out;
 }
 
+const CONCURRENCY_PAIR = new RegExp(`^(${QUEUE_NAMES.join('|')})=(\\d{1,4})$`);
+
+/** QUEUE_CONCURRENCY: `queue=n` pairs separated by commas (`scan=10,backup=4`); a queue not named keeps the contract's. */
+export function parseQueueConcurrency(raw: string | undefined): Record<QueueName, number> {
+  const out = Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])) as Record<QueueName, number>;
+  if (!raw) return out;
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = CONCURRENCY_PAIR.exec(part);
+    const n = m ? Number(m[2]) : 0;
+    if (!m || n < 1 || n > 1000) {
+      throw new ConfigError(
+        `invalid configuration:\n  QUEUE_CONCURRENCY: "${part}" should be queue=n with n from 1 to 1000, e.g. scan=10,backup=4 (queues: ${QUEUE_NAMES.join(', ')})`,
+      );
+    }
+    out[m[1] as QueueName] = n;
+  }
+  return out;
+}
+
 /** Parse the environment once into a frozen, typed configuration. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -235,6 +265,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           password: e.REDIS_PASSWORD,
           sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
         };
+  if (e.RETRY_BACKOFF_MAX_MS < e.RETRY_BACKOFF_MS) {
+    throw new ConfigError(
+      `invalid configuration:\n  RETRY_BACKOFF_MAX_MS: ${e.RETRY_BACKOFF_MAX_MS} is below RETRY_BACKOFF_MS (${e.RETRY_BACKOFF_MS}): the cap of the retry waits must be at least the first one's ceiling`,
+    );
+  }
   const dataDir = path.resolve(e.DATA_DIR);
   return Object.freeze({
     port: e.PORT,
@@ -278,6 +313,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantMaxShare: e.TENANT_MAX_SHARE,
     apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),
     queueRateLimits: Object.freeze(parseQueueRateLimits(e.QUEUE_RATE_LIMITS)),
+    queueConcurrency: Object.freeze(parseQueueConcurrency(e.QUEUE_CONCURRENCY)),
+    jobDefaults: Object.freeze({
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.RETRY_BACKOFF_MS,
+      backoffMaxMs: e.RETRY_BACKOFF_MAX_MS,
+      completedAgeSec: e.COMPLETED_RETENTION_SEC,
+      completedCount: e.COMPLETED_RETENTION_COUNT,
+      failedAgeSec: e.FAILED_RETENTION_SEC,
+    }),
     webhooks: Object.freeze({
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,

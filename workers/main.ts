@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
 import { InventoryError, loadInventory } from '../src/inventory.js';
-import { QUEUE_NAMES, QUEUES } from '../src/jobs/index.js';
 import { stopOnSignals } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { checkTarget, describeTarget, RedisSetupError, type RedisTarget } from '../src/redis/connection.js';
@@ -60,7 +59,7 @@ async function main(): Promise<void> {
     logger.info(
       {
         redis: describeTarget(redis),
-        queues: Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])),
+        queues: config.queueConcurrency,
         healthPort: address && typeof address === 'object' ? address.port : null,
       },
       'worker process started',

@@ -99,7 +99,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
     catalog,
     restores,
     redis: connection,
-    slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare),
+    slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency),
     notifyLog: (jobId) => connection.publish(logChannel, jobId),
   });
   const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
@@ -118,19 +118,18 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   const close = async () => {
     clearInterval(restoreSweep);
     const all = Object.values(workers);
-    const closing = Promise.all(all.map((w) => w.close()));
+    // The webhook side closes alongside, within the same bound: a delivery cut short is made again later (same webhook-id).
+    const closing = Promise.all([...all.map((w) => w.close()), webhooks.close()]);
     if (!(await within(closing, config.shutdownTimeoutMs))) {
       // Past the bound: stop the work of every active job (an update's process group, a backup's streams);
       // each goes back to run again without spending an attempt (runJob), and the workers can close.
       logger.warn({ timeoutMs: config.shutdownTimeoutMs, jobs: Object.fromEntries(running) }, 'active jobs did not finish in time; stopping their work, they run again');
       for (const w of all) w.cancelAllJobs(SHUTDOWN_CUT);
-      if (!(await within(closing, FORCED_STEP_MS)) && !(await within(Promise.all(all.map((w) => w.close(true))), FORCED_STEP_MS))) {
+      if (!(await within(closing, FORCED_STEP_MS)) && !(await within(Promise.all([...all, webhooks.worker].map((w) => w.close(true))), FORCED_STEP_MS))) {
         logger.warn({ jobs: [...running.keys()] }, 'the workers did not close (is Redis reachable?); leaving anyway');
       }
     }
     await within(reporter.stop(), FORCED_STEP_MS);
-    // A delivery in flight ends within WEBHOOK_TIMEOUT_MS; one cut short is delivered again (same webhook-id).
-    if (!(await within(webhooks.close(), config.webhooks.timeoutMs + FORCED_STEP_MS))) await within(webhooks.worker.close(true), FORCED_STEP_MS);
     for (const c of [subscriber, connection]) {
       if (!(c.status === 'ready' && (await within(c.quit(), FORCED_STEP_MS)))) c.disconnect();
     }

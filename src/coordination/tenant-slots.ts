@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { QUEUES, type QueueName } from '../jobs/index.js';
+import type { QueueName } from '../jobs/index.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { acquireSlotLua } from '../redis/lua/tenant-slots.js';
 import { workerProcesses } from './worker-registry.js';
@@ -16,9 +16,9 @@ declare module 'ioredis' {
   }
 }
 
-/** A tenant's share of a queue's capacity (its workers' total concurrency), at least 1. */
-export function capacityShare(queue: QueueName, processes: number, share: number): number {
-  return Math.max(1, Math.floor(Math.max(1, processes) * QUEUES[queue].concurrency * share));
+/** A tenant's share of a queue's capacity (its worker processes × each one's concurrency), at least 1. */
+export function capacityShare(concurrency: number, processes: number, share: number): number {
+  return Math.max(1, Math.floor(Math.max(1, processes) * concurrency * share));
 }
 
 export type SlotOutcome = { held: { release(): void } } | { cap: number; active: number };
@@ -39,7 +39,9 @@ export class TenantSlots {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly defaultCap: number,
-    private readonly share = 0.5,
+    private readonly share: number,
+    /** Each worker process's concurrency per queue (QUEUE_CONCURRENCY: every process is expected to run the same). */
+    private readonly concurrency: Readonly<Record<QueueName, number>>,
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 3, lua: acquireSlotLua(SLOT_TTL_MS * 2) });
@@ -50,7 +52,7 @@ export class TenantSlots {
     if (now - this.processes.at > CAPACITY_CACHE_MS) {
       this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
     }
-    return capacityShare(queue, this.processes.value, this.share);
+    return capacityShare(this.concurrency[queue], this.processes.value, this.share);
   }
 
   async acquire(queue: QueueName, tenant: string, jobId: string): Promise<SlotOutcome> {

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUES, type QueueName } from '../jobs/index.js';
+import type { QueueName } from '../jobs/index.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { COUNTERS, OFFLINE_AFTER_MS, type Counter } from './worker-registry.js';
 
@@ -55,7 +55,7 @@ export class WorkerReporter {
     this.lastBeat = now;
     const key = this.keys.workerProcess(this.id);
     const fields: Record<string, string | number> = { host: os.hostname(), pid: process.pid, startedAt: this.id.split(':').pop()!, lastSeen: now };
-    for (const queue of Object.keys(this.workers) as QueueName[]) fields[`${queue}:concurrency`] = QUEUES[queue].concurrency;
+    for (const queue of Object.keys(this.workers) as QueueName[]) fields[`${queue}:concurrency`] = this.workers[queue]!.concurrency;
     for (const [k, v] of this.counts) fields[k] = v;
     await this.redis
       .multi()

@@ -5,8 +5,8 @@ export const serverIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a server id: lower-case letters, digits and "-", at most 64 characters');
 
-/** What callers may set per job; BullMQ internals (removeOnComplete, repeat...) are not reachable. */
-export const jobOptionsSchema = z.strictObject({
+/** The fields of a job's options (pick from these; jobOptionsSchema adds the checks across fields). */
+export const jobOptionFields = z.strictObject({
   priority: z
     .number()
     .int()
@@ -24,7 +24,27 @@ export const jobOptionsSchema = z.strictObject({
     .optional()
     .describe('milliseconds to wait before the job may run (at most 30 days)')
     .meta({ examples: [0] }),
-  attempts: z.number().int().min(1).max(10).optional().describe('how many times the job may run (default 3)').meta({ examples: [3] }),
+  attempts: z.number().int().min(1).max(10).optional().describe('how many times the job may run, the first run included (default JOB_ATTEMPTS: 3)').meta({ examples: [3] }),
+  backoffMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .optional()
+    .describe('the ceiling of the first retry\'s wait in ms; it doubles for each later retry, and each wait is a random time below its ceiling (default RETRY_BACKOFF_MS: 5000)'),
+  backoffMaxMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(86_400_000)
+    .optional()
+    .describe('the most a retry\'s ceiling may grow to, in ms (default RETRY_BACKOFF_MAX_MS: 300000); not below backoffMs'),
+});
+
+/** What callers may set per job; BullMQ internals (removeOnComplete, repeat...) are not reachable. */
+export const jobOptionsSchema = jobOptionFields.refine((o) => o.backoffMs === undefined || o.backoffMaxMs === undefined || o.backoffMaxMs >= o.backoffMs, {
+  message: 'backoffMaxMs must be at least backoffMs',
+  path: ['backoffMaxMs'],
 });
 export type JobOptions = z.output<typeof jobOptionsSchema>;
 

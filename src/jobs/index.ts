@@ -6,6 +6,7 @@ import { updateFamily } from './update.js';
 import { QUEUE_NAMES, type QueueName } from './queues.js';
 
 export * from './queues.js';
+export * from './retry.js';
 export * from './job-id.js';
 export * from './common.js';
 export * from './backup.js';

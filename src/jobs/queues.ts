@@ -1,3 +1,5 @@
+import { RETRY_BACKOFF_TYPE, type RetryBackoff } from './retry.js';
+
 /** The API's names for the queues, and how each is run. */
 export const QUEUE_NAMES = ['backup', 'scan', 'update'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -32,13 +34,39 @@ export function queueOfType(type: TypeNameOf<QueueName>): QueueName {
 
 const WEEK_SECONDS = 7 * 24 * 3600;
 
-/** Retention and retry defaults of the contract, applied to every queue. */
-export const DEFAULT_JOB_OPTIONS = {
+/** What the environment may change of every job's defaults (config.ts: JOB_ATTEMPTS, RETRY_BACKOFF_*, *_RETENTION_*). */
+export type JobDefaults = {
+  attempts: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  completedAgeSec: number;
+  completedCount: number;
+  failedAgeSec: number;
+};
+
+/** The contract's defaults: 3 attempts, retries within 5 s then 10 s (at most 5 min), completed kept 7 days or the last 1000, failed 7 days. */
+export const JOB_DEFAULTS: Readonly<JobDefaults> = {
   attempts: 3,
-  backoff: { type: 'exponential', delay: 5000 },
-  removeOnComplete: { age: WEEK_SECONDS, count: 1000 },
-  removeOnFail: { age: WEEK_SECONDS },
-} as const;
+  backoffMs: 5000,
+  backoffMaxMs: 300_000,
+  completedAgeSec: WEEK_SECONDS,
+  completedCount: 1000,
+  failedAgeSec: WEEK_SECONDS,
+};
+
+/** BullMQ's defaultJobOptions of every queue from those defaults. */
+export function defaultJobOptions(d: Readonly<JobDefaults>) {
+  const backoff: RetryBackoff = { type: RETRY_BACKOFF_TYPE, delay: d.backoffMs, maxDelay: d.backoffMaxMs };
+  return {
+    attempts: d.attempts,
+    backoff,
+    removeOnComplete: { age: d.completedAgeSec, count: d.completedCount },
+    removeOnFail: { age: d.failedAgeSec },
+  };
+}
+
+/** The contract's defaultJobOptions (the benchmark's; the server builds them from its configuration). */
+export const DEFAULT_JOB_OPTIONS = defaultJobOptions(JOB_DEFAULTS);
 
 export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed'] as const;
 export type JobState = (typeof JOB_STATES)[number];

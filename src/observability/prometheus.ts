@@ -23,7 +23,7 @@ declare module 'fastify' {
  * the job events this process hears (every job of every queue: each API
  * process reports the whole system, so aggregate with max, not sum); HTTP
  * durations are this process's; plus Node's default process metrics. Labels
- * are queue, type, method, route and status — never a job id.
+ * are queue, type, tenant (active jobs only), method, route and status — never a job id.
  */
 export const prometheusPlugin = fp(
   async (app: FastifyInstance) => {
@@ -74,6 +74,21 @@ export const prometheusPlugin = fp(
           }
         },
       });
+    new client.Gauge({
+      name: 'queue_tenant_active_jobs',
+      help: 'Jobs being processed now, per queue and tenant (tenants with none are not listed).',
+      labelNames: ['queue', 'tenant'] as const,
+      registers: [registry],
+      async collect() {
+        try {
+          const rows = await app.tenants.activeByTenant();
+          this.reset();
+          for (const r of rows) this.set({ queue: r.queue, tenant: r.tenant }, r.active);
+        } catch {
+          // Redis is away: the last known values stay.
+        }
+      },
+    });
     indicator('queue_health_status', 'The queue\'s health by the operations guide\'s indicators: 0 healthy, 1 warning, 2 critical.', (v) => ({ healthy: 0, warning: 1, critical: 2 })[v.status]);
     indicator('queue_max_concurrency', 'Summed concurrency of the worker processes serving the queue now.', (v) => v.maxConcurrency);
     indicator('queue_failure_ratio', 'Failed jobs as a share of those finished in the last hour (0..1); absent when none finished.', (v) => (v.failureRatePercent === null ? null : v.failureRatePercent / 100));

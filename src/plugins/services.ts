@@ -23,7 +23,7 @@ import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
 import { QueuedQuota } from '../services/quotas.js';
 import { WebhookService } from '../services/webhooks.js';
-import { DEFAULT_JOB_OPTIONS, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { defaultJobOptions, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { migrateKeys } from '../redis/migrate-keys.js';
 import { assertNoEviction, checkTarget, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
 import { isApiRoute } from '../http/api-route.js';
@@ -89,7 +89,7 @@ export const servicesPlugin = fp(
     const queues = Object.fromEntries(
       QUEUE_NAMES.map((name) => [
         name,
-        new Queue(QUEUES[name].redisName, { connection: redis, prefix: config.queuePrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
+        new Queue(QUEUES[name].redisName, { connection: redis, prefix: config.queuePrefix, defaultJobOptions: defaultJobOptions(config.jobDefaults) }),
       ]),
     ) as Record<QueueName, Queue>;
     for (const q of Object.values(queues)) q.on('error', () => {});
@@ -105,7 +105,7 @@ export const servicesPlugin = fp(
     const quota = new QueuedQuota(redis, config.queuePrefix, config.tenantMaxQueued);
     const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, restores: new RestoreCatalog(redis, config.queuePrefix, config.restoreDir), records, cancels, encryption: config.backupKey !== undefined, quota });
     app.decorate('jobs', jobs);
-    app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits));
+    app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits, config.queueConcurrency));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     const schedules = new Schedules(queues, jobs, redis, config.queuePrefix, config.schedules);
     await schedules.indexExisting();
@@ -113,7 +113,7 @@ export const servicesPlugin = fp(
     const events = new JobEventsHub(opts.redis, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
     app.decorate('tickets', new StreamTickets(redis, config.queuePrefix));
-    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare));
+    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency));
     app.decorate('webhooks', new WebhookService(redis, config.queuePrefix, { allowPrivate: config.webhooks.allowPrivate, maxPerTenant: config.webhooks.maxPerTenant }));
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));
 

@@ -33,12 +33,14 @@ export class QueueOps {
     private readonly store: JobStore,
     private readonly cancels: CancelRequests,
     private readonly rateLimits: Partial<Record<QueueName, { max: number; duration: number }>> = {},
+    /** A worker process's concurrency per queue (QUEUE_CONCURRENCY). */
+    private readonly concurrency: Readonly<Record<QueueName, number>> = Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])) as Record<QueueName, number>,
   ) {}
 
   async status(queue: QueueName): Promise<QueueStatus> {
     const q = this.queues[queue];
     const [paused, workers, counts] = await Promise.all([q.isPaused(), q.getWorkersCount(), queueCounts(q)]);
-    return { queue, paused, workers, concurrency: QUEUES[queue].concurrency, rateLimit: this.rateLimits[queue] ?? null, counts };
+    return { queue, paused, workers, concurrency: this.concurrency[queue], rateLimit: this.rateLimits[queue] ?? null, counts };
   }
 
   async all(): Promise<QueueStatus[]> {

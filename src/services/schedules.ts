@@ -146,7 +146,8 @@ export class Schedules {
         data: envelope,
         opts: {
           priority: input.options?.priority ?? QUEUES[queue].defaultPriority,
-          attempts: input.options?.attempts ?? 3,
+          // Attempts not given: the queue's default (JOB_ATTEMPTS), as for any job.
+          ...(input.options?.attempts !== undefined ? { attempts: input.options.attempts } : {}),
         },
       },
     );

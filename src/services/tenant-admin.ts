@@ -27,7 +27,8 @@ export class TenantAdmin {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly defaultCap: number,
-    private readonly share = 0.5,
+    private readonly share: number,
+    private readonly concurrency: Readonly<Record<QueueName, number>>,
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 2, lua: COUNT_TENANT_LUA });
@@ -46,7 +47,7 @@ export class TenantAdmin {
     const { raw, ttl } = copies.find((c) => c.raw !== null) ?? { raw: null, ttl: -2 };
     const override = raw === null ? null : Number(raw);
     const online = processes ?? (await workerProcesses(this.redis, this.prefix));
-    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(q, online, this.share)))])) as Record<QueueName, number>;
+    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(this.concurrency[q], online, this.share)))])) as Record<QueueName, number>;
     return { tenant, default: this.defaultCap, override, overrideExpiresAt: override !== null && ttl > 0 ? new Date(Date.now() + ttl).toISOString() : null, effective };
   }
 
@@ -58,6 +59,26 @@ export class TenantAdmin {
   async resetLimit(tenant: string): Promise<TenantLimit> {
     await Promise.all(QUEUE_NAMES.map((q) => this.redis.del(this.keys.tenantLimit(q, tenant))));
     return this.limit(tenant);
+  }
+
+  /**
+   * Jobs running now per queue and tenant, read from the tenants' fair-share
+   * slots (a slot is held for each running job, and expires when its process
+   * dies); only tenants with any, so that it stays as small as the work running.
+   */
+  async activeByTenant(now = Date.now()): Promise<Array<{ queue: QueueName; tenant: string; active: number }>> {
+    const perQueue = await Promise.all(
+      QUEUE_NAMES.map(async (queue) => {
+        const tenants = await this.redis.smembers(this.keys.index.tenants(queue));
+        if (tenants.length === 0) return [];
+        // One round trip per queue: every key is under the queue's hash tag.
+        const m = this.redis.pipeline();
+        for (const tenant of tenants) m.zcount(this.keys.tenantSlots(queue, tenant), now, '+inf');
+        const counts = (await m.exec()) ?? [];
+        return tenants.map((tenant, i) => ({ queue, tenant, active: Number(counts[i]?.[1] ?? 0) })).filter((r) => r.active > 0);
+      }),
+    );
+    return perQueue.flat();
   }
 
   /** Per tenant and queue: jobs in each state (from the tenant's index), and the tenant's limit. */

@@ -6,7 +6,9 @@ import { TurnBatcher } from './turn-batcher.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
 import {
-  DEFAULT_JOB_OPTIONS,
+  JOB_DEFAULTS,
+  RETRY_BACKOFF_TYPE,
+  type RetryBackoff,
   QUEUE_NAMES,
   QUEUES,
   queueOfJobId,
@@ -189,14 +191,27 @@ export class JobStore {
 
   onIndexError?: (err: Error, jobId: string) => void;
 
-  /** BullMQ options of a job the API enqueues: our id and timestamp, the queue's priority, the caller's options. */
+  /**
+   * BullMQ options of a job the API enqueues: our id and timestamp, the
+   * queue's priority, the caller's options. Attempts and backoff not given
+   * are the queue's defaults (the configuration's), merged in by BullMQ.
+   */
   private jobOptions(queue: QueueName, jobId: string, now: number, options: JobOptions) {
     const delay = options.delay ?? 0;
+    let backoff: RetryBackoff | undefined;
+    if (options.backoffMs !== undefined || options.backoffMaxMs !== undefined) {
+      const defaults = this.queues[queue].defaultJobOptions.backoff as Partial<RetryBackoff> | undefined;
+      const delayMs = options.backoffMs ?? defaults?.delay ?? JOB_DEFAULTS.backoffMs;
+      // A first ceiling above the default cap lifts the cap with it.
+      const maxDelay = options.backoffMaxMs ?? Math.max(delayMs, defaults?.maxDelay ?? JOB_DEFAULTS.backoffMaxMs);
+      backoff = { type: RETRY_BACKOFF_TYPE, delay: delayMs, maxDelay };
+    }
     return {
       jobId,
       timestamp: now,
       priority: options.priority ?? QUEUES[queue].defaultPriority,
-      attempts: options.attempts ?? DEFAULT_JOB_OPTIONS.attempts,
+      ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
+      ...(backoff ? { backoff } : {}),
       ...(delay > 0 ? { delay } : {}),
     };
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fullJitterMs } from '../jobs/retry.js';
 
 /** What a webhook may subscribe to. `job.failed` is a job that failed for good (not an attempt that will be retried). */
 export const WEBHOOK_EVENTS = ['job.completed', 'job.failed', 'job.cancelled', 'job.progress'] as const;
@@ -52,9 +53,8 @@ export const DELIVERY_JOB_OPTIONS = {
  * and never past the delivery's window, so that the last attempt comes at its end.
  */
 export function deliveryBackoffMs(attemptsMade: number, baseMs: number, firstTriedAt: number, now = Date.now(), random = Math.random): number {
-  const ceiling = Math.min(DELIVERY_MAX_BACKOFF_MS, baseMs * 2 ** Math.min(attemptsMade - 1, 40));
   const left = firstTriedAt + DELIVERY_WINDOW_MS - now;
-  return Math.max(0, Math.min(Math.floor(random() * ceiling), left));
+  return Math.max(0, Math.min(fullJitterMs(attemptsMade, baseMs, DELIVERY_MAX_BACKOFF_MS, random), left));
 }
 
 /**

@@ -9,15 +9,15 @@ const ROOT = auth(ADMIN);
 describe('capacityShare (a tenant\'s cap in a queue)', () => {
   it('is the share of every live worker process\'s concurrency, at least one job', () => {
     // scan runs 5 at a time per process, update 1, backup 2.
-    expect(capacityShare('scan', 1, 0.5)).toBe(2);
-    expect(capacityShare('update', 1, 0.5)).toBe(1);
-    expect(capacityShare('backup', 4, 0.5)).toBe(4);
-    expect(capacityShare('scan', 3, 0.5)).toBe(7);
+    expect(capacityShare(5, 1, 0.5)).toBe(2);
+    expect(capacityShare(1, 1, 0.5)).toBe(1);
+    expect(capacityShare(2, 4, 0.5)).toBe(4);
+    expect(capacityShare(5, 3, 0.5)).toBe(7);
   });
 
   it('counts at least one process (the one asking) and gives the whole queue with a share of 1', () => {
-    expect(capacityShare('scan', 0, 1)).toBe(5);
-    expect(capacityShare('update', 0, 0.1)).toBe(1);
+    expect(capacityShare(5, 0, 1)).toBe(5);
+    expect(capacityShare(1, 0, 0.1)).toBe(1);
   });
 });
 

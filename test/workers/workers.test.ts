@@ -8,6 +8,7 @@ import { list as listTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../src/jobs/index.js';
 import { createRedis } from '../../src/redis/connection.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { auth, makeApp, tmpDir, waitForJob } from '../helpers.js';
 
 const H = auth({ tenant: 'ops' });
@@ -89,7 +90,9 @@ describe('workers doing the real work', () => {
   /** Every progress value the job reports, in order, as Redis streams them. */
   async function recordProgress(queue: keyof typeof QUEUES, run: () => Promise<string>): Promise<{ jobId: string; values: number[] }> {
     const connection = createRedis(app.config.redis!, 'worker', 'test-events');
-    const events = new QueueEvents(QUEUES[queue].redisName, { connection, prefix: app.config.queuePrefix });
+    // From the stream's end now: a reader that starts at '$' on its first read misses what comes before it, under load.
+    const [last] = (await connection.xrevrange(redisKeys(app.config.queuePrefix).queueEvents(queue), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const events = new QueueEvents(QUEUES[queue].redisName, { connection, prefix: app.config.queuePrefix, lastEventId: last?.[0] ?? '0-0' });
     await events.waitUntilReady();
     const seen: Array<{ jobId: string; data: unknown }> = [];
     events.on('progress', ({ jobId, data }) => seen.push({ jobId, data }));
