@@ -17,7 +17,7 @@ const ON_CLUSTER = [
   'test/services/*.test.ts',
   'test/coordination/*.test.ts',
   'test/http/{idempotency,job-stream,rate-limit}.test.ts',
-  'test/store/maintenance.test.ts',
+  'test/store/{maintenance,list-filters}.test.ts',
   'test/workers/{backup,workers,progress}.test.ts',
   'test/backups/*.test.ts',
   'test/observability/*.test.ts',

@@ -17,7 +17,7 @@ BACKUP=$(curl -s --fail-with-body -X POST $API/api/servers/localhost/backup -H "
 UPDATE=$(curl -s --fail-with-body -X POST $API/api/servers/localhost/update -H "$AUTH" | field "['jobId']")
 echo "scan $SCAN, backup $BACKUP, update $UPDATE"
 
-# The same through the generic endpoint; options are priority (1..5), delay (ms) and attempts (1..10).
+# The same through the generic endpoint; options are priority (1..5), delay (ms), attempts (1..10), backoffMs and backoffMaxMs.
 # An Idempotency-Key makes it safe to send again: the repeat answers 200 with the same job.
 curl -s --fail-with-body -X POST $API/api/jobs -H "$AUTH" -H "$JSON" -H 'Idempotency-Key: tour-quick-scan' \
   -d '{"type": "scan:quick", "data": {"serverId": "localhost"}, "options": {"priority": 1}}'; echo

@@ -2,10 +2,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BulkInvalidError, type ItemError } from '../src/errors.js';
-import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, type JobType } from '../src/jobs/index.js';
+import { JOB_DATA_SCHEMAS, JOB_STATES, JOB_TYPES, jobOptionsSchema, QUEUE_NAMES, serverIdSchema, type JobType } from '../src/jobs/index.js';
 import { errors, idempotentHeaders, jobIdParams, jobViewSchema, okEnvelope, queueCountsSchema } from '../src/http/schemas.js';
 import { ended, parseLastEventId, streamJobEvents } from '../src/http/job-stream.js';
 import { visibleTenant, type Principal } from '../src/tenant.js';
+import { HOLD_CODES } from '../src/services/job-explain.js';
 
 function submission<T extends JobType>(type: T) {
   return z.strictObject({
@@ -74,13 +75,28 @@ const logsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('1..1000, default 100'),
 });
 
-const listQuery = z.strictObject({
-  queue: z.enum(QUEUE_NAMES).optional(),
-  state: z.enum(JOB_STATES).optional(),
-  type: z.enum(JOB_TYPES).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20).describe('1..100, default 20'),
-  cursor: z.string().max(400).optional().describe('nextCursor of the previous page'),
-});
+const instant = (what: string) =>
+  z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe(`${what} (ISO 8601 with a time zone: 2026-12-01T00:00:00Z)`)
+    .transform((v) => (v === undefined ? undefined : Date.parse(v)));
+
+const listQuery = z
+  .strictObject({
+    queue: z.enum(QUEUE_NAMES).optional(),
+    state: z.enum(JOB_STATES).optional(),
+    type: z.enum(JOB_TYPES).optional(),
+    serverId: serverIdSchema.optional().describe('only the jobs on this server'),
+    createdAfter: instant('only jobs created at or after this time'),
+    createdBefore: instant('only jobs created before this time'),
+    limit: z.coerce.number().int().min(1).max(100).default(20).describe('1..100, default 20'),
+    cursor: z.string().max(400).optional().describe('nextCursor of the previous page'),
+  })
+  .refine((q) => q.createdAfter === undefined || q.createdBefore === undefined || q.createdAfter < q.createdBefore, {
+    message: 'createdAfter must be before createdBefore',
+    path: ['createdAfter'],
+  });
 
 const security = [{ bearerAuth: [] }];
 
@@ -228,6 +244,69 @@ function readRoutes(fastify: FastifyInstance): void {
     },
   );
 
+  const holdReasonSchema = z
+    .object({
+      code: z.enum(HOLD_CODES).describe(
+        'QUEUE_PAUSED, NO_WORKER (no live worker process serves the queue), DELAYED (its own delay, a schedule, or a turn it waits for), ' +
+          'RETRY_BACKOFF (an attempt failed; the next one waits), RATE_LIMITED (the queue\'s QUEUE_RATE_LIMITS), TENANT_AT_CAP (fair scheduling), ' +
+          'SERVER_LOCKED (one job at a time per server), WAITING_IN_LINE (its place among the waiting jobs)',
+      ),
+      message: z.string().describe('what holds it, in a sentence with its figures'),
+      queue: z.enum(QUEUE_NAMES).optional().describe('QUEUE_PAUSED, NO_WORKER, RATE_LIMITED, TENANT_AT_CAP, SERVER_LOCKED, WAITING_IN_LINE'),
+      tenant: z.string().optional().describe('TENANT_AT_CAP: the tenant at its cap'),
+      cap: z.number().int().optional().describe('TENANT_AT_CAP: its active jobs allowed in the queue (TENANT_MAX_ACTIVE or an override, within TENANT_MAX_SHARE of the capacity)'),
+      active: z.number().int().optional().describe('TENANT_AT_CAP: its jobs running now'),
+      holders: z.array(z.string()).optional().describe('TENANT_AT_CAP: the jobs that hold its slots (the first 50)'),
+      serverId: z.string().optional().describe('SERVER_LOCKED: the server'),
+      holder: z.string().optional().describe('SERVER_LOCKED: the job that holds the server\'s lock'),
+      until: z.string().optional().describe('RATE_LIMITED, DELAYED, RETRY_BACKOFF: when it ends (ISO 8601)'),
+      max: z.number().int().optional().describe('RATE_LIMITED: jobs that may start per window'),
+      durationMs: z.number().int().optional().describe('RATE_LIMITED: the window'),
+      attemptsMade: z.number().int().optional().describe('RETRY_BACKOFF: attempts made (and failed) so far'),
+      maxAttempts: z.number().int().optional().describe('RETRY_BACKOFF: attempts it may make'),
+      failedReason: z.string().optional().describe('RETRY_BACKOFF: why the last attempt failed'),
+      priority: z.number().int().optional().describe('WAITING_IN_LINE: its priority (1 runs first; 0: none)'),
+      position: z.number().int().optional().describe('WAITING_IN_LINE: its place among the waiting jobs of its priority, 1 = next'),
+      samePriority: z.number().int().optional().describe('WAITING_IN_LINE: the waiting jobs of its priority'),
+      ahead: z.number().int().optional().describe('WAITING_IN_LINE: the jobs of the queue that start before it, every priority counted'),
+    })
+    .describe('HoldReason');
+
+  app.get(
+    '/:id/explain',
+    {
+      onRequest: read,
+      schema: {
+        operationId: 'explainJob',
+        tags: ['jobs'],
+        summary: 'Why is this job not running? Every reason that holds it, with its figures',
+        description:
+          'For a waiting or delayed job (`held: true`): each thing that keeps it from starting now — the queue paused, no live worker, its delay or a retry\'s backoff, ' +
+          'the queue\'s rate limit, its tenant at its cap (and which jobs hold the slots), its server\'s lock (and which job holds it), and its place in line. ' +
+          'For a running or finished job, `held: false` and `summary` says so (a failed job\'s reason and attempts). Read at the time of the call: it may change a moment later.',
+        security,
+        params: jobIdParams,
+        response: {
+          200: okEnvelope(
+            z.object({
+              jobId: z.string(),
+              queue: z.enum(QUEUE_NAMES),
+              state: z.enum(JOB_STATES),
+              held: z.boolean().describe('true while the job is waiting or delayed'),
+              summary: z.string().describe('the short answer, in a sentence'),
+              attempts: z.number().int(),
+              maxAttempts: z.number().int(),
+              failedReason: z.string().nullable(),
+              reasons: z.array(holdReasonSchema).describe('empty when nothing holds it'),
+            }).describe('JobExplanation'),
+          ),
+          ...errors(401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => ({ success: true as const, data: await app.explainer.explain(request.principal, request.params.id) }),
+  );
+
   app.post(
     '/:id/stream-ticket',
     {
@@ -358,15 +437,16 @@ function readRoutes(fastify: FastifyInstance): void {
         tags: ['jobs'],
         summary: 'List your jobs, newest first, a page at a time',
         description:
-          'Pass nextCursor back as cursor for the next page; it is null after the last page. With filters, a page may hold fewer than limit jobs while nextCursor is not null.',
+          'Pass nextCursor back as cursor for the next page, with the same filters; it is null after the last page. With the state or type filters, a page may hold fewer than limit jobs while nextCursor is not null. ' +
+          'serverId and the creation time range (createdAfter inclusive, createdBefore exclusive) read their own indexes: a page costs what it returns, however many jobs there are.',
         security,
         querystring: listQuery,
         response: { 200: okEnvelope(z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() })), ...errors(400, 401, 403, 503) },
       },
     },
     async (request) => {
-      const { queue, state, type, limit, cursor } = request.query;
-      return { success: true as const, data: await app.jobs.list(request.principal, { queue, state, type, limit, cursor }) };
+      const { queue, state, type, serverId, createdAfter, createdBefore, limit, cursor } = request.query;
+      return { success: true as const, data: await app.jobs.list(request.principal, { queue, state, type, serverId, createdAfter, createdBefore, limit, cursor }) };
     },
   );
 }

@@ -13,6 +13,7 @@ const serverSchema = z.strictObject({
     .strictObject({
       paths: z.array(z.string().min(1)).min(1, 'must list at least one path'),
       exclude: z.array(z.string().min(1)).default([]),
+      timeoutSec: z.number().int().min(1).max(86_400).default(21_600).describe('how long a backup or restore of this server may run (default 6 h)'),
     })
     .optional(),
   scan: z
@@ -24,6 +25,7 @@ const serverSchema = z.strictObject({
         .describe('the ports that should be open: a scan reports an expected port closed and an open port not listed here'),
       timeoutMs: z.number().int().min(50).max(60_000).default(2000),
       concurrency: z.number().int().min(1).max(256).default(20),
+      timeoutSec: z.number().int().min(1).max(86_400).default(600).describe('how long a whole scan of this server may run (default 10 min); timeoutMs bounds each probe'),
     })
     .optional(),
   update: z

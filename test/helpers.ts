@@ -75,7 +75,7 @@ export function checkResultContract(job: JobView): void {
 export async function waitForJob(
   app: FastifyInstance,
   id: string,
-  states: string[] = ['completed', 'failed'],
+  states: string[] = ['completed', 'failed', 'cancelled'],
   timeoutMs = 20_000,
 ): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;

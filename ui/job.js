@@ -4,7 +4,7 @@
 // 60-second stream ticket (EventSource cannot send an Authorization header); and follows the job's event stream,
 // reconnecting with Last-Event-ID so no log line is lost or shown twice.
 const TOKEN_KEY = 'jobs-api-token';
-const TERMINAL = new Set(['completed', 'failed', 'removed']);
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'removed']);
 const el = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const jobId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() ?? '');
@@ -51,9 +51,10 @@ function renderJob(job) {
   el('server').textContent = job.data?.serverId ?? '';
   el('attempts').textContent = `${job.attempts ?? 0} of ${job.maxAttempts ?? '?'}`;
   document.title = `${job.state} · ${job.type ?? 'job'} · Jobs API`;
-  if (job.state === 'completed' || job.state === 'failed') {
+  if (job.state === 'completed' || job.state === 'failed' || job.state === 'cancelled') {
     el('outcome').hidden = false;
-    el('result').textContent = job.state === 'failed' ? job.failedReason ?? 'failed' : JSON.stringify(job.result, null, 2);
+    el('result').textContent =
+      job.state === 'completed' ? JSON.stringify(job.result, null, 2) : job.state === 'cancelled' ? 'cancelled: stopped on request' : job.failedReason ?? 'failed';
   }
 }
 
@@ -118,7 +119,7 @@ async function connect() {
     setConnection('live');
     retryMs = 1000;
   });
-  for (const type of ['snapshot', 'progress', 'log', 'completed', 'failed', 'removed']) {
+  for (const type of ['snapshot', 'progress', 'log', 'completed', 'failed', 'cancelled', 'removed']) {
     source.addEventListener(type, (event) => onEvent(type, event));
   }
   source.addEventListener('error', () => {

@@ -3,7 +3,8 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { declaresKind, type Server } from '../src/inventory.js';
-import { indexJob } from '../src/store/job-store.js';
+import { indexJob, serverOfInput } from '../src/store/job-store.js';
+import { redisKeys } from '../src/redis/keys.js';
 import { envelopeSchema, JOB_TYPES_OF_QUEUE, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from '../src/jobs/index.js';
 import { CANCELLED } from '../src/coordination/cancel-requests.js';
 import type { HeldLock } from '../src/coordination/server-locks.js';
@@ -27,6 +28,9 @@ export const LOCK_RETRY_MS = 1000;
 /** A job over its tenant's cap waits this long, plus up to as much again (spread, so waiting jobs do not come back at once). */
 export const FAIR_RETRY_MS = 1000;
 
+/** A run's timeout when neither the job nor its server's section says (every section has its own default: see src/inventory.ts). */
+const DEFAULT_TIMEOUT_SEC = 3600;
+
 /** What a processor gets besides its job: the verified server and input, progress, a job logger. */
 export type JobContext<D> = {
   job: Job<JobEnvelope>;
@@ -38,8 +42,10 @@ export type JobContext<D> = {
   log: Logger;
   /** The job's own log, which callers read. */
   jobLog: JobLog;
-  /** Aborted when someone cancels the job: stop, clean up, throw. */
+  /** Aborted when someone cancels the job or its run outlasts timeoutSec: stop, clean up, throw. */
   signal: AbortSignal;
+  /** How long this run may take (the job's options.timeoutSec, else the server's for the kind). */
+  timeoutSec: number;
   deps: WorkerDeps;
 };
 
@@ -109,6 +115,7 @@ export function runJob<S extends z.ZodType, R extends object>(
       log,
       jobLog,
       signal,
+      timeoutSec: envelope.timeoutSec ?? server[queue]?.timeoutSec ?? DEFAULT_TIMEOUT_SEC,
       deps,
     };
     return run(queue, processor, ctx, turn, token);
@@ -148,7 +155,7 @@ function parseEnvelope<D>({ queue, job, progress }: Attempt, envelopes: Readonly
 async function adoptScheduledRun({ queue, job, deps }: Attempt, envelope: JobEnvelope<unknown>): Promise<void> {
   if (envelope.recordId !== SCHEDULED_RECORD) return;
   envelope.recordId = recordIdOf(job.id!);
-  if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, queue, job.id!, envelope.tenant, job.timestamp);
+  if (deps.redis) await indexJob(deps.redis, deps.config.queuePrefix, queue, job.id!, envelope.tenant, job.timestamp, serverOfInput(envelope.input));
 }
 
 /** The job's server, which may have left the inventory (or lost its section) since the job was added: then retries cannot help. */
@@ -186,7 +193,18 @@ async function honourPendingCancel({ queue, job, deps, progress }: Attempt, reco
   if (stopReason === undefined) return;
   progress.finish();
   await deps.records.finish(queue, recordId, 'failed', { error: stopReason }).catch(() => {});
+  await noteCancelled(queue, job, stopReason, deps);
   throw new UnrecoverableError(stopReason);
+}
+
+/**
+ * A job stopped on request fails in BullMQ with the reason `cancelled`;
+ * its queue's set of cancelled jobs lets the counts and metrics tell it from
+ * a failure (the job's own state reads `cancelled` from its reason).
+ */
+async function noteCancelled(queue: QueueName, job: Job<JobEnvelope>, reason: string, deps: WorkerDeps): Promise<void> {
+  if (reason !== CANCELLED || !deps.redis) return;
+  await deps.redis.zadd(redisKeys(deps.config.queuePrefix).cancelled(queue), Date.now(), job.id!).catch(() => {});
 }
 
 /**
@@ -249,10 +267,25 @@ async function waitAgain({ job, token, progress, jobLog }: Attempt, waitingOn: M
   throw new DelayedError(why);
 }
 
+/** A timeout that a kind's processor enforces itself, with its own message (an update command's): runJob's comes this much later, as a backstop. */
+const SELF_TIMED: Partial<Record<QueueName, number>> = { update: 10_000 };
+
+/** The reason a run that outlasted its timeout fails with. */
+export class JobTimeout extends Error {
+  override name = 'JobTimeout';
+  constructor(readonly timeoutSec: number) {
+    super(`timed out after ${timeoutSec}s (timeoutSec) and was stopped`);
+  }
+}
+
 /** The processor's work; whatever its outcome, the job gives back what it held. */
-async function run<D, R extends object>(queue: QueueName, processor: Processor<D, R>, ctx: JobContext<D>, turn: Turn, token: string | undefined): Promise<R> {
+async function run<D, R extends object>(queue: QueueName, processor: Processor<D, R>, outer: JobContext<D>, turn: Turn, token: string | undefined): Promise<R> {
+  // The run's signal: a cancel (or the shutdown), or the timeout.
+  const timer = new AbortController();
+  const timeout = setTimeout(() => timer.abort(new JobTimeout(outer.timeoutSec)), outer.timeoutSec * 1000 + (SELF_TIMED[queue] ?? 0));
+  const ctx: JobContext<D> = { ...outer, signal: AbortSignal.any([outer.signal, timer.signal]) };
   const { job, recordId, progress, log, jobLog, signal, deps } = ctx;
-  log.info('job started');
+  log.info({ timeoutSec: ctx.timeoutSec }, 'job started');
   const started = Date.now();
   deps.running?.set(job.id!, job.name);
   try {
@@ -271,16 +304,26 @@ async function run<D, R extends object>(queue: QueueName, processor: Processor<D
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError(SHUTDOWN_CUT);
     }
+    if (signal.reason instanceof JobTimeout && !outer.signal.aborted) {
+      // Past its timeout: the work was stopped; the attempt fails like any other (retried while attempts are left).
+      const reason = signal.reason.message;
+      jobLog.step(reason);
+      await deps.records.finish(queue, recordId, 'failed', { error: reason }).catch(() => {});
+      log.warn({ ms: Date.now() - started, err: reason }, 'job attempt timed out');
+      throw new Error(reason);
+    }
     const stopped = signal.aborted;
     const reason = stopped ? String(signal.reason ?? CANCELLED) : (err as Error).message;
     if (stopped) {
       jobLog.step(`${reason}: the work was stopped`);
       await deps.cancels?.take(job.id!).catch(() => {});
+      await noteCancelled(queue, job, reason, deps);
     }
     await deps.records.finish(queue, recordId, 'failed', { error: reason }).catch(() => {});
     log.warn({ ms: Date.now() - started, err: reason }, 'job attempt failed');
     throw stopped ? new UnrecoverableError(reason) : err;
   } finally {
+    clearTimeout(timeout);
     deps.running?.delete(job.id!);
     turn.slot?.release();
     await jobLog.flush();

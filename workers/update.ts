@@ -11,20 +11,20 @@ const PROGRESS_LINE = /^PROGRESS\s+(\d{1,3})\s*$/;
  * completes; anything else fails the attempt with the exit code and the last
  * lines of output. A `PROGRESS <n>` line (0..100) moves progress within 40..90.
  */
-export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, server, recordId, progress, log, jobLog, signal, deps }) => {
+export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, server, recordId, progress, log, jobLog, signal, timeoutSec, deps }) => {
   const spec = server.update!;
   await deps.records.start('update', recordId, { serverId: server.id, jobId: job.id!, tenant: server.tenant });
   progress.milestone(30);
 
   const argv = deps.inventory.resolveCommand(spec.command);
   progress.milestone(40);
-  jobLog.step(`running the update command (timeout ${spec.timeoutSec}s)`);
+  jobLog.step(`running the update command (timeout ${timeoutSec}s)`);
   const started = Date.now();
   let logged = 0;
   let recorded: Promise<unknown> = Promise.resolve();
   const outcome = await runCommand(
     argv,
-    spec.timeoutSec,
+    timeoutSec,
     (line) => {
       const m = PROGRESS_LINE.exec(line);
       if (m) progress.band(40, 90, Number(m[1]) / 100);
@@ -37,7 +37,7 @@ export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, 
       env: commandEnv(spec.env),
       // Kept in Redis while it runs: if this process dies, the next attempt ends what it left (or waits for it).
       onStart: (pgid) => {
-        recorded = deps.commands?.started(server.id, job.id!, pgid, (spec.timeoutSec + 60) * 1000).catch(() => {}) ?? recorded;
+        recorded = deps.commands?.started(server.id, job.id!, pgid, (timeoutSec + 60) * 1000).catch(() => {}) ?? recorded;
       },
     },
   ).finally(async () => {
@@ -49,7 +49,7 @@ export const processUpdate: Processor<UpdateData, UpdateResult> = async ({ job, 
   if (outcome.cancelled) throw new Error(`update command stopped: the job was cancelled`);
   jobLog.step(`command ended after ${durationMs} ms: ${outcome.timedOut ? 'timed out' : outcome.exitCode === null ? `killed by ${outcome.signal}` : `exit code ${outcome.exitCode}`}`);
   if (outcome.timedOut) {
-    throw new Error(`update command timed out after ${spec.timeoutSec}s and was killed; last output:\n${output}`);
+    throw new Error(`update command timed out after ${timeoutSec}s and was killed; last output:\n${output}`);
   }
   if (outcome.exitCode !== 0) {
     const how = outcome.exitCode === null ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;

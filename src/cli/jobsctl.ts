@@ -3,6 +3,7 @@ import { QUEUE_NAMES } from '../jobs/index.js';
 import { api, CliError, EXIT, type JobView } from './jobsctl/api.js';
 import { confirm, dataOption, globalsOf, intArg, olderThanOption, queueOption, requireQueue } from './jobsctl/args.js';
 import { addJobCommands } from './jobsctl/job-commands.js';
+import { addExplainCommand } from './jobsctl/job-explain.js';
 import { out, paint, stateColor, table } from './jobsctl/output.js';
 import { addServerCommands } from './jobsctl/server-commands.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   addWorkerCommands(program);
   addScheduleCommands(program);
   addJobCommands(program);
+  addExplainCommand(program);
   addServerCommands(program);
   return program;
 }

@@ -94,6 +94,7 @@ const LITERAL_NAMES: Readonly<Record<string, string>> = {
   'Job.queue': 'QueueName',
   'Job.type': 'JobType',
   'Job.state': 'JobState',
+  'HoldReason.code': 'HoldCode',
 };
 
 type JsonSchema = {

@@ -2,11 +2,12 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { JobEvent } from '../services/job-events.js';
 import type { JobView } from '../store/job-store.js';
 import { AppError } from '../errors.js';
+import { isFinished } from '../jobs/index.js';
 
-export const ended = (v: JobView) => v.state === 'completed' || v.state === 'failed';
+export const ended = (v: JobView) => isFinished(v.state);
 
 /**
- * The id of a stream's last event (`completed`, `failed`, `removed`) is the
+ * The id of a stream's last event (`completed`, `failed`, `cancelled`, `removed`) is the
  * number of log lines plus this mark. A client that reconnects with it saw the
  * end: it is answered 204, which tells a browser's EventSource to stop
  * reconnecting (a stream that merely ends makes it reconnect for ever).
@@ -127,7 +128,7 @@ export async function streamJobEvents(
     await pullLogs();
     const now = known ?? (await app.jobs.store.get(id, tenant));
     if (!now) send('removed', { jobId: id }, `${sent}${END_MARK}`);
-    else send(now.state === 'failed' ? 'failed' : 'completed', now, `${sent}${END_MARK}`);
+    else send(now.state === 'failed' || now.state === 'cancelled' ? now.state : 'completed', now, `${sent}${END_MARK}`);
     end();
   };
 

@@ -92,8 +92,9 @@ export const queueCountsSchema = z.object({
   waiting: z.number().int(),
   active: z.number().int(),
   completed: z.number().int(),
-  failed: z.number().int(),
+  failed: z.number().int().describe('failed for good, cancelled jobs not included'),
   delayed: z.number().int(),
+  cancelled: z.number().int().describe('stopped on request while they ran'),
   total: z.number().int(),
 });
 

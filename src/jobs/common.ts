@@ -39,6 +39,13 @@ export const jobOptionFields = z.strictObject({
     .max(86_400_000)
     .optional()
     .describe('the most a retry\'s ceiling may grow to, in ms (default RETRY_BACKOFF_MAX_MS: 300000); not below backoffMs'),
+  timeoutSec: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .optional()
+    .describe('how long a run may take before its work is stopped and the attempt fails, saying so (default: the server\'s timeoutSec for the kind in the inventory)'),
 });
 
 /** What callers may set per job; BullMQ internals (removeOnComplete, repeat...) are not reachable. */
@@ -54,6 +61,8 @@ export function envelopeSchema<S extends z.ZodType>(input: S) {
     tenant: z.string().min(1),
     requestedBy: z.string(),
     recordId: z.string().min(1),
+    /** The job's own timeout (options.timeoutSec), over the inventory's. */
+    timeoutSec: z.number().int().min(1).max(86_400).optional(),
     input,
   });
 }

@@ -42,6 +42,8 @@ export type JobEnvelope<D = JobData> = {
   requestedBy: string;
   /** backupId / scanId / updateId of the record the job writes. */
   recordId: string;
+  /** The job's own timeout (options.timeoutSec); absent: the inventory's for its kind. */
+  timeoutSec?: number;
   input: D;
 };
 

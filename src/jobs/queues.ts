@@ -68,5 +68,10 @@ export function defaultJobOptions(d: Readonly<JobDefaults>) {
 /** The contract's defaultJobOptions (the benchmark's; the server builds them from its configuration). */
 export const DEFAULT_JOB_OPTIONS = defaultJobOptions(JOB_DEFAULTS);
 
-export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed'] as const;
+/** `cancelled`: stopped on request while it ran (BullMQ keeps it as failed with the reason `cancelled`). */
+export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
+
+/** The states a job ends in: it will not change again unless someone retries it. */
+export const FINISHED_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+export const isFinished = (state: JobState): boolean => FINISHED_STATES.has(state);

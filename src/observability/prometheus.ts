@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import client from 'prom-client';
 import type { AnyJobEvent } from '../services/job-events.js';
 import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { CANCELLED } from '../coordination/cancel-requests.js';
 import { queueCounts, type QueueVerdict } from './queue-stats.js';
 
 /** Seconds: from a few milliseconds to a day. */
@@ -38,7 +39,7 @@ export const prometheusPlugin = fp(
         registers: [registry],
         async collect() {
           try {
-            const all = await Promise.all(QUEUE_NAMES.map((q) => queueCounts(app.queues[q])));
+            const all = await Promise.all(QUEUE_NAMES.map((q) => queueCounts(app.queues[q], app.redis)));
             all.forEach((c, i) => this.set({ queue: QUEUE_NAMES[i]! }, pick(c)));
           } catch {
             // Redis is away: the scrape still answers, with the process metrics and the last known counts.
@@ -95,7 +96,8 @@ export const prometheusPlugin = fp(
     indicator('queue_average_wait_seconds', 'Mean wait before starting of the 50 most recent starts; absent when none in the last hour.', (v) => v.averageWaitSec);
 
     const completed = new client.Counter({ name: 'queue_completed_total', help: 'Jobs completed since this process started.', labelNames: ['queue', 'type'] as const, registers: [registry] });
-    const failed = new client.Counter({ name: 'queue_failed_total', help: 'Job attempts failed since this process started.', labelNames: ['queue', 'type'] as const, registers: [registry] });
+    const failed = new client.Counter({ name: 'queue_failed_total', help: 'Job attempts failed since this process started (cancels not included).', labelNames: ['queue', 'type'] as const, registers: [registry] });
+    const cancelled = new client.Counter({ name: 'queue_cancelled_total', help: 'Jobs stopped on request while they ran, since this process started.', labelNames: ['queue', 'type'] as const, registers: [registry] });
     const waitTime = new client.Histogram({
       name: 'queue_wait_time_seconds',
       help: 'Time from a job being added to it starting (its last attempt), for jobs that ended.',
@@ -122,7 +124,7 @@ export const prometheusPlugin = fp(
       if (e.type !== 'completed' && e.type !== 'failed') return;
       const [name, timestamp, processedOn, finishedOn] = await app.redis.hmget(app.queues[e.queue].toKey(e.jobId), 'name', 'timestamp', 'processedOn', 'finishedOn');
       const type = name ?? 'unknown';
-      (e.type === 'completed' ? completed : failed).inc({ queue: e.queue, type });
+      (e.type === 'completed' ? completed : e.failedReason === CANCELLED ? cancelled : failed).inc({ queue: e.queue, type });
       if (timestamp && processedOn) waitTime.observe({ queue: e.queue }, Math.max(0, Number(processedOn) - Number(timestamp)) / 1000);
       if (processedOn && finishedOn) processingTime.observe({ queue: e.queue, type }, Math.max(0, Number(finishedOn) - Number(processedOn)) / 1000);
     };
@@ -130,6 +132,7 @@ export const prometheusPlugin = fp(
     for (const queue of QUEUE_NAMES) {
       completed.inc({ queue, type: '' }, 0);
       failed.inc({ queue, type: '' }, 0);
+      cancelled.inc({ queue, type: '' }, 0);
     }
     await app.events.watchAll((e) => void onJobEnd(e).catch(() => {}));
 

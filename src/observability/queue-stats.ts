@@ -1,41 +1,54 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { QUEUE_NAMES, QUEUES, type QueueName } from '../jobs/index.js';
+import { redisKeys } from '../redis/keys.js';
 
-export type QueueCounts = { waiting: number; active: number; completed: number; failed: number; delayed: number; total: number };
+export type QueueCounts = { waiting: number; active: number; completed: number; failed: number; delayed: number; cancelled: number; total: number };
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 export type QueueHealth = { status: HealthStatus; message: string };
 
 const HOUR_MS = 3600_000;
 
-/** Counts of one queue in the API's five states (prioritized jobs are waiting). */
-export async function queueCounts(queue: Queue): Promise<QueueCounts> {
-  const c = await queue.getJobCounts('waiting', 'prioritized', 'waiting-children', 'active', 'completed', 'failed', 'delayed');
-  const waiting = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0);
-  const counts = { waiting, active: c.active ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0, delayed: c.delayed ?? 0 };
-  return { ...counts, total: counts.waiting + counts.active + counts.completed + counts.failed + counts.delayed };
+
+/** The product's set of a BullMQ queue's cancelled jobs (keys.cancelled), from the queue itself. */
+function cancelledKey(queue: Queue): string {
+  const name = QUEUE_NAMES.find((q) => QUEUES[q].redisName === queue.name)!;
+  return redisKeys(queue.opts.prefix ?? 'bull').cancelled(name);
 }
 
-export async function allQueueCounts(queues: Record<QueueName, Queue>): Promise<Record<QueueName, QueueCounts>> {
-  const list = await Promise.all(QUEUE_NAMES.map((q) => queueCounts(queues[q])));
+/** Jobs of a queue in each state; BullMQ counts a cancelled job as failed, the counts here do not. */
+export async function queueCounts(queue: Queue, redis: Redis): Promise<QueueCounts> {
+  const [c, cancelled] = await Promise.all([
+    queue.getJobCounts('waiting', 'prioritized', 'waiting-children', 'active', 'completed', 'failed', 'delayed'),
+    redis.zcard(cancelledKey(queue)),
+  ]);
+  const waiting = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0);
+  const failed = Math.max(0, (c.failed ?? 0) - cancelled);
+  const counts = { waiting, active: c.active ?? 0, completed: c.completed ?? 0, failed, delayed: c.delayed ?? 0, cancelled: Math.min(cancelled, c.failed ?? 0) };
+  return { ...counts, total: counts.waiting + counts.active + counts.completed + counts.failed + counts.delayed + counts.cancelled };
+}
+
+export async function allQueueCounts(queues: Record<QueueName, Queue>, redis: Redis): Promise<Record<QueueName, QueueCounts>> {
+  const list = await Promise.all(QUEUE_NAMES.map((q) => queueCounts(queues[q], redis)));
   return Object.fromEntries(QUEUE_NAMES.map((q, i) => [q, list[i]!])) as Record<QueueName, QueueCounts>;
 }
 
 export function sumCounts(counts: QueueCounts[]): QueueCounts {
-  const total: QueueCounts = { waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0, total: 0 };
+  const total: QueueCounts = { waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0, cancelled: 0, total: 0 };
   for (const c of counts) for (const k of Object.keys(total) as (keyof QueueCounts)[]) total[k] += c[k];
   return total;
 }
 
-/** Jobs that finished in the last hour, by outcome (finished sets are scored by finish time). */
+/** Jobs that finished in the last hour, by outcome (finished sets are scored by finish time); a cancel is neither. */
 export async function lastHourOutcomes(redis: Redis, queue: Queue, now = Date.now()): Promise<{ completed: number; failed: number }> {
   const client = redis;
   const since = now - HOUR_MS;
-  const [completed, failed] = await Promise.all([
+  const [completed, failed, cancelled] = await Promise.all([
     client.zcount(queue.keys.completed!, since, '+inf'),
     client.zcount(queue.keys.failed!, since, '+inf'),
+    client.zcount(cancelledKey(queue), since, '+inf'),
   ]);
-  return { completed, failed };
+  return { completed, failed: Math.max(0, failed - cancelled) };
 }
 
 /** One queue's verdict by the operations guide's indicators: each at healthy, warning or critical. */

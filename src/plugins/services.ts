@@ -12,6 +12,7 @@ import { ServiceUnavailableError } from '../errors.js';
 import type { Inventory } from '../inventory.js';
 import { IndexSweeper } from '../store/index-sweeper.js';
 import { JobService } from '../services/jobs.js';
+import { JobExplainer } from '../services/job-explain.js';
 import { JobStore } from '../store/job-store.js';
 import { ReplicaConfirmer } from '../store/replication.js';
 import { DeadLetters } from '../services/dead-letters.js';
@@ -36,6 +37,8 @@ declare module 'fastify' {
     redis: Redis;
     queues: Record<QueueName, Queue>;
     jobs: JobService;
+    /** Why a job is not running (GET /api/jobs/:id/explain). */
+    explainer: JobExplainer;
     /** Queue-wide operations (admin). */
     queueOps: QueueOps;
     deadLetters: DeadLetters;
@@ -113,7 +116,9 @@ export const servicesPlugin = fp(
     const events = new JobEventsHub(opts.redis, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
     app.decorate('tickets', new StreamTickets(redis, config.queuePrefix));
-    app.decorate('tenants', new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency));
+    const tenants = new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency);
+    app.decorate('tenants', tenants);
+    app.decorate('explainer', new JobExplainer(redis, config.queuePrefix, queues, jobs, tenants, config.queueRateLimits));
     app.decorate('webhooks', new WebhookService(redis, config.queuePrefix, { allowPrivate: config.webhooks.allowPrivate, maxPerTenant: config.webhooks.maxPerTenant }));
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));
 

@@ -42,6 +42,14 @@ export function redisKeys(prefix: string) {
     prefix,
     /** The start of BullMQ's keys of a queue (`bull:{scan}:`); a job's hash is this plus its id. */
     queue: (queue: QueueName) => `${prefix}:${QUEUES[queue].redisName}:`,
+    /**
+     * BullMQ's own keys of a queue that the API reads directly (src/services/job-explain.ts: where a job
+     * stands in line, when a delayed one is due, its last log line). BullMQ names them; they are spelled here.
+     */
+    bullmq: (queue: QueueName) => {
+      const q = `${prefix}:${QUEUES[queue].redisName}:`;
+      return { wait: `${q}wait`, prioritized: `${q}prioritized`, delayed: `${q}delayed`, jobLog: (jobId: string) => `${q}${jobId}:logs` };
+    },
 
     /** The listing index of each queue: its jobs by creation time (`all`), the same per tenant, and the queue's tenants. */
     index: {
@@ -53,7 +61,15 @@ export function redisKeys(prefix: string) {
       /** A tenant's jobs of the queue that were enqueued and have not started yet (job id -> enqueue time): its quota. */
       queued: (queue: QueueName, tenant: string) => `${tagged(queue)}:queued:${tenant}`,
       queuedPrefix: (queue: QueueName) => `${tagged(queue)}:queued:`,
+      /** A server's index is this plus the server id: the queue's jobs on that server, by creation time. */
+      serverPrefix: (queue: QueueName) => `${tagged(queue)}:idx:server:`,
+      server: (queue: QueueName, serverId: string) => `${tagged(queue)}:idx:server:${serverId}`,
+      /** Job id -> server id of the jobs in the server indexes (a hash), so that the sweep can forget a gone job there. */
+      serverOf: (queue: QueueName) => `${tagged(queue)}:idx:server-of`,
     },
+
+    /** The queue's jobs stopped on request (id -> when): BullMQ keeps them as failed; the counts tell them apart. */
+    cancelled: (queue: QueueName) => `${tagged(queue)}:cancelled`,
 
     /** A job's backup, scan or update record (a hash). */
     record: (kind: QueueName, id: string) => `${tagged(kind)}:record:${id}`,

@@ -12,6 +12,7 @@ import type { RecordStore, StoredRecord } from '../store/records.js';
 import {
   backupFamily,
   familyOf,
+  isFinished,
   queueOfType,
   restoreFamily,
   type BackupData,
@@ -123,7 +124,7 @@ export class JobService {
   async waitFor(principal: Principal, id: string, waitMs: number, events: JobEventsHub, gone?: AbortSignal): Promise<JobView> {
     const tenant = visibleTenant(principal);
     const first = await this.find(id, tenant);
-    if (waitMs <= 0 || first.state === 'completed' || first.state === 'failed') return first;
+    if (waitMs <= 0 || isFinished(first.state)) return first;
     let wake: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const stop = await events.watch(id, (e) => {
@@ -134,7 +135,7 @@ export class JobService {
     try {
       // It may have ended between the first read and the subscription.
       const again = await this.find(id, tenant);
-      if (again.state === 'completed' || again.state === 'failed') return again;
+      if (isFinished(again.state)) return again;
       await woken;
       return await this.find(id, tenant);
     } finally {
@@ -153,7 +154,7 @@ export class JobService {
   async cancel(principal: Principal, id: string): Promise<CancelOutcome> {
     const tenant = visibleTenant(principal);
     const view = await this.find(id, tenant);
-    if (view.state === 'completed' || view.state === 'failed') throw jobError(id, { status: 'finished', state: view.state });
+    if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') throw jobError(id, { status: 'finished', state: view.state });
     if (view.state !== 'active') {
       const removed = await this.store.remove(id, tenant, { cancelled: true });
       if (removed.status === 'removed') return { outcome: 'removed', job: null };
@@ -170,7 +171,8 @@ export class JobService {
     for (;;) {
       const now = await this.store.get(id, tenant);
       if (!now) return { outcome: 'removed', job: null };
-      if (now.state === 'failed') return { outcome: 'cancelled', job: now };
+      // Stopped: cancelled (or failed, had it failed by itself meanwhile).
+      if (now.state === 'cancelled' || now.state === 'failed') return { outcome: 'cancelled', job: now };
       if (now.state === 'completed') throw jobError(id, { status: 'completed-first' });
       if (Date.now() >= deadline) return { outcome: 'cancelling', job: now };
       await new Promise((r) => setTimeout(r, 50));
@@ -259,12 +261,12 @@ export class JobService {
     return this.target(principal, type, data);
   }
 
-  private envelope(principal: Principal, server: Server, data: JobData): JobEnvelope {
-    return { tenant: server.tenant, requestedBy: principal.sub, recordId: randomUUID(), input: data };
+  private envelope(principal: Principal, server: Server, data: JobData, options?: JobOptions): JobEnvelope {
+    return { tenant: server.tenant, requestedBy: principal.sub, recordId: randomUUID(), ...(options?.timeoutSec ? { timeoutSec: options.timeoutSec } : {}), input: data };
   }
 
   async submit(principal: Principal, type: JobType, data: JobData, options: JobOptions = {}): Promise<Submitted> {
-    const envelope = this.envelope(principal, this.target(principal, type, data), data);
+    const envelope = this.envelope(principal, this.target(principal, type, data), data, options);
     const [missing] = await this.missingBackups([{ item: { type, data }, index: 0 }]);
     if (missing) throw new BadRequestError(missing.message, missing.code);
     await this.quota?.admit(new Map([[envelope.tenant, 1]]));
@@ -299,7 +301,7 @@ export class JobService {
     items.forEach((item, index) => {
       const checked = this.checkItem(principal, item, index);
       if ('problem' in checked) problems.push(checked.problem);
-      else prepared.push({ type: item.type, envelope: this.envelope(principal, checked.server, item.data), options: item.options });
+      else prepared.push({ type: item.type, envelope: this.envelope(principal, checked.server, item.data, item.options), options: item.options });
     });
     if (problems.length === 0) {
       const wellAimed = items.map((item, index) => ({ item, index }));

@@ -20,7 +20,7 @@ export type JobRefusal =
   /** Only a delayed job can be promoted. */
   | { status: 'not-delayed'; state: JobState }
   /** A job that has ended cannot be cancelled. */
-  | { status: 'finished'; state: 'completed' | 'failed' }
+  | { status: 'finished'; state: 'completed' | 'failed' | 'cancelled' }
   /** A running job completed before the cancel reached it. */
   | { status: 'completed-first' };
 
@@ -31,13 +31,13 @@ export function jobError(id: string, refusal: JobRefusal): AppError {
     case 'active':
       return new ConflictError(`Job "${id}" is running; wait for it to finish (or fail) before removing it.`, 'JOB_ACTIVE');
     case 'not-failed':
-      return new ConflictError(`Job "${id}" is ${refusal.state}; only a failed job can be retried.`, 'JOB_NOT_FAILED');
+      return new ConflictError(`Job "${id}" is ${refusal.state}; only a failed or cancelled job can be retried.`, 'JOB_NOT_FAILED');
     case 'not-dead-letter':
       return new ConflictError(`Job "${id}" is ${refusal.state}; only a failed job is a dead letter.`, 'JOB_NOT_FAILED');
     case 'not-delayed':
       return new ConflictError(`Job "${id}" is ${refusal.state}; only a delayed job can be promoted.`, 'JOB_NOT_DELAYED');
     case 'finished':
-      return new ConflictError(`Job "${id}" has already ${refusal.state}; there is nothing to cancel.`, 'JOB_FINISHED');
+      return new ConflictError(`Job "${id}" has already ${refusal.state === 'cancelled' ? 'been cancelled' : refusal.state}; there is nothing to cancel.`, 'JOB_FINISHED');
     case 'completed-first':
       return new ConflictError(`Job "${id}" completed before it could be stopped.`, 'JOB_FINISHED');
   }

@@ -39,7 +39,7 @@ export class QueueOps {
 
   async status(queue: QueueName): Promise<QueueStatus> {
     const q = this.queues[queue];
-    const [paused, workers, counts] = await Promise.all([q.isPaused(), q.getWorkersCount(), queueCounts(q)]);
+    const [paused, workers, counts] = await Promise.all([q.isPaused(), q.getWorkersCount(), queueCounts(q, this.store.redis)]);
     return { queue, paused, workers, concurrency: this.concurrency[queue], rateLimit: this.rateLimits[queue] ?? null, counts };
   }
 
@@ -59,9 +59,9 @@ export class QueueOps {
 
   /** Remove the waiting jobs (and the delayed ones with `delayed`); answers how many went. */
   async drain(queue: QueueName, delayed: boolean): Promise<{ waiting: number; delayed: number }> {
-    const before = await queueCounts(this.queues[queue]);
+    const before = await queueCounts(this.queues[queue], this.store.redis);
     await this.queues[queue].drain(delayed);
-    const after = await queueCounts(this.queues[queue]);
+    const after = await queueCounts(this.queues[queue], this.store.redis);
     return { waiting: Math.max(0, before.waiting - after.waiting), delayed: delayed ? Math.max(0, before.delayed - after.delayed) : 0 };
   }
 

@@ -30,13 +30,13 @@ export class StatsService {
 
   /** Job counts per queue and in total. */
   async jobCounts() {
-    const counts = await allQueueCounts(this.queues);
+    const counts = await allQueueCounts(this.queues, this.redis);
     return { ...counts, total: sumCounts(Object.values(counts)) };
   }
 
   /** Job counts per queue, each queue's verdict by the guide's indicators, and the verdict of all queues. */
   async queueHealth() {
-    const counts = await allQueueCounts(this.queues);
+    const counts = await allQueueCounts(this.queues, this.redis);
     const activeNow = Object.fromEntries(QUEUE_NAMES.map((q) => [q, counts[q].active])) as Record<QueueName, number>;
     const { queues: workers } = await readWorkers(this.redis, this.prefix, activeNow);
     const slots = Object.fromEntries(QUEUE_NAMES.map((q) => [q, workers[q].concurrency])) as Record<QueueName, number>;

@@ -44,6 +44,12 @@ export type ListFilter = {
   queue?: QueueName;
   state?: JobState;
   type?: JobType;
+  /** Only jobs on this server (its own index: the cost stays that of the page). */
+  serverId?: string;
+  /** Created at or after this time (ms since the epoch). */
+  createdAfter?: number;
+  /** Created before this time (ms since the epoch). */
+  createdBefore?: number;
   limit: number;
   cursor?: string;
 };
@@ -60,14 +66,15 @@ export type RemoveOutcome = { status: 'removed' } | { status: 'active' } | { sta
 export type RetryOutcome = { status: 'retried'; state: JobState } | { status: 'not-failed'; state: JobState } | { status: 'missing' };
 
 /** Index a job the API did not add itself (a schedule's run), so that listings show it. */
-export async function indexJob(redis: Redis, prefix: string, queue: QueueName, jobId: string, tenant: string, createdAt: number): Promise<void> {
+export async function indexJob(redis: Redis, prefix: string, queue: QueueName, jobId: string, tenant: string, createdAt: number, serverId = ''): Promise<void> {
   const { index } = redisKeys(prefix);
-  await redis
+  const tx = redis
     .multi()
     .zadd(index.all(queue), createdAt, jobId)
     .zadd(index.tenant(queue, tenant), createdAt, jobId)
-    .sadd(index.tenants(queue), tenant)
-    .exec();
+    .sadd(index.tenants(queue), tenant);
+  if (serverId) tx.zadd(index.server(queue, serverId), createdAt, jobId).hset(index.serverOf(queue), jobId, serverId);
+  await tx.exec();
 }
 
 /** Index entries younger than this are never pruned: their job may be in the middle of being added. */
@@ -86,6 +93,15 @@ const LIST_SCAN_BUDGET = 2000;
 
 type RawJob = (string | null)[];
 
+/** An index entry of a new job: creation time, id, tenant, server id ('' for none). */
+type IndexEntry = [number, string, string, string];
+
+/** The server a job's input names, if any (every job family has one). */
+export function serverOfInput(input: unknown): string {
+  const id = (input as { serverId?: unknown } | null)?.serverId;
+  return typeof id === 'string' ? id : '';
+}
+
 /** One queue's walk of its index: rows of { id, score, state, fields... } and where it stopped (none: the index ended). */
 type Walk = [string | null, string | null, RawJob[]];
 
@@ -95,6 +111,9 @@ declare module 'ioredis' {
     jobsapiListJobs(
       index: string,
       qprefix: string,
+      member: string,
+      serverOf: string,
+      serverPrefix: string,
       maxScore: string,
       cursorId: string,
       limit: number,
@@ -102,17 +121,30 @@ declare module 'ioredis' {
       type: string,
       budget: number,
       pruneBefore: number,
+      minScore: string,
+      checkMember: string,
     ): Promise<Walk>;
     jobsapiSweepIndex(
       allIndex: string,
       tenants: string,
       qprefix: string,
       tenantPrefix: string,
+      serverOf: string,
+      serverPrefix: string,
+      cancelled: string,
       cursor: string,
       count: number,
       pruneBefore: number,
     ): Promise<[string, number, number]>;
-    jobsapiIndexJobs(allIndex: string, tenants: string, tenantPrefix: string, queuedPrefix: string, ...scoreIdTenant: Array<string | number>): Promise<number>;
+    jobsapiIndexJobs(
+      allIndex: string,
+      tenants: string,
+      tenantPrefix: string,
+      queuedPrefix: string,
+      serverPrefix: string,
+      serverOf: string,
+      ...scoreIdTenantServer: Array<string | number>
+    ): Promise<number>;
   }
 }
 
@@ -171,7 +203,7 @@ export class JobStore {
   private readonly keys: RedisKeys;
 
   constructor(
-    private readonly redis: Redis,
+    readonly redis: Redis,
     prefix: string,
     readonly queues: Readonly<Record<QueueName, Queue>>,
     /** When set (a replica to fail over to), no enqueue is acknowledged before the replicas hold it. */
@@ -179,9 +211,9 @@ export class JobStore {
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
-    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 2, lua: LIST_JOBS_LUA });
-    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 4, lua: INDEX_JOBS_LUA });
-    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 4, lua: SWEEP_INDEX_LUA });
+    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 5, lua: LIST_JOBS_LUA });
+    redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 6, lua: INDEX_JOBS_LUA });
+    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 7, lua: SWEEP_INDEX_LUA });
   }
 
   /** A queue's listing index: every job of it, or a tenant's. */
@@ -220,18 +252,19 @@ export class JobStore {
   private readonly indexBatches = Object.fromEntries(
     QUEUE_NAMES.map((queue) => [
       queue,
-      new TurnBatcher<[number, string, string]>((entries) =>
-        this.redis.jobsapiIndexJobs(this.keys.index.all(queue), this.keys.index.tenants(queue), this.keys.index.tenantPrefix(queue), this.keys.index.queuedPrefix(queue), ...entries.flat()),
-      ),
+      new TurnBatcher<IndexEntry>((entries) => {
+        const { index } = this.keys;
+        return this.redis.jobsapiIndexJobs(index.all(queue), index.tenants(queue), index.tenantPrefix(queue), index.queuedPrefix(queue), index.serverPrefix(queue), index.serverOf(queue), ...entries.flat());
+      }),
     ]),
-  ) as Record<QueueName, TurnBatcher<[number, string, string]>>;
+  ) as Record<QueueName, TurnBatcher<IndexEntry>>;
 
-  private indexJobs(now: number, jobs: Array<{ jobId: string; queue: QueueName; tenant: string }>): Promise<void> {
-    const perQueue = new Map<QueueName, Array<[number, string, string]>>();
-    for (const { jobId, queue, tenant } of jobs) {
+  private indexJobs(now: number, jobs: Array<{ jobId: string; queue: QueueName; envelope: JobEnvelope }>): Promise<void> {
+    const perQueue = new Map<QueueName, IndexEntry[]>();
+    for (const { jobId, queue, envelope } of jobs) {
       let entries = perQueue.get(queue);
       if (!entries) perQueue.set(queue, (entries = []));
-      entries.push([now, jobId, tenant]);
+      entries.push([now, jobId, envelope.tenant, serverOfInput(envelope.input)]);
     }
     return Promise.all([...perQueue].map(([queue, entries]) => this.indexBatches[queue].push(...entries))).then(() => undefined);
   }
@@ -241,7 +274,7 @@ export class JobStore {
     const queue = queueOfType(type);
     const jobId = newJobId(queue);
     const now = Date.now();
-    const indexed = this.indexJobs(now, [{ jobId, queue, tenant: envelope.tenant }]);
+    const indexed = this.indexJobs(now, [{ jobId, queue, envelope }]);
     const added = this.queues[queue].add(type, envelope, this.jobOptions(queue, jobId, now, options));
     const [addResult, indexResult] = await Promise.allSettled([added, indexed]);
     if (addResult.status === 'rejected') throw addResult.reason;
@@ -269,7 +302,7 @@ export class JobStore {
       list.push({ name: type, data: envelope, opts: this.jobOptions(queue, jobId, now, options) });
       added.push({ jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' });
     }
-    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, tenant: item.envelope.tenant })));
+    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: item.envelope })));
     // Sent in slices, back to back without waiting: Redis starts on the first
     // slice while the next is being encoded, instead of waiting for all 1000.
     const adds: Promise<unknown>[] = [];
@@ -326,7 +359,13 @@ export class JobStore {
   async list(filter: ListFilter): Promise<ListOutcome> {
     const after: [string, string] | undefined = filter.cursor ? decodeCursor(filter.cursor) : ['+inf', ''];
     if (!after) return { status: 'invalid-cursor' };
-    const [score, id] = after;
+    let [score, id] = after;
+    // The time range is a range of the index's scores (creation times): half open, [createdAfter, createdBefore).
+    if (filter.createdBefore !== undefined && (score === '+inf' || Number(score) > filter.createdBefore - 1)) {
+      [score, id] = [String(filter.createdBefore - 1), ''];
+    }
+    const minScore = filter.createdAfter === undefined ? '-inf' : String(filter.createdAfter);
+    if (filter.createdAfter !== undefined && Number(score) < filter.createdAfter) return { jobs: [], nextCursor: null };
     // Each queue has its own index (on its own node under Redis Cluster): walk
     // those the filters allow, side by side, and merge the walks.
     const only = filter.queue ?? (filter.type ? queueOfType(filter.type) : undefined);
@@ -334,10 +373,17 @@ export class JobStore {
     const queues = only ? [only] : QUEUE_NAMES;
     const pruneBefore = Date.now() - INDEX_GRACE_MS;
     const walks = await Promise.all(
-      queues.map((queue) =>
-        this.redis.jobsapiListJobs(
-          this.indexKey(queue, filter.tenant),
+      queues.map((queue) => {
+        // By server: walk the server's index; for a tenant, list only what is in its own index too.
+        const tenantIndex = this.indexKey(queue, filter.tenant);
+        const index = filter.serverId === undefined ? tenantIndex : this.keys.index.server(queue, filter.serverId);
+        const checkTenant = filter.serverId !== undefined && filter.tenant !== undefined;
+        return this.redis.jobsapiListJobs(
+          index,
           this.keys.queue(queue),
+          checkTenant ? tenantIndex : index,
+          this.keys.index.serverOf(queue),
+          this.keys.index.serverPrefix(queue),
           score,
           id,
           filter.limit,
@@ -345,8 +391,10 @@ export class JobStore {
           filter.type ?? '',
           LIST_SCAN_BUDGET,
           pruneBefore,
-        ),
-      ),
+          minScore,
+          checkTenant ? '1' : '',
+        );
+      }),
     );
     const { rows, next } = mergeWalks(walks, filter.limit);
     const jobs = rows.map((row) => {
@@ -379,11 +427,15 @@ export class JobStore {
       const again = await this.get(id, tenant);
       return again ? { status: 'active' } : { status: 'missing' };
     }
+    const server = serverOfInput(job.data);
     const tx = this.redis
       .multi()
       .zrem(this.indexKey(job.queue, undefined), id)
       .zrem(this.indexKey(job.queue, job.tenant), id)
-      .zrem(this.keys.index.queued(job.queue, job.tenant), id);
+      .zrem(this.keys.index.queued(job.queue, job.tenant), id)
+      .hdel(this.keys.index.serverOf(job.queue), id)
+      .zrem(this.keys.cancelled(job.queue), id);
+    if (server) tx.zrem(this.keys.index.server(job.queue, server), id);
     if (opts.cancelled) {
       tx.xadd(this.keys.queueEvents(job.queue), 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', CANCELLED_EVENT, 'jobId', id, 'name', job.type, 'tenant', job.tenant, 'prev', job.state);
     }
@@ -394,7 +446,8 @@ export class JobStore {
   async retry(id: string, tenant: string | undefined): Promise<RetryOutcome> {
     const view = await this.get(id, tenant);
     if (!view) return { status: 'missing' };
-    if (view.state !== 'failed') return { status: 'not-failed', state: view.state };
+    // A cancelled job is a failed one to BullMQ: it may run again too.
+    if (view.state !== 'failed' && view.state !== 'cancelled') return { status: 'not-failed', state: view.state };
     const job = await Job.fromId(this.queues[view.queue], id);
     if (!job) return { status: 'missing' };
     try {
@@ -402,9 +455,10 @@ export class JobStore {
     } catch (err) {
       const now = await this.get(id, tenant);
       if (!now) return { status: 'missing' };
-      if (now.state !== 'failed') return { status: 'not-failed', state: now.state };
+      if (now.state !== 'failed' && now.state !== 'cancelled') return { status: 'not-failed', state: now.state };
       throw err;
     }
+    await this.redis.zrem(this.keys.cancelled(view.queue), id);
     const after = await this.get(id, tenant);
     return { status: 'retried', state: after?.state ?? 'waiting' };
   }
@@ -425,6 +479,9 @@ export class JobStore {
       index.tenants(queue),
       this.keys.queue(queue),
       index.tenantPrefix(queue),
+      index.serverOf(queue),
+      index.serverPrefix(queue),
+      this.keys.cancelled(queue),
       cursor,
       count,
       now - INDEX_GRACE_MS,

@@ -144,6 +144,7 @@ export class WebhookDispatcher {
       data.result = parseJson(f.returnvalue);
     } else if (kind === 'failed') {
       event = f.failedReason === CANCELLED ? 'job.cancelled' : 'job.failed';
+      if (event === 'job.cancelled') data.state = 'cancelled';
       data.failedReason = f.failedReason ?? '';
     } else {
       event = 'job.progress';

@@ -267,6 +267,22 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
     expect(badState.code).toBe(2);
   });
 
+  it('job:list --server, --since and --until: the jobs of one server, of a time window', async () => {
+    const web = await call('POST', '/api/jobs', { type: 'scan:quick', data: { serverId: 'web' } });
+    const everyServer = await json(['job:list', '--all']);
+    // Earlier tests ran jobs on other servers: the filter has something to leave out.
+    expect(new Set(everyServer.jobs.map((j: { data: { serverId: string } }) => j.data.serverId)).size).toBeGreaterThan(1);
+    const byServer = await json(['job:list', '--server', 'web', '--since', '10m', '--all']);
+    expect(byServer.jobs.map((j: { id: string }) => j.id)).toContain(web.jobId);
+    expect(byServer.jobs.every((j: { data: { serverId: string } }) => j.data.serverId === 'web')).toBe(true);
+    const recent = await json(['job:list', '--since', '10m', '--all']);
+    expect(recent.jobs.map((j: { id: string }) => j.id)).toContain(web.jobId);
+    expect((await json(['job:list', '--until', '2020-01-01T00:00:00Z', '--all'])).jobs).toEqual([]);
+    const bad = await run(['job:list', '--since', 'yesterday']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--since must be a time ago');
+  });
+
   it('job:watch --json: every event live, exit 0 when the job completes and 4 when it fails', async () => {
     const done = await whileListening(['--json', 'job:watch', 'ID'], () => updateOf('chatty'));
     expect(done.code, done.stderr).toBe(0);

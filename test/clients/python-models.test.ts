@@ -25,7 +25,7 @@ describe('the Python package\'s models (clients/python/jobs_api/models.py) and i
     for (const name of ['BackupResult', 'RestoreResult', 'ScanResult', 'UpdateResult', 'Job', ...ROUTE_MODELS.map(([, model]) => model)]) {
       expect(py).toMatch(new RegExp(`^@dataclass\\(frozen=True\\)\\nclass ${name}\\(Model\\):$`, 'm'));
     }
-    expect(py).toMatch(/^JobState = Literal\["waiting", "active", "completed", "failed", "delayed"\]$/m);
+    expect(py).toMatch(/^JobState = Literal\["waiting", "active", "completed", "failed", "delayed", "cancelled"\]$/m);
     expect(py).toMatch(/^ {4}state: JobState$/m);
     expect(py).toMatch(/^ {4}max_attempts: int = field\(metadata=\{"json": "maxAttempts"\}\)$/m);
     expect(py).toMatch(/^ {4}result: Optional\[Union\[BackupResult, RestoreResult, ScanResult, UpdateResult\]\]$/m);

@@ -88,13 +88,23 @@ describe('cancelling jobs', () => {
 
     const res = await cancel(jobId);
     expect(res.statusCode).toBe(200);
-    expect(res.json().data).toMatchObject({ jobId, outcome: 'cancelled', job: { state: 'failed', failedReason: 'cancelled', attempts: 1 } });
+    expect(res.json().data).toMatchObject({ jobId, outcome: 'cancelled', job: { state: 'cancelled', failedReason: 'cancelled', attempts: 1 } });
     await until('the child to be gone', () => !alive(child), 5000);
 
     await new Promise((r) => setTimeout(r, 300));
     const after = await waitForJob(app, jobId);
-    expect(after).toMatchObject({ state: 'failed', failedReason: 'cancelled', attempts: 1 });
+    expect(after).toMatchObject({ state: 'cancelled', failedReason: 'cancelled', attempts: 1 });
     expect(await logLines(jobId)).toContain('[jobs-api] cancelled: the work was stopped');
+    // A state of its own: listed under cancelled, not failed; counted apart; never a dead letter.
+    const listed = async (query: string) => ((await app.inject({ url: `/api/jobs?${query}&limit=100`, headers: H })).json().data.jobs as Array<{ id: string }>).map((j) => j.id);
+    expect(await listed('queue=update&state=cancelled')).toContain(jobId);
+    expect(await listed('queue=update&state=failed')).not.toContain(jobId);
+    const counts = (await app.inject({ url: '/api/metrics/queues', headers: auth({ scope: 'metrics:read' }) })).json().data.update;
+    expect(counts.cancelled).toBeGreaterThanOrEqual(1);
+    const deadLetters = (await app.inject({ url: '/api/dead-letters?queue=update&limit=100', headers: H })).json().data.jobs as Array<{ id: string }>;
+    expect(deadLetters.map((j) => j.id)).not.toContain(jobId);
+    const scrape = (await app.inject({ url: '/metrics', headers: auth({ scope: 'metrics:read' }) })).body;
+    expect(scrape).toMatch(/^queue_cancelled_total\{queue="update",type="update:server"\} [1-9]/m);
 
     // Cancelling a finished job is a conflict; so is any other tenant's attempt a 404.
     const again = await cancel(jobId);
@@ -121,7 +131,7 @@ describe('cancelling jobs', () => {
     await until('the backup to be archiving', async () => ((await app.jobs.store.get(jobId, undefined))?.progress ?? 0) > 40, 20_000);
     const res = await cancel(jobId);
     expect(res.statusCode).toBe(200);
-    expect(res.json().data).toMatchObject({ outcome: 'cancelled', job: { state: 'failed', failedReason: 'cancelled' } });
+    expect(res.json().data).toMatchObject({ outcome: 'cancelled', job: { state: 'cancelled', failedReason: 'cancelled' } });
     expect(readdirSync(path.join(app.config.backupDir, 'big'))).toEqual([]);
     expect((await app.inject({ url: '/api/servers/big/backups', headers: H })).json().data).toEqual([]);
   });
@@ -133,7 +143,7 @@ describe('cancelling jobs', () => {
     const started = Date.now();
     const res = await cancel(jobId, apiOnly);
     expect(res.statusCode).toBe(200);
-    expect(res.json().data).toMatchObject({ outcome: 'cancelled', job: { state: 'failed', failedReason: 'cancelled', attempts: 1 } });
+    expect(res.json().data).toMatchObject({ outcome: 'cancelled', job: { state: 'cancelled', failedReason: 'cancelled', attempts: 1 } });
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 

@@ -124,6 +124,17 @@ describe('watching jobs without busy polling', () => {
     expect(other.statusCode).toBe(404);
   });
 
+  it('ends with a cancelled event for a job stopped on request, and a long poll answers it at once', async () => {
+    const id = await enqueue('idle');
+    const stream = readEvents(`${base}/api/jobs/${id}/events`, { authorization: `Bearer ${token({ tenant: 'ops' })}` });
+    const poll = app.inject({ url: `/api/jobs/${id}?waitMs=20000`, headers: H });
+    for (let i = 0; i < 100 && (await app.jobs.store.get(id, undefined))?.state !== 'active'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await app.inject({ method: 'POST', url: `/api/jobs/${id}/cancel`, headers: H })).json().data.outcome).toBe('cancelled');
+    const { events } = await stream;
+    expect(events.at(-1)).toMatchObject({ event: 'cancelled', id: expect.stringMatching(/-end$/), data: { state: 'cancelled', failedReason: 'cancelled' } });
+    expect((await poll).json().data).toMatchObject({ id, state: 'cancelled' });
+  });
+
   it('a thousand open streams share the same few Redis connections', async () => {
     // A job that will not end while the streams are open: delayed for a minute.
     const id = (await app.inject({ method: 'POST', url: '/api/jobs', headers: H, payload: { type: 'update:server', data: { serverId: 'idle' }, options: { delay: 60_000 } } })).json().data.jobId as string;

@@ -389,7 +389,7 @@ describe('jobs API', () => {
       expect(res.statusCode).toBe(200);
       const data = res.json().data;
       expect(Object.keys(data).sort()).toEqual(['backup', 'health', 'scan', 'update']);
-      expect(Object.keys(data.scan).sort()).toEqual(['active', 'completed', 'delayed', 'failed', 'total', 'waiting']);
+      expect(Object.keys(data.scan).sort()).toEqual(['active', 'cancelled', 'completed', 'delayed', 'failed', 'total', 'waiting']);
       // This app runs no workers: the scans waiting here have nobody to run them.
       expect(data.health).toMatchObject({ status: 'unhealthy', message: expect.stringContaining('scan: ') });
       expect(data.health.queues.scan).toMatchObject({ status: 'critical', maxConcurrency: 0, activePercent: null, waiting: data.scan.waiting });

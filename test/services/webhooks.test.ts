@@ -188,7 +188,7 @@ describe('webhooks', () => {
     expect((await app.inject({ method: 'POST', url: `/api/jobs/${slow}/cancel`, headers: OPS })).statusCode).toBeLessThan(300);
     const cancelled = await until('job.cancelled', () => eventsOf(slow).length > 0 && eventsOf(slow));
     expect(cancelled.map((r) => r.json)).toEqual([
-      { type: 'job.cancelled', timestamp: expect.any(String), data: { jobId: slow, type: 'update:server', state: 'failed', failedReason: 'cancelled' } },
+      { type: 'job.cancelled', timestamp: expect.any(String), data: { jobId: slow, type: 'update:server', state: 'cancelled', failedReason: 'cancelled' } },
     ]);
 
     // Cancelled before it started: the job is removed, and the event says so.

@@ -5,8 +5,10 @@ route in its docstring; the project's tests check that every route of openapi/op
 event stream, which is not a plain call, is `JobsApi.watch`).
 """
 
+import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from urllib.parse import quote
 
@@ -23,6 +25,7 @@ from .models import (
     ErrorSummary,
     Health,
     Job,
+    JobExplanation,
     JobPage,
     JobRemoved,
     JobRetried,
@@ -52,10 +55,16 @@ from .models import (
     WorkerStatus,
 )
 
-__all__ = ["JobSpec"]
+__all__ = ["JobSpec", "Instant"]
 
 #: The longest wait one long poll may ask for (GET /api/jobs/{id}?waitMs=).
 MAX_WAIT_MS = 60000
+
+#: A point in time for the list filters: an aware datetime, or ISO 8601 text with a time zone.
+Instant = Union[datetime, str]
+
+#: ISO 8601 with a time zone, as the API reads it (2026-12-01T00:00:00Z, 2026-12-01T01:00:00.5+01:00).
+_ISO_WITH_ZONE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -70,17 +79,68 @@ class JobSpec:
     delay_ms: Optional[int] = None
     #: Attempts in all (1..10); the API's default (3) when None.
     attempts: Optional[int] = None
+    #: Seconds a run may take before its work is stopped and the attempt fails (1..86400); the server's when None.
+    timeout_sec: Optional[int] = None
+    #: The first retry's backoff ceiling in ms (100..3600000); RETRY_BACKOFF_MS when None.
+    backoff_ms: Optional[int] = None
+    #: The most a retry's ceiling may grow to in ms (100..86400000, not below backoff_ms); RETRY_BACKOFF_MAX_MS when None.
+    backoff_max_ms: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
         body: Dict[str, Any] = {"type": self.type, "data": dict(self.data)}
-        options = job_options(self.priority, self.delay_ms, self.attempts)
+        options = job_options(
+            self.priority,
+            self.delay_ms,
+            self.attempts,
+            timeout_sec=self.timeout_sec,
+            backoff_ms=self.backoff_ms,
+            backoff_max_ms=self.backoff_max_ms,
+        )
         if options:
             body["options"] = options
         return body
 
 
-def job_options(priority: Optional[int] = None, delay_ms: Optional[int] = None, attempts: Optional[int] = None) -> Dict[str, int]:
-    return {k: v for k, v in (("priority", priority), ("delay", delay_ms), ("attempts", attempts)) if v is not None}
+def job_options(
+    priority: Optional[int] = None,
+    delay_ms: Optional[int] = None,
+    attempts: Optional[int] = None,
+    *,
+    timeout_sec: Optional[int] = None,
+    backoff_ms: Optional[int] = None,
+    backoff_max_ms: Optional[int] = None,
+) -> Dict[str, int]:
+    """A job's `options` as the API names them, those given only (the API checks their ranges)."""
+    named = (
+        ("priority", priority),
+        ("delay", delay_ms),
+        ("attempts", attempts),
+        ("timeoutSec", timeout_sec),
+        ("backoffMs", backoff_ms),
+        ("backoffMaxMs", backoff_max_ms),
+    )
+    return {k: v for k, v in named if v is not None}
+
+
+def iso_instant(name: str, value: Optional[Instant]) -> Optional[str]:
+    """`value` as the API reads a point in time: ISO 8601 with a time zone (a datetime in UTC, with `Z`).
+
+    A naive datetime (or text without a time zone) is refused: the API cannot tell which time it means.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                "{}: pass a timezone-aware datetime (e.g. datetime.now(timezone.utc)), not a naive one ({})".format(name, value.isoformat())
+            )
+        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, str):
+        text = value.strip()
+        if _ISO_WITH_ZONE.match(text):
+            return text
+        raise ValueError("{}: expected ISO 8601 with a time zone (2026-12-01T00:00:00Z) or a timezone-aware datetime, got {!r}".format(name, value))
+    raise TypeError("{}: expected a timezone-aware datetime or ISO 8601 text, got {}".format(name, type(value).__name__))
 
 
 def _p(value: str) -> str:
@@ -121,9 +181,13 @@ def submit(
     delay_ms: Optional[int] = None,
     attempts: Optional[int] = None,
     idempotency_key: Optional[str] = None,
+    *,
+    timeout_sec: Optional[int] = None,
+    backoff_ms: Optional[int] = None,
+    backoff_max_ms: Optional[int] = None,
 ) -> Call[Submitted]:
     """POST /api/jobs"""
-    body = JobSpec(type, data, priority, delay_ms, attempts).to_dict()
+    body = JobSpec(type, data, priority, delay_ms, attempts, timeout_sec, backoff_ms, backoff_max_ms).to_dict()
     return Call("POST", "/api/jobs", decoder(Submitted), body=body, headers=_keyed(idempotency_key), idempotent=True)
 
 
@@ -145,9 +209,22 @@ def list_jobs(
     type: Optional[str] = None,
     limit: Optional[int] = None,
     cursor: Optional[str] = None,
+    *,
+    server_id: Optional[str] = None,
+    created_after: Optional[Instant] = None,
+    created_before: Optional[Instant] = None,
 ) -> Call[JobPage]:
     """GET /api/jobs"""
-    query = {"queue": queue, "state": state, "type": type, "limit": limit, "cursor": cursor}
+    query = {
+        "queue": queue,
+        "state": state,
+        "type": type,
+        "serverId": server_id,
+        "createdAfter": iso_instant("created_after", created_after),
+        "createdBefore": iso_instant("created_before", created_before),
+        "limit": limit,
+        "cursor": cursor,
+    }
     return Call("GET", "/api/jobs", decoder(JobPage), query=query, idempotent=True)
 
 
@@ -159,6 +236,11 @@ def job_stats() -> Call[JobStats]:
 def job_logs(job_id: str, start: int = 0, limit: Optional[int] = None) -> Call[LogPage]:
     """GET /api/jobs/{id}/logs"""
     return Call("GET", "/api/jobs/{}/logs".format(_p(job_id)), decoder(LogPage), query={"start": start, "limit": limit}, idempotent=True)
+
+
+def explain_job(job_id: str) -> Call[JobExplanation]:
+    """GET /api/jobs/{id}/explain"""
+    return Call("GET", "/api/jobs/{}/explain".format(_p(job_id)), decoder(JobExplanation), idempotent=True)
 
 
 def remove_job(job_id: str) -> Call[JobRemoved]:
@@ -208,9 +290,14 @@ def backup(
     delay_ms: Optional[int] = None,
     attempts: Optional[int] = None,
     idempotency_key: Optional[str] = None,
+    *,
+    timeout_sec: Optional[int] = None,
+    backoff_ms: Optional[int] = None,
+    backoff_max_ms: Optional[int] = None,
 ) -> Call[BackupStarted]:
     """POST /api/servers/{id}/backup"""
-    body = _body(backup_type=backup_type, compression=compression, encryption=encryption, options=job_options(priority, delay_ms, attempts) or None)
+    options = job_options(priority, delay_ms, attempts, timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms)
+    body = _body(backup_type=backup_type, compression=compression, encryption=encryption, options=options or None)
     return Call("POST", "/api/servers/{}/backup".format(_p(server_id)), decoder(BackupStarted), body=body, headers=_keyed(idempotency_key), idempotent=True)
 
 
@@ -221,9 +308,14 @@ def scan(
     delay_ms: Optional[int] = None,
     attempts: Optional[int] = None,
     idempotency_key: Optional[str] = None,
+    *,
+    timeout_sec: Optional[int] = None,
+    backoff_ms: Optional[int] = None,
+    backoff_max_ms: Optional[int] = None,
 ) -> Call[ScanStarted]:
     """POST /api/servers/{id}/scan"""
-    body = _body(scan_type=scan_type, options=job_options(priority, delay_ms, attempts) or None)
+    options = job_options(priority, delay_ms, attempts, timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms)
+    body = _body(scan_type=scan_type, options=options or None)
     return Call("POST", "/api/servers/{}/scan".format(_p(server_id)), decoder(ScanStarted), body=body, headers=_keyed(idempotency_key), idempotent=True)
 
 
@@ -233,9 +325,14 @@ def update(
     delay_ms: Optional[int] = None,
     attempts: Optional[int] = None,
     idempotency_key: Optional[str] = None,
+    *,
+    timeout_sec: Optional[int] = None,
+    backoff_ms: Optional[int] = None,
+    backoff_max_ms: Optional[int] = None,
 ) -> Call[UpdateStarted]:
     """POST /api/servers/{id}/update"""
-    body = _body(options=job_options(priority, delay_ms, attempts) or None)
+    options = job_options(priority, delay_ms, attempts, timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms)
+    body = _body(options=options or None)
     return Call("POST", "/api/servers/{}/update".format(_p(server_id)), decoder(UpdateStarted), body=body, headers=_keyed(idempotency_key), idempotent=True)
 
 
@@ -251,9 +348,14 @@ def restore(
     delay_ms: Optional[int] = None,
     attempts: Optional[int] = None,
     idempotency_key: Optional[str] = None,
+    *,
+    timeout_sec: Optional[int] = None,
+    backoff_ms: Optional[int] = None,
+    backoff_max_ms: Optional[int] = None,
 ) -> Call[RestoreStarted]:
     """POST /api/servers/{id}/backups/{backupId}/restore"""
-    body = _body(options=job_options(priority, delay_ms, attempts) or None)
+    options = job_options(priority, delay_ms, attempts, timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms)
+    body = _body(options=options or None)
     path = "/api/servers/{}/backups/{}/restore".format(_p(server_id), _p(backup_id))
     return Call("POST", path, decoder(RestoreStarted), body=body, headers=_keyed(idempotency_key), idempotent=True)
 

@@ -14,7 +14,7 @@ from http.client import HTTPResponse
 from typing import Any, AsyncGenerator, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _endpoints as ep
-from ._endpoints import JobSpec
+from ._endpoints import Instant, JobSpec
 from ._http import Call, ConnectionFailed, Response, RetryPolicy, parse_retry_after, read_answer, unreachable
 from .client import WAIT_SLICE, JobsApi, _ended, _slice_ms
 from .errors import JobRemovedError, NotFoundError
@@ -31,6 +31,7 @@ from .models import (
     ErrorSummary,
     Health,
     Job,
+    JobExplanation,
     JobPage,
     JobRemoved,
     JobRetried,
@@ -171,8 +172,16 @@ class AsyncJobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> Submitted:
-        return await self.call(ep.submit(type, data, priority, delay_ms, attempts, idempotency_key))
+        return await self.call(
+            ep.submit(
+                type, data, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     async def submit_bulk(self, jobs: Sequence[Union[JobSpec, Mapping[str, Any]]], *, idempotency_key: Optional[str] = None) -> BulkSubmitted:
         return await self.call(ep.submit_bulk(jobs, idempotency_key))
@@ -188,15 +197,37 @@ class AsyncJobsApi:
         type: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
+        server_id: Optional[str] = None,
+        created_after: Optional[Instant] = None,
+        created_before: Optional[Instant] = None,
     ) -> JobPage:
-        return await self.call(ep.list_jobs(queue, state, type, limit, cursor))
+        return await self.call(
+            ep.list_jobs(queue, state, type, limit, cursor, server_id=server_id, created_after=created_after, created_before=created_before)
+        )
 
     async def iter_jobs(
-        self, *, queue: Optional[str] = None, state: Optional[str] = None, type: Optional[str] = None, page_size: int = 100
+        self,
+        *,
+        queue: Optional[str] = None,
+        state: Optional[str] = None,
+        type: Optional[str] = None,
+        page_size: int = 100,
+        server_id: Optional[str] = None,
+        created_after: Optional[Instant] = None,
+        created_before: Optional[Instant] = None,
     ) -> AsyncGenerator[Job, None]:
         cursor: Optional[str] = None
         while True:
-            page = await self.list_jobs(queue=queue, state=state, type=type, limit=page_size, cursor=cursor)
+            page = await self.list_jobs(
+                queue=queue,
+                state=state,
+                type=type,
+                limit=page_size,
+                cursor=cursor,
+                server_id=server_id,
+                created_after=created_after,
+                created_before=created_before,
+            )
             for job in page.jobs:
                 yield job
             cursor = page.next_cursor
@@ -205,6 +236,9 @@ class AsyncJobsApi:
 
     async def job_stats(self) -> JobStats:
         return await self.call(ep.job_stats())
+
+    async def explain_job(self, job_id: str) -> JobExplanation:
+        return await self.call(ep.explain_job(job_id))
 
     async def job_logs(self, job_id: str, *, start: int = 0, limit: Optional[int] = None) -> LogPage:
         return await self.call(ep.job_logs(job_id, start, limit))
@@ -222,7 +256,8 @@ class AsyncJobsApi:
         return await self.call(ep.promote_job(job_id))
 
     async def wait(self, job_id: str, *, timeout: Optional[float] = None, on_progress: Optional[Callable[[Job], None]] = None) -> Job:
-        """As `JobsApi.wait`: the job once completed; JobFailedError, JobRemovedError, WaitTimeout otherwise."""
+        """As `JobsApi.wait`: the job once completed; JobFailedError (JobCancelledError when it was cancelled),
+        JobRemovedError, WaitTimeout otherwise."""
         deadline = None if timeout is None else time.monotonic() + timeout
         # A first read without waiting tells a job that does not exist (NotFoundError) from one that goes
         # while it is waited for (JobRemovedError), and answers a job that has ended at once.
@@ -242,7 +277,7 @@ class AsyncJobsApi:
 
     async def watch(self, job_id: str, *, last_event_id: Optional[str] = None) -> AsyncGenerator[JobEvent, None]:
         """As `JobsApi.watch` (GET /api/jobs/{id}/events), an async iterator: reconnects with Last-Event-ID,
-        ends after `completed`, `failed` or `removed`."""
+        ends after `completed`, `failed`, `cancelled` or `removed`."""
         loop = asyncio.get_running_loop()
         queue: "asyncio.Queue[Tuple[str, Any]]" = asyncio.Queue()
         stop = threading.Event()
@@ -299,8 +334,16 @@ class AsyncJobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> BackupStarted:
-        return await self.call(ep.backup(server_id, backup_type, compression, encryption, priority, delay_ms, attempts, idempotency_key))
+        return await self.call(
+            ep.backup(
+                server_id, backup_type, compression, encryption, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     async def scan(
         self,
@@ -311,8 +354,16 @@ class AsyncJobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> ScanStarted:
-        return await self.call(ep.scan(server_id, scan_type, priority, delay_ms, attempts, idempotency_key))
+        return await self.call(
+            ep.scan(
+                server_id, scan_type, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     async def update(
         self,
@@ -322,8 +373,16 @@ class AsyncJobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> UpdateStarted:
-        return await self.call(ep.update(server_id, priority, delay_ms, attempts, idempotency_key))
+        return await self.call(
+            ep.update(
+                server_id, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     async def list_backups(self, server_id: str) -> List[Backup]:
         return await self.call(ep.list_backups(server_id))
@@ -337,8 +396,16 @@ class AsyncJobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> RestoreStarted:
-        return await self.call(ep.restore(server_id, backup_id, priority, delay_ms, attempts, idempotency_key))
+        return await self.call(
+            ep.restore(
+                server_id, backup_id, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     async def list_restores(self, server_id: str) -> List[Restore]:
         return await self.call(ep.list_restores(server_id))

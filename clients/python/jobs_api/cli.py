@@ -3,10 +3,13 @@
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, NoReturn, Optional, Sequence
 
+from ._endpoints import iso_instant
 from .client import JobsApi
 from .errors import (
     JobEndedError,
@@ -17,7 +20,7 @@ from .errors import (
     UnavailableError,
     WaitTimeout,
 )
-from .models import Job
+from .models import Job, JobExplanation
 
 __all__ = ["main", "EXIT", "exit_code"]
 
@@ -98,6 +101,37 @@ def _json_arg(text: str) -> Dict[str, Any]:
     return value
 
 
+#: A time ago for --since and --until: 90s, 30m, 6h, 7d.
+_AGO = re.compile(r"^(\d{1,6})([smhd])$")
+_AGO_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _time_arg(name: str) -> Callable[[str], str]:
+    """An argparse type for a point in time: a time ago (30m, 6h, 7d) or ISO 8601 with a time zone; answers ISO 8601."""
+
+    def parse(text: str) -> str:
+        ago = _AGO.match(text.strip())
+        if ago:
+            then = datetime.now(timezone.utc) - timedelta(seconds=int(ago.group(1)) * _AGO_SECONDS[ago.group(2)])
+            return iso_instant(name, then) or ""
+        try:
+            return iso_instant(name, text) or ""
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                "must be a time ago (30m, 6h, 7d) or ISO 8601 with a time zone (2026-12-01T08:00:00Z), got {!r}".format(text)
+            ) from None
+
+    return parse
+
+
+def _explanation_text(e: JobExplanation) -> str:
+    """The answer for a person, as jobsctl job:explain prints it: the job and its short answer, then one line per reason."""
+    width = max([len(r.code) for r in e.reasons] or [0])
+    lines = ["{}  {}  {}: {}".format(e.job_id, e.state, "held" if e.held else "not held", e.summary)]
+    lines += ["  {}  {}".format(r.code.ljust(width), r.message) for r in e.reasons]
+    return "\n".join(lines)
+
+
 def _progress_reporter(job_id: str) -> Optional[Callable[[Job], None]]:
     """On a terminal, the job's state and progress on stderr while waiting; nothing otherwise."""
     if not sys.stderr.isatty():
@@ -155,11 +189,13 @@ def _watch(api: JobsApi, job_id: str, as_json: bool, logs_only: bool = False, la
             sys.stderr.flush()
         if event.terminal and not logs_only:
             job = event.job
-            reason = " ({})".format(job.failed_reason) if job is not None and job.failed_reason else ""
+            reason = ""
+            if job is not None and job.failed_reason and job.failed_reason != event.event:  # not "cancelled (cancelled)"
+                reason = " ({})".format(job.failed_reason)
             sys.stderr.write("{}{} {}{}\n".format("\n" if tty else "", job_id, event.event, reason))
     if last == "completed":
         return EXIT.OK
-    if last in ("failed", "removed"):
+    if last in ("failed", "cancelled", "removed"):
         return EXIT.JOB_FAILED
     # The stream said nothing more (the job had ended and last_event_id said it was seen): ask the job.
     return EXIT.OK if api.get_job(job_id).state == "completed" else EXIT.JOB_FAILED
@@ -227,10 +263,17 @@ def _build_parser() -> argparse.ArgumentParser:
         p = command(name, help)
         p.add_argument("job_id", metavar="ID")
 
+    p = command("explain", "why a job is not running: every reason that holds it, one per line")
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="the API's answer as JSON instead")
+
     p = command("list", "your jobs as JSON lines, newest first")
     p.add_argument("--queue", choices=("backup", "scan", "update"))
-    p.add_argument("--state", choices=("waiting", "active", "completed", "failed", "delayed"))
+    p.add_argument("--state", choices=("waiting", "active", "completed", "failed", "delayed", "cancelled"))
     p.add_argument("--type", help="e.g. scan:full")
+    p.add_argument("--server", metavar="SERVER", help="only the jobs on this server")
+    p.add_argument("--since", metavar="TIME", type=_time_arg("--since"), help="only jobs created since: 30m, 6h, 7d ago, or ISO 8601 (2026-12-01T08:00:00Z)")
+    p.add_argument("--until", metavar="TIME", type=_time_arg("--until"), help="only jobs created before: the same forms as --since")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--all", action="store_true", help="every job, following the cursors")
 
@@ -312,6 +355,13 @@ def _run(args: argparse.Namespace) -> int:
             for line in page.lines:
                 print(line)
         return EXIT.OK
+    if cmd == "explain":
+        explanation = api.explain_job(args.job_id)
+        if args.json:
+            _print_json(explanation.to_dict())
+        else:
+            print(_explanation_text(explanation))
+        return EXIT.OK
     if cmd in ("cancel", "retry", "remove", "promote"):
         action: Dict[str, Callable[[str], Any]] = {
             "cancel": api.cancel_job,
@@ -324,7 +374,15 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "list":
         if args.limit < 1:
             raise UsageError("--limit must be 1 or more")
-        jobs = api.iter_jobs(queue=args.queue, state=args.state, type=args.type, page_size=100 if args.all else min(args.limit, 100))
+        jobs = api.iter_jobs(
+            queue=args.queue,
+            state=args.state,
+            type=args.type,
+            server_id=args.server,
+            created_after=args.since,
+            created_before=args.until,
+            page_size=100 if args.all else min(args.limit, 100),
+        )
         for i, job in enumerate(jobs):
             if not args.all and i >= args.limit:
                 break

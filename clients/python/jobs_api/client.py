@@ -8,9 +8,9 @@ from typing import Any, Callable, Generator, List, Mapping, Optional, Sequence, 
 from urllib.parse import quote
 
 from . import _endpoints as ep
-from ._endpoints import JobSpec
+from ._endpoints import Instant, JobSpec
 from ._http import DEFAULT_URL, Call, ConnectionFailed, RetryPolicy, Transport, parse_retry_after, read_answer, unreachable, user_agent
-from .errors import ApiError, JobFailedError, JobRemovedError, MissingTokenError, NotFoundError, WaitTimeout
+from .errors import ApiError, JobCancelledError, JobFailedError, JobRemovedError, MissingTokenError, NotFoundError, WaitTimeout
 from .events import JobEvent, parse_sse
 from .models import (
     Backup,
@@ -24,6 +24,7 @@ from .models import (
     ErrorSummary,
     Health,
     Job,
+    JobExplanation,
     JobPage,
     JobRemoved,
     JobRetried,
@@ -135,10 +136,20 @@ class JobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> Submitted:
         """Enqueue a job (`type` e.g. "scan:full", `data` e.g. {"serverId": "web-1"}); options: priority 1..5,
-        delay_ms, attempts 1..10. The same idempotency_key again answers with the same job."""
-        return self.call(ep.submit(type, data, priority, delay_ms, attempts, idempotency_key))
+        delay_ms, attempts 1..10, timeout_sec 1..86400 (a run that takes longer is stopped and the attempt
+        fails), backoff_ms 100..3600000 and backoff_max_ms 100..86400000 (not below backoff_ms: the retries'
+        backoff). The same idempotency_key again answers with the same job."""
+        return self.call(
+            ep.submit(
+                type, data, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     def submit_bulk(self, jobs: Sequence[Union[JobSpec, Mapping[str, Any]]], *, idempotency_key: Optional[str] = None) -> BulkSubmitted:
         """Enqueue up to 1000 jobs at once, all or none (a bad one refuses the list: RefusedError BULK_INVALID
@@ -157,15 +168,45 @@ class JobsApi:
         type: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
+        server_id: Optional[str] = None,
+        created_after: Optional[Instant] = None,
+        created_before: Optional[Instant] = None,
     ) -> JobPage:
-        """One page of your jobs, newest first (limit 1..100, default 20); pass `next_cursor` back as cursor."""
-        return self.call(ep.list_jobs(queue, state, type, limit, cursor))
+        """One page of your jobs, newest first (limit 1..100, default 20); pass `next_cursor` back as cursor,
+        with the same filters.
 
-    def iter_jobs(self, *, queue: Optional[str] = None, state: Optional[str] = None, type: Optional[str] = None, page_size: int = 100) -> Generator[Job, None, None]:
-        """Every job you may see, newest first, following the cursors page by page."""
+        `server_id`: only the jobs on that server. `created_after` (inclusive) and `created_before`
+        (exclusive): a window of creation times, each a timezone-aware datetime or ISO 8601 text with a time
+        zone ("2026-12-01T00:00:00Z"); a naive datetime is a ValueError.
+        """
+        return self.call(
+            ep.list_jobs(queue, state, type, limit, cursor, server_id=server_id, created_after=created_after, created_before=created_before)
+        )
+
+    def iter_jobs(
+        self,
+        *,
+        queue: Optional[str] = None,
+        state: Optional[str] = None,
+        type: Optional[str] = None,
+        page_size: int = 100,
+        server_id: Optional[str] = None,
+        created_after: Optional[Instant] = None,
+        created_before: Optional[Instant] = None,
+    ) -> Generator[Job, None, None]:
+        """Every job you may see (with the filters of `list_jobs`), newest first, following the cursors page by page."""
         cursor: Optional[str] = None
         while True:
-            page = self.list_jobs(queue=queue, state=state, type=type, limit=page_size, cursor=cursor)
+            page = self.list_jobs(
+                queue=queue,
+                state=state,
+                type=type,
+                limit=page_size,
+                cursor=cursor,
+                server_id=server_id,
+                created_after=created_after,
+                created_before=created_before,
+            )
             yield from page.jobs
             cursor = page.next_cursor
             if not cursor:
@@ -174,6 +215,12 @@ class JobsApi:
     def job_stats(self) -> JobStats:
         """Job counts per queue and in total."""
         return self.call(ep.job_stats())
+
+    def explain_job(self, job_id: str) -> JobExplanation:
+        """Why the job is not running: for a waiting or delayed one (`held`), every reason that holds it
+        (`reasons`: QUEUE_PAUSED, NO_WORKER, DELAYED, RETRY_BACKOFF, RATE_LIMITED, TENANT_AT_CAP, SERVER_LOCKED,
+        WAITING_IN_LINE, each with a `message` and its figures); for a running or finished one, `summary`."""
+        return self.call(ep.explain_job(job_id))
 
     def job_logs(self, job_id: str, *, start: int = 0, limit: Optional[int] = None) -> LogPage:
         """A page of a job's log lines (limit 1..1000, default 100); `next_start` is None when there is no more yet."""
@@ -188,8 +235,8 @@ class JobsApi:
         return self.call(ep.retry_job(job_id))
 
     def cancel_job(self, job_id: str) -> CancelOutcome:
-        """Stop a job: a waiting one is removed (outcome "removed"), a running one fails with the reason
-        "cancelled" ("cancelled", or "cancelling" while it stops). A finished job is a ConflictError."""
+        """Stop a job: a waiting one is removed (outcome "removed"), a running one ends in the state "cancelled"
+        (outcome "cancelled", or "cancelling" while it stops). A finished job is a ConflictError."""
         return self.call(ep.cancel_job(job_id))
 
     def promote_job(self, job_id: str) -> Job:
@@ -199,8 +246,9 @@ class JobsApi:
     def wait(self, job_id: str, *, timeout: Optional[float] = None, on_progress: Optional[Callable[[Job], None]] = None) -> Job:
         """Wait until the job ends, with the long-poll route (GET /api/jobs/{id}?waitMs=), and answer it completed.
 
-        Raises JobFailedError when it fails (or is cancelled), JobRemovedError when it disappears while
-        waited for, WaitTimeout when `timeout` seconds pass first. `on_progress(job)` is called whenever
+        Raises JobFailedError when it fails (JobCancelledError, a subclass, when it was stopped on request while
+        it ran), JobRemovedError when it disappears while waited for (a waiting job that is cancelled is
+        removed), WaitTimeout when `timeout` seconds pass first. `on_progress(job)` is called whenever
         the progress seen changes (the wait then asks every second, instead of every 30 s).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -221,10 +269,10 @@ class JobsApi:
                 raise JobRemovedError(job_id) from None
 
     def watch(self, job_id: str, *, last_event_id: Optional[str] = None) -> Generator[JobEvent, None, None]:
-        """The job's events as they happen (GET /api/jobs/{id}/events), until it completes, fails or is removed.
+        """The job's events as they happen (GET /api/jobs/{id}/events), until it completes, fails, is cancelled or removed.
 
         A snapshot first (and again after each reconnection), the log lines so far, then progress and log
-        events, and last `completed`, `failed` or `removed`, after which the iteration ends. A dropped
+        events, and last `completed`, `failed`, `cancelled` or `removed`, after which the iteration ends. A dropped
         connection is reopened with Last-Event-ID, so no log line is missed or repeated. Starting from a
         `last_event_id` gives what came after it; from the last event's (`5-end`), nothing.
         """
@@ -316,10 +364,18 @@ class JobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> BackupStarted:
         """Back up a server's declared paths (backup_type "full" or "incremental"; the API's defaults: full,
         compressed, not encrypted)."""
-        return self.call(ep.backup(server_id, backup_type, compression, encryption, priority, delay_ms, attempts, idempotency_key))
+        return self.call(
+            ep.backup(
+                server_id, backup_type, compression, encryption, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     def scan(
         self,
@@ -330,9 +386,17 @@ class JobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> ScanStarted:
         """Check a server's declared ports (scan_type "full", the default, or "quick")."""
-        return self.call(ep.scan(server_id, scan_type, priority, delay_ms, attempts, idempotency_key))
+        return self.call(
+            ep.scan(
+                server_id, scan_type, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     def update(
         self,
@@ -342,9 +406,17 @@ class JobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> UpdateStarted:
         """Run a server's declared update command."""
-        return self.call(ep.update(server_id, priority, delay_ms, attempts, idempotency_key))
+        return self.call(
+            ep.update(
+                server_id, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     def list_backups(self, server_id: str) -> List[Backup]:
         """The server's completed backups, newest first."""
@@ -359,9 +431,17 @@ class JobsApi:
         delay_ms: Optional[int] = None,
         attempts: Optional[int] = None,
         idempotency_key: Optional[str] = None,
+        timeout_sec: Optional[int] = None,
+        backoff_ms: Optional[int] = None,
+        backoff_max_ms: Optional[int] = None,
     ) -> RestoreStarted:
         """Restore a backup into a new directory under the API's DATA_DIR/restores/."""
-        return self.call(ep.restore(server_id, backup_id, priority, delay_ms, attempts, idempotency_key))
+        return self.call(
+            ep.restore(
+                server_id, backup_id, priority, delay_ms, attempts, idempotency_key,
+                timeout_sec=timeout_sec, backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+            )
+        )
 
     def list_restores(self, server_id: str) -> List[Restore]:
         """The server's completed restores, newest first."""
@@ -518,9 +598,11 @@ def _slice_ms(deadline: Optional[float], longest: float) -> Optional[int]:
 
 
 def _ended(job: Job, deadline: Optional[float], timeout: Optional[float]) -> Optional[Job]:
-    """The job when it completed; raises when it failed or the deadline passed; None to keep waiting."""
+    """The job when it completed; raises when it failed, was cancelled or the deadline passed; None to keep waiting."""
     if job.state == "completed":
         return job
+    if job.state == "cancelled":
+        raise JobCancelledError(job)
     if job.state == "failed":
         raise JobFailedError(job)
     if deadline is not None and timeout is not None and time.monotonic() >= deadline:

@@ -9,7 +9,8 @@
     │   └── UnavailableError          5xx, or unreachable (status 0): try again later (exit 8)
     ├── UnexpectedResponse            an answer that is not what the API documents (exit 1)
     ├── JobEndedError                 the job ended without completing (exit 4)
-    │   ├── JobFailedError            it failed (a cancelled job fails with the reason "cancelled")
+    │   ├── JobFailedError            it failed; `reason` says why
+    │   │   └── JobCancelledError     it was stopped on request while it ran (state "cancelled", reason "cancelled")
     │   └── JobRemovedError           it was removed (or cancelled before it started) while being waited for
     ├── WaitTimeout                   the wait ended before the job did (exit 5)
     └── MissingTokenError             no token given and JOBS_API_TOKEN unset (exit 2)
@@ -35,6 +36,7 @@ __all__ = [
     "UnexpectedResponse",
     "JobEndedError",
     "JobFailedError",
+    "JobCancelledError",
     "JobRemovedError",
     "WaitTimeout",
     "MissingTokenError",
@@ -117,6 +119,15 @@ class JobFailedError(JobEndedError):
         self.job = job
         self.reason: str = job.failed_reason or "failed"
         super().__init__(job.id, "job {} failed: {}".format(job.id, self.reason))
+
+
+class JobCancelledError(JobFailedError):
+    """The job was stopped on request while it ran (its state is "cancelled"); a JobFailedError too."""
+
+    def __init__(self, job: "Job") -> None:
+        super().__init__(job)
+        self.reason = "cancelled"
+        self.args = ("job {} was cancelled".format(job.id),)
 
 
 class JobRemovedError(JobEndedError):

@@ -10,7 +10,7 @@ from .models import Job
 __all__ = ["JobEvent", "TERMINAL_EVENTS", "parse_sse"]
 
 #: The events after which a job's stream ends: it completed, failed (or was cancelled), or was removed.
-TERMINAL_EVENTS = ("completed", "failed", "removed")
+TERMINAL_EVENTS = ("completed", "failed", "cancelled", "removed")
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class JobEvent:
     """One event of a job's stream.
 
     `event` is `snapshot` (the job, first, and again after each reconnection), `progress` ({progress}),
-    `log` ({index, line}), then one of `completed`, `failed` (the job) or `removed` ({jobId}). `id` is what
+    `log` ({index, line}), then one of `completed`, `failed`, `cancelled` (the job) or `removed` ({jobId}). `id` is what
     a reconnection sends as Last-Event-ID (the number of log lines seen; the last event's ends in `-end`).
     """
 
@@ -29,13 +29,13 @@ class JobEvent:
 
     @property
     def terminal(self) -> bool:
-        """Whether the stream ends after this event (the job completed, failed or was removed)."""
+        """Whether the stream ends after this event (the job completed, failed, was cancelled or removed)."""
         return self.event in TERMINAL_EVENTS
 
     @property
     def job(self) -> Optional[Job]:
-        """The job, for `snapshot`, `completed` and `failed`."""
-        if self.event in ("snapshot", "completed", "failed") and isinstance(self.data, dict):
+        """The job, for `snapshot`, `completed`, `failed` and `cancelled`."""
+        if self.event in ("snapshot", "completed", "failed", "cancelled") and isinstance(self.data, dict):
             return decode(Job, self.data)
         return None
 

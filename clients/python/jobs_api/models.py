@@ -10,11 +10,12 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 from ._model import Model
 
-__all__ = ["QueueName", "JobType", "JobState", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantLimit", "TenantStats", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
+__all__ = ["QueueName", "JobType", "JobState", "HoldCode", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantLimit", "TenantStats", "HoldReason", "JobExplanation", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
 
 QueueName = Literal["backup", "scan", "update"]
 JobType = Literal["backup:manual", "backup:scheduled", "backup:restore", "scan:full", "scan:quick", "update:server"]
-JobState = Literal["waiting", "active", "completed", "failed", "delayed"]
+JobState = Literal["waiting", "active", "completed", "failed", "delayed", "cancelled"]
+HoldCode = Literal["QUEUE_PAUSED", "NO_WORKER", "DELAYED", "RETRY_BACKOFF", "RATE_LIMITED", "TENANT_AT_CAP", "SERVER_LOCKED", "WAITING_IN_LINE"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class QueueCounts(Model):
     completed: int
     failed: int
     delayed: int
+    cancelled: int
     total: int
 
 
@@ -635,6 +637,7 @@ class TenantQueueCounts(Model):
     completed: int
     failed: int
     delayed: int
+    cancelled: int
 
 
 @dataclass(frozen=True)
@@ -661,6 +664,43 @@ class TenantStats(Model):
     queues: TenantQueues
     truncated: bool
     limit: TenantLimit
+
+
+@dataclass(frozen=True)
+class HoldReason(Model):
+    code: HoldCode
+    message: str
+    queue: Optional[QueueName] = None
+    tenant: Optional[str] = None
+    cap: Optional[int] = None
+    active: Optional[int] = None
+    holders: Optional[List[str]] = None
+    server_id: Optional[str] = field(default=None, metadata={"json": "serverId"})
+    holder: Optional[str] = None
+    until: Optional[str] = None
+    max: Optional[int] = None
+    duration_ms: Optional[int] = field(default=None, metadata={"json": "durationMs"})
+    attempts_made: Optional[int] = field(default=None, metadata={"json": "attemptsMade"})
+    max_attempts: Optional[int] = field(default=None, metadata={"json": "maxAttempts"})
+    failed_reason: Optional[str] = field(default=None, metadata={"json": "failedReason"})
+    priority: Optional[int] = None
+    position: Optional[int] = None
+    same_priority: Optional[int] = field(default=None, metadata={"json": "samePriority"})
+    ahead: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class JobExplanation(Model):
+    """The data of GET /api/jobs/{id}/explain."""
+    job_id: str = field(metadata={"json": "jobId"})
+    queue: QueueName
+    state: JobState
+    held: bool
+    summary: str
+    attempts: int
+    max_attempts: int = field(metadata={"json": "maxAttempts"})
+    failed_reason: Optional[str] = field(metadata={"json": "failedReason"})
+    reasons: List[HoldReason]
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,23 @@ def env(name: str) -> str:
     return value
 
 
-def start_long_job(test: unittest.TestCase, api: Any, server: str) -> str:
-    """Start an update of the JOBS_TEST_LONG server (it runs until cancelled) and wait until it runs; it is
-    cancelled when the test ends, whatever happens (the update queue runs one job at a time)."""
-    submitted = api.update(server, attempts=1)
+def cancel_at_the_end(test: unittest.TestCase, api: Any, job_id: str) -> None:
+    """Cancel the job when the test ends, unless it has ended already."""
 
     def cancel() -> None:
         try:
-            api.cancel_job(submitted.job_id)
+            api.cancel_job(job_id)
         except Exception:
             pass  # it has ended already
 
     test.addCleanup(cancel)
+
+
+def start_long_job(test: unittest.TestCase, api: Any, server: str) -> str:
+    """Start an update of the JOBS_TEST_LONG server (it runs until cancelled) and wait until it runs; it is
+    cancelled when the test ends, whatever happens (the update queue runs one job at a time)."""
+    submitted = api.update(server, attempts=1)
+    cancel_at_the_end(test, api, submitted.job_id)
     deadline = time.monotonic() + 60
     while api.get_job(submitted.job_id).state != "active":
         if time.monotonic() > deadline:

@@ -4,18 +4,21 @@
 6 refused (400/404/409/422/429) · 7 unauthorized (401/403) · 8 unavailable (unreachable, 5xx)
 """
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 import unittest
+from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional
 
 import jobs_api
-from jobs_api import JobsApi
+from jobs_api import JobExplanation, JobsApi
+from jobs_api.cli import _explanation_text, _time_arg
 
-from support import ScriptedServer, env, error, start_long_job
+from support import ScriptedServer, cancel_at_the_end, env, error, start_long_job
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: Where the jobs_api these tests import comes from (a checkout or a venv), for the commands they run.
@@ -110,10 +113,14 @@ class CliTest(unittest.TestCase):
         self.assertIn(json.loads(cancelled.stdout)["outcome"], ("cancelled", "cancelling"))
         out, err = waiting.communicate(timeout=60)
         self.assertEqual(waiting.returncode, 4, err)
-        self.assertEqual(json.loads(out)["failedReason"], "cancelled")
+        self.assertEqual((json.loads(out)["state"], json.loads(out)["failedReason"]), ("cancelled", "cancelled"))
+        self.assertIn("job {} was cancelled".format(job_id), err)
         out, err = watching.communicate(timeout=60)
         self.assertEqual(watching.returncode, 4, err)
-        self.assertIn("{} failed (cancelled)".format(job_id), err)
+        self.assertEqual(err.splitlines()[-1], "{} cancelled".format(job_id))
+        listed = self.run_cli("list", "--queue", "update", "--state", "cancelled", "--all")
+        self.assertExit(listed, 0)
+        self.assertIn(job_id, [json.loads(line)["id"] for line in listed.stdout.splitlines()])
         self.assertExit(self.run_cli("cancel", job_id), 6)  # 409: it has finished
 
     def test_watch_follows_progress_and_log_lines(self) -> None:
@@ -166,6 +173,37 @@ class CliTest(unittest.TestCase):
         self.assertIn(json.loads(promoted.stdout)["state"], ("waiting", "active", "completed"))
         self.assertExit(self.run_cli("update", self.slow_server, "--priority", "1", "--attempts", "1", "--wait"), 0)
 
+    def test_explain(self) -> None:
+        job_id = self.submit("scan:quick", self.scan_server, "--delay", "600000")
+        cancel_at_the_end(self, self.api, job_id)
+        explained = self.run_cli("explain", job_id)
+        self.assertExit(explained, 0)
+        lines = explained.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("{}  delayed  held: ".format(job_id)), lines)
+        self.assertIn("DELAYED", [line.split()[0] for line in lines[1:]])
+        as_json = self.run_cli("explain", job_id, "--json")
+        self.assertExit(as_json, 0)
+        data = json.loads(as_json.stdout)
+        self.assertEqual((data["jobId"], data["held"]), (job_id, True))
+        self.assertIn("DELAYED", [r["code"] for r in data["reasons"]])
+        self.assertEqual(len(lines), 1 + len(data["reasons"]))
+        self.assertExit(self.run_cli("explain", "scan_doesnotexistdoesnotexis"), 6)
+
+    def test_list_by_server_and_time(self) -> None:
+        on_scan = self.submit("scan:quick", self.scan_server)
+        self.assertExit(self.run_cli("wait", on_scan), 0)
+        created = self.api.get_job(on_scan).created_at
+        listed = self.run_cli("list", "--server", self.scan_server, "--since", created, "--all")
+        self.assertExit(listed, 0)
+        jobs = [json.loads(line) for line in listed.stdout.splitlines()]
+        self.assertIn(on_scan, [j["id"] for j in jobs])
+        self.assertEqual({j["data"]["serverId"] for j in jobs}, {self.scan_server})
+        recent = self.run_cli("list", "--since", "10m", "--until", created, "--server", self.scan_server, "--all")
+        self.assertExit(recent, 0)
+        self.assertNotIn(on_scan, [json.loads(line)["id"] for line in recent.stdout.splitlines()])
+        self.assertExit(self.run_cli("list", "--since", "yesterday"), 2)
+        self.assertExit(self.run_cli("list", "--until", "2026-12-01T00:00:00"), 2)
+
     def test_stuck_exits_3_when_it_finds_jobs(self) -> None:
         admin = {"JOBS_API_TOKEN": self.admin_token}
         job_id = start_long_job(self, self.api, self.long_server)
@@ -198,6 +236,43 @@ class CliTest(unittest.TestCase):
         garbled = ScriptedServer([(200, {}, b"<html>not the API</html>")])
         self.addCleanup(garbled.stop)
         self.assertExit(self.run_cli("get", "scan_x", env={"JOBS_API_URL": garbled.url}), 1)
+
+
+class CliPartsTest(unittest.TestCase):
+    """The parts of the command that need no API: --since/--until and explain's text."""
+
+    def test_since_and_until_take_a_time_ago_or_iso_8601_with_a_time_zone(self) -> None:
+        since = _time_arg("--since")
+        ago = datetime.fromisoformat(since("30m").replace("Z", "+00:00"))
+        self.assertAlmostEqual((datetime.now(timezone.utc) - ago).total_seconds(), 1800, delta=5)
+        ago = datetime.fromisoformat(since("7d").replace("Z", "+00:00"))
+        self.assertAlmostEqual((datetime.now(timezone.utc) - ago) / timedelta(days=1), 7, delta=0.01)
+        self.assertTrue(since("90s").endswith("Z"))
+        self.assertEqual(since("2026-12-01T08:00:00Z"), "2026-12-01T08:00:00Z")
+        self.assertEqual(since("2026-12-01T08:00:00.5+01:00"), "2026-12-01T08:00:00.5+01:00")
+        for bad in ("2026-12-01", "2026-12-01T08:00:00", "30", "5w", "soon"):
+            with self.assertRaises(argparse.ArgumentTypeError, msg=bad):
+                since(bad)
+
+    def test_explain_prints_the_job_then_one_line_per_reason(self) -> None:
+        explanation = JobExplanation.from_dict({
+            "jobId": "update_a", "queue": "update", "state": "waiting", "held": True, "summary": "it is waiting and not running",
+            "attempts": 0, "maxAttempts": 3, "failedReason": None,
+            "reasons": [
+                {"code": "TENANT_AT_CAP", "message": "tenant t runs 1 of 1", "queue": "update", "tenant": "t", "cap": 1, "active": 1, "holders": ["update_b"]},
+                {"code": "WAITING_IN_LINE", "message": "it is number 2 of 2", "queue": "update", "priority": 1, "position": 2, "samePriority": 2, "ahead": 1},
+            ],
+        })
+        self.assertEqual(
+            _explanation_text(explanation).splitlines(),
+            [
+                "update_a  waiting  held: it is waiting and not running",
+                "  TENANT_AT_CAP    tenant t runs 1 of 1",
+                "  WAITING_IN_LINE  it is number 2 of 2",
+            ],
+        )
+        running = JobExplanation.from_dict(dict(explanation.to_dict(), state="active", held=False, summary="it is running", reasons=[]))
+        self.assertEqual(_explanation_text(running), "update_a  active  not held: it is running")
 
 
 if __name__ == "__main__":

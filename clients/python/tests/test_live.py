@@ -10,10 +10,12 @@ backup paths).
 import threading
 import unittest
 import uuid
+from datetime import datetime, timedelta
 from typing import List
 
 from jobs_api import (
     BackupResult,
+    JobCancelledError,
     JobFailedError,
     JobRemovedError,
     JobsApi,
@@ -27,7 +29,7 @@ from jobs_api import (
     WaitTimeout,
 )
 
-from support import env, start_long_job
+from support import cancel_at_the_end, env, start_long_job
 
 
 class LiveTest(unittest.TestCase):
@@ -88,10 +90,105 @@ class JobsTest(LiveTest):
         self.assertIn(outcome.outcome, ("cancelled", "cancelling"))
         with self.assertRaises(JobFailedError) as failed:
             self.api.wait(job_id, timeout=30)
-        self.assertEqual(failed.exception.reason, "cancelled")
+        self.assertIsInstance(failed.exception, JobCancelledError)
+        self.assertEqual((failed.exception.reason, failed.exception.job.state), ("cancelled", "cancelled"))
+        self.assertEqual(self.api.get_job(job_id).state, "cancelled")
         with self.assertRaises(RefusedError) as finished:
             self.api.cancel_job(job_id)
         self.assertEqual((finished.exception.status, finished.exception.code), (409, "JOB_FINISHED"))
+
+    def test_waiting_on_a_job_cancelled_while_it_runs_raises_job_cancelled_error(self) -> None:
+        job_id = start_long_job(self, self.api, self.long_server)
+        threading.Timer(0.5, lambda: self.api.cancel_job(job_id)).start()
+        with self.assertRaises(JobCancelledError) as caught:
+            self.api.wait(job_id, timeout=60, on_progress=lambda job: None)
+        self.assertEqual((caught.exception.job_id, caught.exception.reason, caught.exception.job.state), (job_id, "cancelled", "cancelled"))
+        self.assertIn(job_id, [j.id for j in self.api.iter_jobs(queue="update", state="cancelled")])
+        self.assertNotIn(job_id, [j.id for j in self.api.iter_jobs(queue="update", state="failed")])
+
+    def test_watching_a_job_cancelled_while_it_runs_ends_with_cancelled(self) -> None:
+        job_id = start_long_job(self, self.api, self.long_server)
+        events = []
+        for event in self.api.watch(job_id):
+            events.append(event)
+            if event.event == "snapshot" and len(events) == 1:
+                self.assertIn(self.api.cancel_job(job_id).outcome, ("cancelled", "cancelling"))
+        self.assertEqual((events[0].event, events[-1].event), ("snapshot", "cancelled"))
+        assert events[-1].id is not None
+        self.assertTrue(events[-1].id.endswith("-end"))
+        last = events[-1].job
+        assert last is not None
+        self.assertEqual((last.state, last.failed_reason), ("cancelled", "cancelled"))
+
+    def test_explain_a_delayed_job_and_a_running_one(self) -> None:
+        delayed = self.api.submit("scan:quick", {"serverId": self.scan_server}, delay_ms=600000)
+        cancel_at_the_end(self, self.api, delayed.job_id)
+        explained = self.api.explain_job(delayed.job_id)
+        self.assertEqual((explained.job_id, explained.queue, explained.state, explained.held), (delayed.job_id, "scan", "delayed", True))
+        self.assertTrue(explained.summary)
+        reason = [r for r in explained.reasons if r.code == "DELAYED"][0]
+        self.assertTrue(reason.message)
+        assert reason.until is not None
+        due = datetime.fromisoformat(reason.until.replace("Z", "+00:00"))
+        created = datetime.fromisoformat(self.api.get_job(delayed.job_id).created_at.replace("Z", "+00:00"))
+        self.assertAlmostEqual((due - created).total_seconds(), 600, delta=5)
+        running = start_long_job(self, self.api, self.long_server)
+        explained = self.api.explain_job(running)
+        self.assertEqual((explained.state, explained.held, explained.reasons), ("active", False, []))
+        self.assertTrue(explained.summary)
+        with self.assertRaises(NotFoundError):
+            self.api.explain_job("scan_doesnotexistdoesnotexis")
+
+    def test_list_by_server_and_creation_time(self) -> None:
+        first = self.api.submit("scan:quick", {"serverId": self.scan_server})
+        on_backup = self.api.backup(self.backup_server, compression=False)
+        second = self.api.submit("scan:quick", {"serverId": self.scan_server})
+        for job_id in (first.job_id, on_backup.job_id, second.job_id):
+            self.api.wait(job_id, timeout=60)
+        on_scan = list(self.api.iter_jobs(server_id=self.scan_server, page_size=2))
+        self.assertEqual({j.data["serverId"] for j in on_scan}, {self.scan_server})
+        self.assertTrue({first.job_id, second.job_id} <= {j.id for j in on_scan})
+        self.assertIn(on_backup.job_id, [j.id for j in self.api.list_jobs(server_id=self.backup_server, limit=100).jobs])
+        self.assertEqual(self.api.list_jobs(server_id="no-such-server").jobs, [])
+        # The window: createdAfter inclusive, createdBefore exclusive; aware datetimes or ISO 8601 text.
+        at = datetime.fromisoformat(self.api.get_job(first.job_id).created_at.replace("Z", "+00:00"))
+        since = [j.id for j in self.api.iter_jobs(server_id=self.scan_server, created_after=at)]
+        self.assertIn(first.job_id, since)
+        self.assertIn(second.job_id, since)
+        before = [j.id for j in self.api.iter_jobs(created_before=self.api.get_job(first.job_id).created_at)]
+        self.assertNotIn(first.job_id, before)
+        self.assertNotIn(second.job_id, before)
+        window = self.api.list_jobs(created_after=at, created_before=at + timedelta(milliseconds=1), limit=100).jobs
+        self.assertIn(first.job_id, [j.id for j in window])
+        self.assertNotIn(on_backup.job_id, [j.id for j in self.api.list_jobs(server_id=self.scan_server, created_after=at, limit=100).jobs])
+        for job in self.api.iter_jobs(created_after=at):
+            self.assertGreaterEqual(datetime.fromisoformat(job.created_at.replace("Z", "+00:00")), at)
+        with self.assertRaisesRegex(ValueError, "timezone-aware"):
+            self.api.list_jobs(created_after=datetime.now())
+        with self.assertRaises(RefusedError) as refused:
+            self.api.list_jobs(created_after=at, created_before=at)
+        self.assertEqual(refused.exception.status, 400)
+
+    def test_a_job_s_own_timeout_and_backoff(self) -> None:
+        started = self.api.update(self.long_server, attempts=1, timeout_sec=1)
+        with self.assertRaises(JobFailedError) as caught:
+            self.api.wait(started.job_id, timeout=60)
+        self.assertNotIsInstance(caught.exception, JobCancelledError)
+        self.assertEqual(caught.exception.job.state, "failed")
+        self.assertRegex(caught.exception.reason, r"timed out after 1 ?s")
+        submitted = self.api.submit("update:server", {"serverId": self.fail_server}, attempts=2, backoff_ms=100, backoff_max_ms=200, timeout_sec=30)
+        with self.assertRaises(JobFailedError) as failed:
+            self.api.wait(submitted.job_id, timeout=60)
+        self.assertEqual(failed.exception.job.attempts, 2)
+        with self.assertRaises(RefusedError) as refused:
+            self.api.submit("scan:quick", {"serverId": self.scan_server}, backoff_ms=1000, backoff_max_ms=500)
+        self.assertEqual(refused.exception.status, 400)
+        with self.assertRaises(RefusedError):
+            self.api.submit("scan:quick", {"serverId": self.scan_server}, timeout_sec=0)
+        with self.assertRaises(RefusedError):
+            self.api.submit_bulk([JobSpec("scan:quick", {"serverId": self.scan_server}, timeout_sec=86401)])
+        ok = self.api.submit_bulk([JobSpec("scan:quick", {"serverId": self.scan_server}, 2, None, 1, timeout_sec=60, backoff_ms=100)])
+        self.assertEqual(self.api.wait(ok.jobs[0].job_id, timeout=60).max_attempts, 1)
 
     def test_delayed_jobs_promoted_or_removed_while_waited_for(self) -> None:
         delayed = self.api.submit("scan:quick", {"serverId": self.scan_server}, delay_ms=60000)

@@ -2,11 +2,12 @@
 
 import asyncio
 import unittest
+from datetime import datetime
 from typing import List
 
-from jobs_api import AsyncJobsApi, BackupResult, JobEvent, JobFailedError, NotFoundError, WaitTimeout
+from jobs_api import AsyncJobsApi, BackupResult, JobCancelledError, JobEvent, JobFailedError, NotFoundError, WaitTimeout
 
-from support import env, start_long_job
+from support import cancel_at_the_end, env, start_long_job
 
 
 class AsyncLiveTest(unittest.IsolatedAsyncioTestCase):
@@ -50,10 +51,44 @@ class AsyncLiveTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(asyncio.TimeoutError):
             await asyncio.wait_for(self.api.wait(long_job), 0.3)
         self.assertIn((await self.api.cancel_job(long_job)).outcome, ("cancelled", "cancelling"))
-        with self.assertRaises(JobFailedError):
+        with self.assertRaises(JobCancelledError) as cancelled:
             await self.api.wait(long_job, timeout=60)
+        self.assertEqual((cancelled.exception.reason, cancelled.exception.job.state), ("cancelled", "cancelled"))
         with self.assertRaises(NotFoundError):
             await self.api.get_job("scan_doesnotexistdoesnotexis")
+
+    async def test_a_job_cancelled_while_it_runs_ends_the_watch_and_the_wait(self) -> None:
+        long_job = await asyncio.get_running_loop().run_in_executor(None, start_long_job, self, self.api.sync, self.long_server)
+
+        async def watch() -> List[JobEvent]:
+            return [event async for event in self.api.watch(long_job)]
+
+        async def wait() -> BaseException:
+            try:
+                await self.api.wait(long_job, timeout=60)
+            except BaseException as err:
+                return err
+            raise AssertionError("the wait answered a completed job")
+
+        async def cancel() -> None:
+            await asyncio.sleep(1)
+            self.assertIn((await self.api.cancel_job(long_job)).outcome, ("cancelled", "cancelling"))
+
+        events, ended, _ = await asyncio.gather(watch(), wait(), cancel())
+        self.assertEqual((events[0].event, events[-1].event), ("snapshot", "cancelled"))
+        self.assertIsInstance(ended, JobCancelledError)
+
+    async def test_explain_and_the_list_filters(self) -> None:
+        delayed = await self.api.submit("scan:quick", {"serverId": self.scan_server}, delay_ms=600000, timeout_sec=60)
+        cancel_at_the_end(self, self.api.sync, delayed.job_id)
+        explained = await self.api.explain_job(delayed.job_id)
+        self.assertEqual((explained.state, explained.held), ("delayed", True))
+        self.assertIn("DELAYED", [r.code for r in explained.reasons])
+        created = datetime.fromisoformat((await self.api.get_job(delayed.job_id)).created_at.replace("Z", "+00:00"))
+        listed = [j.id async for j in self.api.iter_jobs(server_id=self.scan_server, created_after=created, page_size=5)]
+        self.assertIn(delayed.job_id, listed)
+        self.assertNotIn(delayed.job_id, [j.id for j in (await self.api.list_jobs(server_id=self.scan_server, created_before=created)).jobs])
+        self.assertEqual((await self.api.list_jobs(server_id=self.fail_server, created_after=created)).jobs, [])
 
     async def test_servers_and_backups(self) -> None:
         self.assertIn(self.backup_server, [s.id for s in await self.api.list_servers()])

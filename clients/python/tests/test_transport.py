@@ -6,14 +6,17 @@ import os
 import threading
 import time
 import unittest
-from typing import Any, List
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List
 from unittest import mock
 
 from jobs_api import (
     ApiError,
     AsyncJobsApi,
     ConflictError,
+    JobCancelledError,
     JobEvent,
+    JobExplanation,
     JobFailedError,
     JobsApi,
     JobSpec,
@@ -155,6 +158,108 @@ class RetryTest(ScriptedTest):
         self.assertEqual(server.seen[0].path, "/api/jobs/a%2Fb%20c")
 
 
+EXPLANATION: Dict[str, Any] = {
+    "jobId": "scan_abc", "queue": "scan", "state": "delayed", "held": True, "summary": "it is delayed and not running",
+    "attempts": 0, "maxAttempts": 3, "failedReason": None,
+    "reasons": [
+        {"code": "DELAYED", "message": "it is delayed until 2026-12-01T00:00:00.000Z", "until": "2026-12-01T00:00:00.000Z"},
+        {"code": "TENANT_AT_CAP", "message": "tenant t has 1 of its 1 active scan job running", "queue": "scan", "tenant": "t",
+         "cap": 1, "active": 1, "holders": ["scan_other"]},
+    ],
+}
+
+
+class NewRoutesTest(ScriptedTest):
+    """explain_job, the list filters (server, creation time) and the job options timeout_sec, backoff_ms, backoff_max_ms."""
+
+    def test_explain_job(self) -> None:
+        server = self.serve(ok(EXPLANATION))
+        explained = self.api(server).explain_job("scan_abc")
+        self.assertEqual((server.seen[0].method, server.seen[0].path), ("GET", "/api/jobs/scan_abc/explain"))
+        self.assertIsInstance(explained, JobExplanation)
+        self.assertEqual((explained.job_id, explained.held, explained.max_attempts), ("scan_abc", True, 3))
+        self.assertEqual([r.code for r in explained.reasons], ["DELAYED", "TENANT_AT_CAP"])
+        self.assertEqual(explained.reasons[0].until, "2026-12-01T00:00:00.000Z")
+        self.assertEqual((explained.reasons[1].holders, explained.reasons[1].server_id), (["scan_other"], None))
+        self.assertEqual(explained.to_dict(), EXPLANATION)
+
+    def test_explain_is_retried_as_a_read(self) -> None:
+        server = self.serve(close_without_answer, error(502, "BAD_GATEWAY"), ok(EXPLANATION))
+        self.assertTrue(self.api(server).explain_job("scan_abc").held)
+        self.assertEqual(len(server.seen), 3)
+
+    def test_list_by_server_and_creation_time_sends_iso_8601_with_a_time_zone(self) -> None:
+        server = self.serve(ok({"jobs": [], "nextCursor": None}))
+        api = self.api(server)
+        paris = timezone(timedelta(hours=1))
+        api.list_jobs(server_id="web-1", created_after=datetime(2026, 12, 1, 1, 30, 0, 123456, tzinfo=paris), created_before="2026-12-02T00:00:00+01:00")
+        self.assertEqual(
+            server.seen[0].path,
+            "/api/jobs?serverId=web-1&createdAfter=2026-12-01T00%3A30%3A00.123Z&createdBefore=2026-12-02T00%3A00%3A00%2B01%3A00",
+        )
+        api.list_jobs(created_before=datetime(2026, 12, 1, tzinfo=timezone.utc), state="failed")
+        self.assertEqual(server.seen[1].path, "/api/jobs?state=failed&createdBefore=2026-12-01T00%3A00%3A00.000Z")
+
+    def test_a_naive_datetime_or_a_time_without_a_zone_is_refused_before_anything_is_sent(self) -> None:
+        server = self.serve(ok({"jobs": [], "nextCursor": None}))
+        api = self.api(server)
+        with self.assertRaisesRegex(ValueError, "created_after: pass a timezone-aware datetime"):
+            api.list_jobs(created_after=datetime(2026, 12, 1))
+        with self.assertRaisesRegex(ValueError, "created_before: expected ISO 8601 with a time zone"):
+            api.list_jobs(created_before="2026-12-01T00:00:00")
+        with self.assertRaisesRegex(ValueError, "created_before"):
+            api.list_jobs(created_before="yesterday")
+        with self.assertRaisesRegex(ValueError, "created_after: pass a timezone-aware datetime"):
+            next(api.iter_jobs(created_after=datetime.now()))
+        self.assertEqual(server.seen, [])
+
+    def test_iter_jobs_sends_the_same_filters_with_each_cursor(self) -> None:
+        server = self.serve(ok({"jobs": [job("scan_a")], "nextCursor": "c1"}), ok({"jobs": [job("scan_b")], "nextCursor": None}))
+        since = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        ids = [j.id for j in self.api(server).iter_jobs(server_id="web-1", created_after=since, page_size=1)]
+        self.assertEqual(ids, ["scan_a", "scan_b"])
+        self.assertEqual(
+            [s.path for s in server.seen],
+            [
+                "/api/jobs?serverId=web-1&createdAfter=2026-12-01T00%3A00%3A00.000Z&limit=1",
+                "/api/jobs?serverId=web-1&createdAfter=2026-12-01T00%3A00%3A00.000Z&limit=1&cursor=c1",
+            ],
+        )
+
+    def test_timeout_and_backoff_options_of_every_enqueue(self) -> None:
+        # One answer that reads as each enqueue's (a model ignores the fields it does not know).
+        started = {"jobId": "x", "queue": "scan", "type": "scan:quick", "state": "waiting", "status": "pending",
+                   "backupId": "b1", "scanId": "s1", "updateId": "u1", "restoreId": "r1"}
+        server = self.serve(ok(started, 202))
+        api = self.api(server)
+        api.submit("scan:quick", {"serverId": "web"}, priority=2, timeout_sec=30, backoff_ms=500, backoff_max_ms=60000)
+        self.assertEqual(
+            server.seen[-1].json()["options"], {"priority": 2, "timeoutSec": 30, "backoffMs": 500, "backoffMaxMs": 60000}
+        )
+        api.backup("web", timeout_sec=7200, attempts=2)
+        self.assertEqual(server.seen[-1].json(), {"options": {"attempts": 2, "timeoutSec": 7200}})
+        api.scan("web", scan_type="quick", backoff_ms=100)
+        self.assertEqual(server.seen[-1].json(), {"scan_type": "quick", "options": {"backoffMs": 100}})
+        api.update("web", backoff_max_ms=1000)
+        self.assertEqual(server.seen[-1].json(), {"options": {"backoffMaxMs": 1000}})
+        api.restore("web", "b1", timeout_sec=60)
+        self.assertEqual((server.seen[-1].path, server.seen[-1].json()), ("/api/servers/web/backups/b1/restore", {"options": {"timeoutSec": 60}}))
+        api.update("web")
+        self.assertEqual(server.seen[-1].json(), {})
+
+    def test_job_spec_keeps_its_positional_order_and_takes_the_new_options_by_name(self) -> None:
+        self.assertEqual(
+            JobSpec("scan:quick", {"serverId": "web"}, 1, 5000, 2).to_dict(),
+            {"type": "scan:quick", "data": {"serverId": "web"}, "options": {"priority": 1, "delay": 5000, "attempts": 2}},
+        )
+        spec = JobSpec("scan:quick", {"serverId": "web"}, attempts=3, timeout_sec=60, backoff_ms=200, backoff_max_ms=400)
+        self.assertEqual(spec.to_dict()["options"], {"attempts": 3, "timeoutSec": 60, "backoffMs": 200, "backoffMaxMs": 400})
+        self.assertEqual(JobSpec("scan:quick", {"serverId": "web"}).to_dict(), {"type": "scan:quick", "data": {"serverId": "web"}})
+        server = self.serve(ok({"count": 1, "jobs": []}, 202))
+        self.api(server).submit_bulk([spec])
+        self.assertEqual(server.seen[0].json()["jobs"][0]["options"]["timeoutSec"], 60)
+
+
 class PolicyTest(unittest.TestCase):
     def test_full_jitter_between_zero_and_the_exponential_cap(self) -> None:
         self.assertEqual(RetryPolicy(base=0.5, cap=30, random=lambda: 0.0).backoff(5), 0.0)
@@ -202,10 +307,19 @@ class WaitTest(ScriptedTest):
         self.assertEqual([s.path for s in server.seen], ["/api/jobs/scan_abc"] + ["/api/jobs/scan_abc?waitMs=30000"] * 2)
 
     def test_a_failed_job_raises_with_its_reason(self) -> None:
-        server = self.serve(ok(job(state="failed", failed_reason="cancelled")))
+        server = self.serve(ok(job(state="failed", failed_reason="exited with code 5")))
         with self.assertRaises(JobFailedError) as caught:
             self.api(server).wait("scan_abc")
-        self.assertEqual((caught.exception.reason, caught.exception.job.state), ("cancelled", "failed"))
+        self.assertNotIsInstance(caught.exception, JobCancelledError)
+        self.assertEqual((caught.exception.reason, caught.exception.job.state), ("exited with code 5", "failed"))
+
+    def test_a_job_cancelled_while_it_ran_raises_job_cancelled_error_a_job_failed_error(self) -> None:
+        server = self.serve(ok(job(state="active", progress=40)), ok(job(state="cancelled", progress=40, failed_reason="cancelled")))
+        with self.assertRaises(JobCancelledError) as caught:
+            self.api(server).wait("scan_abc", timeout=10)
+        self.assertIsInstance(caught.exception, JobFailedError)
+        self.assertEqual((caught.exception.reason, caught.exception.job.state, caught.exception.job_id), ("cancelled", "cancelled", "scan_abc"))
+        self.assertEqual(str(caught.exception), "job scan_abc was cancelled")
 
     def test_the_last_slice_waits_only_what_is_left_then_times_out(self) -> None:
         server = self.serve(ok(job(state="active", progress=10)))
@@ -239,6 +353,20 @@ class WatchTest(ScriptedTest):
         self.assertEqual([s.headers.get("last-event-id") for s in server.seen], [None, "1", "1"])
         self.assertEqual(server.seen[0].headers["accept"], "text/event-stream")
         self.assertEqual(events[-1].id, "2-end")
+
+    def test_a_cancelled_event_ends_the_stream(self) -> None:
+        cancelled = job("update_a", state="cancelled", progress=10, failed_reason="cancelled")
+        server = self.serve(
+            event_stream(self.SNAPSHOT, sse("log", "1", {"index": 0, "line": "one"}), sse("cancelled", "1-end", cancelled), sse("log", "2", {"index": 1, "line": "never"})),
+            event_stream(sse("log", "9", {"index": 8, "line": "never read"})),
+        )
+        events = list(self.api(server).watch("update_a"))
+        self.assertEqual([e.event for e in events], ["snapshot", "log", "cancelled"])
+        self.assertTrue(events[-1].terminal)
+        last = events[-1].job
+        assert last is not None
+        self.assertEqual((last.state, last.failed_reason, events[-1].progress), ("cancelled", "cancelled", 10.0))
+        self.assertEqual(len(server.seen), 1)  # not reopened
 
     def test_a_204_for_a_job_whose_end_was_seen_ends_the_iteration(self) -> None:
         server = self.serve(event_stream(status=204))
@@ -298,6 +426,34 @@ class AsyncTest(ScriptedTest):
         self.assertLess(time.monotonic() - started, 2.5)
 
     SNAPSHOT_ACTIVE = sse("snapshot", "0", job("update_a", state="active", progress=10))
+
+    def test_cancelled_ends_the_wait_and_the_watch_and_the_new_calls(self) -> None:
+        cancelled = job("update_a", state="cancelled", progress=10, failed_reason="cancelled")
+        server = self.serve(
+            event_stream(self.SNAPSHOT_ACTIVE, sse("cancelled", "0-end", cancelled)),
+            ok(job("update_a", state="active", progress=10)),
+            ok(cancelled),
+            ok(EXPLANATION),
+            ok({"jobs": [job("scan_a")], "nextCursor": None}),
+        )
+
+        async def run() -> None:
+            api = AsyncJobsApi(server.url, "tok", retry=FAST)
+            events = [e async for e in api.watch("update_a")]
+            self.assertEqual([e.event for e in events], ["snapshot", "cancelled"])
+            with self.assertRaises(JobCancelledError) as caught:
+                await api.wait("update_a", timeout=10)
+            self.assertEqual(caught.exception.reason, "cancelled")
+            self.assertEqual([r.code for r in (await api.explain_job("scan_abc")).reasons], ["DELAYED", "TENANT_AT_CAP"])
+            since = datetime(2026, 12, 1, tzinfo=timezone.utc)
+            self.assertEqual([j.id async for j in api.iter_jobs(server_id="web-1", created_after=since, created_before="2026-12-02T00:00:00Z")], ["scan_a"])
+            with self.assertRaisesRegex(ValueError, "timezone-aware"):
+                await api.list_jobs(created_before=datetime(2026, 12, 1))
+
+        asyncio.run(run())
+        self.assertEqual(server.seen[3].path, "/api/jobs/scan_abc/explain")
+        self.assertEqual(server.seen[4].path, "/api/jobs?serverId=web-1&createdAfter=2026-12-01T00%3A00%3A00.000Z&createdBefore=2026-12-02T00%3A00%3A00Z&limit=100")
+        self.assertEqual(len(server.seen), 5)
 
     def test_closing_a_watch_stops_its_reader_at_once(self) -> None:
         def quiet_stream(handler: Any) -> None:

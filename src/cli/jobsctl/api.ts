@@ -62,7 +62,7 @@ export type JobView = {
   finishedAt: string | null;
 };
 
-export const jobEnded = (job: { state: string }) => job.state === 'completed' || job.state === 'failed';
+export const jobEnded = (job: { state: string }) => job.state === 'completed' || job.state === 'failed' || job.state === 'cancelled';
 
 export const jobPath = (id: string) => `/api/jobs/${encodeURIComponent(id)}`;
 

@@ -24,6 +24,21 @@ export const intArg =
     return n;
   };
 
+const AGO_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A point in time for --since/--until: ISO 8601 with a time zone
+ * (2026-12-01T08:00:00Z), or a time ago: 90s, 30m, 6h, 7d. Answers ISO 8601.
+ */
+export const timeArg =
+  (name: string, now = () => Date.now()) =>
+  (v: string): string => {
+    const ago = /^(\d{1,6})([smhd])$/.exec(v);
+    if (ago) return new Date(now() - Number(ago[1]) * AGO_MS[ago[2]!]!).toISOString();
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v))) return new Date(Date.parse(v)).toISOString();
+    throw new CliError(`${name} must be a time ago (30m, 6h, 7d) or ISO 8601 with a time zone (2026-12-01T08:00:00Z), got "${v}"`, EXIT.USAGE);
+  };
+
 export function jsonArg(v: string): unknown {
   try {
     return JSON.parse(v);

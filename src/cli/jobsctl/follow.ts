@@ -5,7 +5,7 @@ import { SseParser, type SseEvent } from './sse.js';
 export type JobEvent = { event: string; id: string | undefined; data: unknown };
 
 /** The last event of a job's stream; its id ends in `-end`. */
-export const TERMINAL = ['completed', 'failed', 'removed'] as const;
+export const TERMINAL = ['completed', 'failed', 'cancelled', 'removed'] as const;
 export type Ending = (typeof TERMINAL)[number];
 const isTerminal = (event: string): event is Ending => (TERMINAL as readonly string[]).includes(event);
 
@@ -103,7 +103,7 @@ function parse(raw: SseEvent): JobEvent {
 async function endingOf(client: Api, id: string): Promise<Ending> {
   try {
     const job = await client.call<JobView>('GET', jobPath(id));
-    return job.state === 'failed' ? 'failed' : 'completed';
+    return job.state === 'failed' || job.state === 'cancelled' ? job.state : 'completed';
   } catch (err) {
     if (err instanceof CliError && err.status === 404) return 'removed';
     throw err;

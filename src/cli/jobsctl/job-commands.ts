@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { JOB_STATES, JOB_TYPES } from '../../jobs/index.js';
 import { api, CliError, EXIT, jobPath, type Api, type JobView } from './api.js';
-import { addEnqueueOptions, addWaitOptions, confirm, dataOption, globalsOf, idempotencyHeaders, intArg, jobOptionsOf, queueOption, type EnqueueOptions } from './args.js';
+import { addEnqueueOptions, addWaitOptions, confirm, dataOption, globalsOf, idempotencyHeaders, intArg, jobOptionsOf, timeArg, queueOption, type EnqueueOptions } from './args.js';
 import { followJobEvents, type Ending, type JobEvent } from './follow.js';
 import { jobSummary, out, paint, ProgressView, stateColor, table, type Globals } from './output.js';
 import { waitAndReport } from './wait.js';
@@ -29,10 +29,13 @@ function addReadCommands(program: Command): void {
     .addOption(queueOption())
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
     .addOption(new Option('--type <type>', 'only jobs of this type').choices(JOB_TYPES))
+    .option('--server <id>', 'only jobs on this server')
+    .option('--since <time>', 'only jobs created since: 30m, 6h, 7d ago, or ISO 8601 (2026-12-01T08:00:00Z)', timeArg('--since'))
+    .option('--until <time>', 'only jobs created before: the same forms as --since', timeArg('--until'))
     .option('--limit <n>', 'jobs per page, 1..100 (default 20; 100 with --all)', intArg('--limit', 1, 100))
-    .option('--cursor <cursor>', 'the nextCursor of the previous page')
+    .option('--cursor <cursor>', 'the nextCursor of the previous page (with the same filters)')
     .option('--all', 'follow nextCursor to the last page')
-    .action(async (o: { queue?: string; state?: string; type?: string; limit?: number; cursor?: string; all?: boolean }) => {
+    .action(async (o: { queue?: string; state?: string; type?: string; server?: string; since?: string; until?: string; limit?: number; cursor?: string; all?: boolean }) => {
       const client = api();
       const limit = o.limit ?? (o.all ? 100 : undefined);
       const query = (cursor: string | undefined) =>
@@ -40,6 +43,9 @@ function addReadCommands(program: Command): void {
           ...(o.queue ? { queue: o.queue } : {}),
           ...(o.state ? { state: o.state } : {}),
           ...(o.type ? { type: o.type } : {}),
+          ...(o.server ? { serverId: o.server } : {}),
+          ...(o.since ? { createdAfter: o.since } : {}),
+          ...(o.until ? { createdBefore: o.until } : {}),
           ...(limit ? { limit: String(limit) } : {}),
           ...(cursor ? { cursor } : {}),
         });
@@ -56,7 +62,7 @@ function addReadCommands(program: Command): void {
           [['id', 'JOB'], ['type', 'TYPE'], ['tenant', 'TENANT'], ['state', 'STATE'], ['progress', 'PROGRESS'], ['attempts', 'ATTEMPTS'], ['createdAt', 'CREATED'], ['finishedAt', 'FINISHED']],
         ),
       );
-      if (!g().json && page.nextCursor) process.stderr.write(paint('dim', `more: jobsctl job:list --cursor=${page.nextCursor} (or --all)`) + '\n');
+      if (!g().json && page.nextCursor) process.stderr.write(paint('dim', `more: the same command with --cursor=${page.nextCursor} (or --all)`) + '\n');
     });
 
   addWaitOptions(
@@ -98,6 +104,7 @@ function addFollowCommands(program: Command): void {
             break;
           case 'completed':
           case 'failed':
+          case 'cancelled':
             // Said once, by the summary below.
             last = e.data as JobView;
             break;

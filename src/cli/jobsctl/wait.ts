@@ -57,5 +57,5 @@ export async function waitAndReport(client: Api, globals: Globals, id: string, t
     return;
   }
   out(globals, job, () => jobSummary(job));
-  if (job.state === 'failed') process.exitCode = EXIT.JOB_FAILED;
+  if (job.state === 'failed' || job.state === 'cancelled') process.exitCode = EXIT.JOB_FAILED;
 }

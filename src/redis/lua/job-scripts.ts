@@ -19,7 +19,7 @@
  * waiting job costs one lookup instead of four.
  */
 const STATE_FN = `
-local function jobState(q, id, f)
+local function storedState(q, id, f)
   if f[9] then
     if redis.call('ZSCORE', q .. 'completed', id) then return 'completed' end
     if redis.call('ZSCORE', q .. 'failed', id) then return 'failed' end
@@ -36,6 +36,12 @@ local function jobState(q, id, f)
   if redis.call('LPOS', q .. 'active', id) then return 'active' end
   return 'waiting'
 end
+-- A job stopped on request failed with the reason 'cancelled' in BullMQ: to callers it is cancelled.
+local function jobState(q, id, f)
+  local st = storedState(q, id, f)
+  if st == 'failed' and f[6] == 'cancelled' then return 'cancelled' end
+  return st
+end
 -- Whether id a sorts at or after id b byte by byte, as sorted sets order members of one score (Lua's own
 -- string comparison follows the server's locale, which need not be bytewise).
 local function atOrAfter(a, b)
@@ -44,6 +50,15 @@ local function atOrAfter(a, b)
     if x ~= y then return x > y end
   end
   return #a >= #b
+end
+-- Forget ids of jobs that are gone from their servers' indexes and the id -> server map.
+local function forgetServers(serverOf, serverPrefix, ids)
+  if #ids == 0 then return end
+  local servers = redis.call('HMGET', serverOf, unpack(ids))
+  for i, id in ipairs(ids) do
+    if servers[i] then redis.call('ZREM', serverPrefix .. servers[i], id) end
+  end
+  redis.call('HDEL', serverOf, unpack(ids))
 end
 local FIELDS = {'name', 'data', 'opts', 'progress', 'returnvalue', 'failedReason', 'timestamp', 'processedOn', 'finishedOn', 'atm'}
 -- Of BullMQ's options only the attempts number is shown: send that, not the whole document.
@@ -72,28 +87,34 @@ return f
  * be being added). A listing over every queue merges the walks of each
  * (JobStore.list).
  *
- * KEYS[1] the index, KEYS[2] the queue's key prefix (bull:{scan}:)
- * ARGV[1] cursor score ('+inf' for the first page) ARGV[2] cursor id ('' for
- * the first page) ARGV[3] limit ARGV[4] state filter ARGV[5] type filter
- * ARGV[6] budget ARGV[7] pruneBefore (ms)
+ * KEYS[1] the index (all jobs, a tenant's, or a server's), KEYS[2] the
+ * queue's key prefix (bull:{scan}:), KEYS[3] the tenant's index when a
+ * server's index is walked for a tenant (a job is listed only if it is in
+ * it too), else KEYS[1] again, KEYS[4] the id -> server map, KEYS[5] the
+ * server index key prefix
+ * ARGV[1] cursor score ('+inf' for the first page; at most the createdBefore
+ * bound) ARGV[2] cursor id ('' for the first page) ARGV[3] limit ARGV[4]
+ * state filter ARGV[5] type filter ARGV[6] budget ARGV[7] pruneBefore (ms)
+ * ARGV[8] the lowest score listed ('-inf', or createdAfter) ARGV[9] '1' when
+ * KEYS[3] is a tenant index to check
  * Returns { nextScore|false, nextId|false, { id, score, state, fields... }... }:
  * no next cursor when the index ends within this walk.
  */
 export const LIST_JOBS_LUA = `${STATE_FN}
-local index, qprefix = KEYS[1], KEYS[2]
+local index, qprefix, member, serverOf, serverPrefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxScore, cursorId = ARGV[1], ARGV[2]
 local limit, stateF, typeF, budget = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
-local pruneBefore = tonumber(ARGV[7])
+local pruneBefore, minScore, checkMember = tonumber(ARGV[7]), ARGV[8], ARGV[9] == '1'
 local cursorScore = tonumber(maxScore)
 local out, gone = {}, {}
 -- Without filters the first page needs limit entries (one more tells whether
 -- the index ends there); with filters, read ahead by hundreds.
-local unfiltered = stateF == '' and typeF == ''
+local unfiltered = stateF == '' and typeF == '' and not checkMember
 local scanned, offset, batch = 0, 0, unfiltered and math.min(limit + 1, 100) or 100
 local lastScore, lastId = false, false
 local exhausted = false
 while #out < limit and scanned < budget and not exhausted do
-  local items = redis.call('ZREVRANGEBYSCORE', index, maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, batch)
+  local items = redis.call('ZREVRANGEBYSCORE', index, maxScore, minScore, 'WITHSCORES', 'LIMIT', offset, batch)
   local stopped = false
   for i = 1, #items, 2 do
     local id, score = items[i], items[i + 1]
@@ -103,7 +124,7 @@ while #out < limit and scanned < budget and not exhausted do
       local f = redis.call('HMGET', qprefix .. id, unpack(FIELDS))
       if not f[1] then
         if tonumber(score) < pruneBefore then table.insert(gone, id) end
-      elseif typeF == '' or f[1] == typeF then
+      elseif (typeF == '' or f[1] == typeF) and (not checkMember or redis.call('ZSCORE', member, id)) then
         local st = jobState(qprefix, id, f)
         if stateF == '' or st == stateF then
           slim(f)
@@ -123,7 +144,10 @@ while #out < limit and scanned < budget and not exhausted do
   offset = offset + batch
   batch = 100
 end
-if #gone > 0 then redis.call('ZREM', index, unpack(gone)) end
+if #gone > 0 then
+  redis.call('ZREM', index, unpack(gone))
+  forgetServers(serverOf, serverPrefix, gone)
+end
 if exhausted then return { false, false, out } end
 return { lastScore, lastId, out }
 `;
@@ -134,23 +158,32 @@ return { lastScore, lastId, out }
  * all of them).
  * KEYS[1] the queue's all-jobs index, KEYS[2] the queue's set of tenants,
  * KEYS[3] the queue's tenant index key prefix (a tenant's index is it plus the tenant),
- * KEYS[4] the prefix of the tenants' sets of jobs not started yet (their quota)
- * ARGV (score, id, tenant) per job.
+ * KEYS[4] the prefix of the tenants' sets of jobs not started yet (their quota),
+ * KEYS[5] the server index key prefix (a server's index is it plus the server id), KEYS[6] the id -> server map
+ * ARGV (score, id, tenant, serverId) per job.
  */
 export const INDEX_JOBS_LUA = `
-local allIdx, tenants, tenantPrefix, queuedPrefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local all, byTenant = {}, {}
-for i = 1, #ARGV, 3 do
-  local score, id, tenant = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  all[#all + 1] = score
-  all[#all + 1] = id
-  local members = byTenant[tenant]
+local allIdx, tenants, tenantPrefix, queuedPrefix, serverPrefix, serverOf = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local all, byTenant, byServer, servers = {}, {}, {}, {}
+local function push(groups, key, score, id)
+  local members = groups[key]
   if not members then
     members = {}
-    byTenant[tenant] = members
+    groups[key] = members
   end
   members[#members + 1] = score
   members[#members + 1] = id
+end
+for i = 1, #ARGV, 4 do
+  local score, id, tenant, server = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  all[#all + 1] = score
+  all[#all + 1] = id
+  push(byTenant, tenant, score, id)
+  if server ~= '' then
+    push(byServer, server, score, id)
+    servers[#servers + 1] = id
+    servers[#servers + 1] = server
+  end
 end
 -- One ZADD per index (in chunks that fit unpack), not one per job.
 local function zadd(key, members)
@@ -163,6 +196,10 @@ for tenant, members in pairs(byTenant) do
   zadd(tenantPrefix .. tenant, members)
   zadd(queuedPrefix .. tenant, members)
   redis.call('SADD', tenants, tenant)
+end
+for server, members in pairs(byServer) do zadd(serverPrefix .. server, members) end
+for i = 1, #servers, 1000 do
+  redis.call('HSET', serverOf, unpack(servers, i, math.min(i + 999, #servers)))
 end
 return #all / 2
 `;
@@ -191,18 +228,35 @@ return redis.call('ZCARD', KEYS[1])
  * API process one call: ZSCAN about \`count\` entries of the queue's all-jobs
  * index from a cursor, and drop from every index of the queue (all, and each
  * tenant's) the entries older than \`pruneBefore\` whose job hash is gone.
+ * Entries of jobs that exist but are in no server index (enqueued by a
+ * version before the server indexes) are added to their server's: one walk
+ * after an upgrade, every job can be listed by server.
  * KEYS[1] all-jobs index, KEYS[2] set of tenants, KEYS[3] the queue's key
- * prefix (bull:{scan}:), KEYS[4] the tenant index key prefix
+ * prefix (bull:{scan}:), KEYS[4] the tenant index key prefix, KEYS[5] the id
+ * -> server map, KEYS[6] the server index key prefix, KEYS[7] the queue's set of cancelled jobs
  * ARGV[1] cursor ARGV[2] count ARGV[3] pruneBefore (ms)
  * Returns { nextCursor, scanned, removed }
  */
-export const SWEEP_INDEX_LUA = `
+export const SWEEP_INDEX_LUA = `${STATE_FN}
 local scan = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local items, qprefix, pruneBefore = scan[2], KEYS[3], tonumber(ARGV[3])
+local serverOf, serverPrefix = KEYS[5], KEYS[6]
 local gone = {}
 for i = 1, #items, 2 do
   local id, score = items[i], tonumber(items[i + 1])
-  if score < pruneBefore and redis.call('EXISTS', qprefix .. id) == 0 then
+  if redis.call('HEXISTS', serverOf, id) == 0 then
+    local data = redis.call('HGET', qprefix .. id, 'data')
+    if data then
+      local ok, decoded = pcall(cjson.decode, data)
+      local server = ok and type(decoded) == 'table' and type(decoded.input) == 'table' and decoded.input.serverId
+      if type(server) == 'string' and server ~= '' then
+        redis.call('ZADD', serverPrefix .. server, items[i + 1], id)
+        redis.call('HSET', serverOf, id, server)
+      end
+    elseif score < pruneBefore then
+      table.insert(gone, id)
+    end
+  elseif score < pruneBefore and redis.call('EXISTS', qprefix .. id) == 0 then
     table.insert(gone, id)
   end
 end
@@ -211,6 +265,8 @@ if #gone > 0 then
   for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     redis.call('ZREM', KEYS[4] .. tenant, unpack(gone))
   end
+  forgetServers(serverOf, serverPrefix, gone)
+  redis.call('ZREM', KEYS[7], unpack(gone))
 end
 return { scan[1], #items / 2, #gone }
 `;
@@ -232,10 +288,10 @@ for start = 0, total - 1, 500 do
   local ids = redis.call('ZREVRANGE', KEYS[1], start, math.min(start + 499, start + budget - seen - 1))
   for _, id in ipairs(ids) do
     seen = seen + 1
-    local h = redis.call('HMGET', qp .. id, 'name', 'processedOn', 'finishedOn')
+    local h = redis.call('HMGET', qp .. id, 'name', 'processedOn', 'finishedOn', 'failedReason')
     if h[1] then
       local f = {}
-      f[1], f[8], f[9] = h[1], h[2], h[3]
+      f[1], f[8], f[9], f[6] = h[1], h[2], h[3], h[4]
       local k = jobState(qp, id, f)
       counts[k] = (counts[k] or 0) + 1
     end
