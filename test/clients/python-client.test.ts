@@ -53,6 +53,8 @@ describe('the Python package (clients/python): installed offline into a fresh ve
     mkdirSync(path.join(source, 'site'));
     writeFileSync(path.join(source, 'site', 'index.html'), '<h1>py</h1>');
     app = await makeApp({
+      // The Python tests' webhook receiver listens on loopback.
+      env: { WEBHOOK_ALLOW_PRIVATE: 'on', WEBHOOK_BACKOFF_BASE_MS: '100' },
       servers: [
         { id: 'py-scan', tenant: 'py', host: '127.0.0.1', scan: { ports: [1], timeoutMs: 200 } },
         { id: 'py-fail', tenant: 'py', host: '127.0.0.1', update: { command: [node, '-e', "console.error('E: nope'); process.exit(5)"] } },

@@ -35,7 +35,8 @@ describe('the Python package\'s models (clients/python/jobs_api/models.py) and i
 
   it('has a call for every route of the OpenAPI document, and names no route the document lacks', () => {
     const source = readdirSync(PACKAGE)
-      .filter((f) => f.endsWith('.py'))
+      // models.py names the routes whose answers its classes are ("The data of GET ..."): that is no call.
+      .filter((f) => f.endsWith('.py') && f !== 'models.py')
       .map((f) => readFileSync(path.join(PACKAGE, f), 'utf8'))
       .join('\n');
     const routes = operations();

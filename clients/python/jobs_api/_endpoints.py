@@ -20,6 +20,7 @@ from .models import (
     BulkSubmitted,
     CancelOutcome,
     Cleaned,
+    CreateWebhook,
     DeadLetterPage,
     Drained,
     ErrorSummary,
@@ -39,6 +40,7 @@ from .models import (
     Restore,
     RestoreRemoved,
     RestoreStarted,
+    RotateWebhookSecret,
     ScanRecord,
     ScanStarted,
     Schedule,
@@ -52,6 +54,8 @@ from .models import (
     TenantStats,
     Unstuck,
     UpdateStarted,
+    Webhook,
+    WebhookDeliveryAttempt,
     WorkerStatus,
 )
 
@@ -542,3 +546,37 @@ def set_tenant_limit(tenant: str, max_active: int, ttl_seconds: Optional[int] = 
 def reset_tenant_limit(tenant: str) -> Call[TenantLimit]:
     """DELETE /api/tenants/{tenant}/limits"""
     return Call("DELETE", "/api/tenants/{}/limits".format(_p(tenant)), decoder(TenantLimit), idempotent=True)
+
+
+# -- webhooks ---------------------------------------------------------------------------------------------
+
+
+def create_webhook(url: str, events: Sequence[str]) -> Call[CreateWebhook]:
+    """POST /api/webhooks"""
+    # Not idempotent: a repeat would register a second webhook with a second secret.
+    return Call("POST", "/api/webhooks", decoder(CreateWebhook), body={"url": url, "events": list(events)})
+
+
+def list_webhooks() -> Call[List[Webhook]]:
+    """GET /api/webhooks"""
+    return Call("GET", "/api/webhooks", list_decoder(Webhook), idempotent=True)
+
+
+def get_webhook(webhook_id: str) -> Call[Webhook]:
+    """GET /api/webhooks/{id}"""
+    return Call("GET", "/api/webhooks/" + _p(webhook_id), decoder(Webhook), idempotent=True)
+
+
+def remove_webhook(webhook_id: str) -> Call[ScheduleRemoved]:
+    """DELETE /api/webhooks/{id}"""
+    return Call("DELETE", "/api/webhooks/" + _p(webhook_id), decoder(ScheduleRemoved), idempotent=True)
+
+
+def rotate_webhook_secret(webhook_id: str) -> Call[RotateWebhookSecret]:
+    """POST /api/webhooks/{id}/rotate-secret"""
+    return Call("POST", "/api/webhooks/{}/rotate-secret".format(_p(webhook_id)), decoder(RotateWebhookSecret))
+
+
+def webhook_deliveries(webhook_id: str) -> Call[List[WebhookDeliveryAttempt]]:
+    """GET /api/webhooks/{id}/deliveries"""
+    return Call("GET", "/api/webhooks/{}/deliveries".format(_p(webhook_id)), list_decoder(WebhookDeliveryAttempt), idempotent=True)

@@ -25,6 +25,7 @@ from .models import (
     BulkSubmitted,
     CancelOutcome,
     Cleaned,
+    CreateWebhook,
     DeadLetter,
     DeadLetterPage,
     Drained,
@@ -45,6 +46,7 @@ from .models import (
     Restore,
     RestoreRemoved,
     RestoreStarted,
+    RotateWebhookSecret,
     ScanRecord,
     ScanStarted,
     Schedule,
@@ -58,6 +60,8 @@ from .models import (
     TenantStats,
     Unstuck,
     UpdateStarted,
+    Webhook,
+    WebhookDeliveryAttempt,
     WorkerStatus,
 )
 
@@ -439,6 +443,26 @@ class AsyncJobsApi:
 
     async def remove_schedule(self, schedule_id: str, *, tenant: Optional[str] = None) -> ScheduleRemoved:
         return await self.call(ep.remove_schedule(schedule_id, tenant))
+
+    # -- webhooks ---------------------------------------------------------------------------------------
+
+    async def create_webhook(self, url: str, events: Sequence[str]) -> CreateWebhook:
+        return await self.call(ep.create_webhook(url, events))
+
+    async def list_webhooks(self) -> List[Webhook]:
+        return await self.call(ep.list_webhooks())
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        return await self.call(ep.get_webhook(webhook_id))
+
+    async def remove_webhook(self, webhook_id: str) -> ScheduleRemoved:
+        return await self.call(ep.remove_webhook(webhook_id))
+
+    async def rotate_webhook_secret(self, webhook_id: str) -> RotateWebhookSecret:
+        return await self.call(ep.rotate_webhook_secret(webhook_id))
+
+    async def webhook_deliveries(self, webhook_id: str) -> List[WebhookDeliveryAttempt]:
+        return await self.call(ep.webhook_deliveries(webhook_id))
 
     # -- dead letters -----------------------------------------------------------------------------------
 

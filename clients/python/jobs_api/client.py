@@ -18,6 +18,7 @@ from .models import (
     BulkSubmitted,
     CancelOutcome,
     Cleaned,
+    CreateWebhook,
     DeadLetter,
     DeadLetterPage,
     Drained,
@@ -38,6 +39,7 @@ from .models import (
     Restore,
     RestoreRemoved,
     RestoreStarted,
+    RotateWebhookSecret,
     ScanRecord,
     ScanStarted,
     Schedule,
@@ -51,6 +53,8 @@ from .models import (
     TenantStats,
     Unstuck,
     UpdateStarted,
+    Webhook,
+    WebhookDeliveryAttempt,
     WorkerStatus,
 )
 
@@ -479,6 +483,29 @@ class JobsApi:
 
     def remove_schedule(self, schedule_id: str, *, tenant: Optional[str] = None) -> ScheduleRemoved:
         return self.call(ep.remove_schedule(schedule_id, tenant))
+
+    # -- webhooks ---------------------------------------------------------------------------------------
+
+    def create_webhook(self, url: str, events: Sequence[str]) -> CreateWebhook:
+        """Register an endpoint for your jobs' events; the answer's `secret` is shown this once (verify with jobs_api.webhooks.verify)."""
+        return self.call(ep.create_webhook(url, events))
+
+    def list_webhooks(self) -> List[Webhook]:
+        return self.call(ep.list_webhooks())
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        return self.call(ep.get_webhook(webhook_id))
+
+    def remove_webhook(self, webhook_id: str) -> ScheduleRemoved:
+        return self.call(ep.remove_webhook(webhook_id))
+
+    def rotate_webhook_secret(self, webhook_id: str) -> RotateWebhookSecret:
+        """A new secret; the previous one also signs for 24 hours."""
+        return self.call(ep.rotate_webhook_secret(webhook_id))
+
+    def webhook_deliveries(self, webhook_id: str) -> List[WebhookDeliveryAttempt]:
+        """The webhook's latest 100 delivery attempts, newest first."""
+        return self.call(ep.webhook_deliveries(webhook_id))
 
     # -- dead letters -----------------------------------------------------------------------------------
 

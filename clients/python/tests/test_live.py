@@ -11,7 +11,7 @@ import threading
 import unittest
 import uuid
 from datetime import datetime, timedelta
-from typing import List
+from typing import Any, Dict, List
 
 from jobs_api import (
     BackupResult,
@@ -391,3 +391,58 @@ class AdminTest(LiveTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WebhooksTest(LiveTest):
+    def test_a_webhook_receives_a_completed_job_signed_with_its_secret(self) -> None:
+        import json
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        from jobs_api.webhooks import WebhookVerificationError, verify
+
+        received: List[Dict[str, Any]] = []
+        arrived = threading.Event()
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                received.append({"headers": dict(self.headers.items()), "body": body})
+                self.send_response(204)
+                self.end_headers()
+                arrived.set()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            hook = self.api.create_webhook("http://127.0.0.1:{}/jobs".format(server.server_address[1]), ["job.completed"])
+            self.assertTrue(hook.secret.startswith("whsec_"))
+            self.assertIn(hook.id, [h.id for h in self.api.list_webhooks()])
+            self.assertEqual(self.api.get_webhook(hook.id).events, ["job.completed"])
+
+            job = self.api.scan(self.scan_server, scan_type="quick")
+            self.api.wait(job.job_id, timeout=60)
+            ours: List[Dict[str, Any]] = []
+            for _ in range(100):
+                arrived.wait(0.2)
+                ours = [r for r in received if json.loads(r["body"])["data"]["jobId"] == job.job_id]
+                if ours:
+                    break
+            self.assertEqual(len(ours), 1)
+            event = verify(hook.secret, ours[0]["headers"], ours[0]["body"])
+            self.assertEqual((event["type"], event["data"]["state"]), ("job.completed", "completed"))
+            with self.assertRaises(WebhookVerificationError):
+                verify(hook.secret, ours[0]["headers"], ours[0]["body"].replace(b"completed", b"c0mpleted"))
+
+            deliveries = self.api.webhook_deliveries(hook.id)
+            self.assertIn((job.job_id, "delivered", 204), [(d.job_id, d.status, d.status_code) for d in deliveries])
+            rotated = self.api.rotate_webhook_secret(hook.id)
+            self.assertNotEqual(rotated.secret, hook.secret)
+            self.assertTrue(self.api.remove_webhook(hook.id).removed)
+            with self.assertRaises(NotFoundError):
+                self.api.get_webhook(hook.id)
+        finally:
+            server.shutdown()
+            server.server_close()
