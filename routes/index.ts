@@ -5,6 +5,7 @@ import jobRoutes from './jobs.js';
 import metricsRoutes from './metrics.js';
 import prometheusRoutes from './prometheus.js';
 import queueRoutes from './queues.js';
+import queueCapacityRoutes from './queue-capacity.js';
 import scheduleRoutes from './schedules.js';
 import serverRoutes from './servers.js';
 import tenantRoutes from './tenants.js';
@@ -20,6 +21,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(metricsRoutes, { prefix: '/api/metrics' });
   await app.register(prometheusRoutes);
   await app.register(queueRoutes, { prefix: '/api/queues' });
+  await app.register(queueCapacityRoutes, { prefix: '/api/queues' });
   await app.register(deadLetterRoutes, { prefix: '/api/dead-letters' });
   await app.register(workerRoutes, { prefix: '/api/workers' });
   await app.register(scheduleRoutes, { prefix: '/api/schedules' });

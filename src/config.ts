@@ -53,6 +53,12 @@ const envSchema = z.object({
   FAILED_RETENTION_SEC: z.coerce.number().int().min(60).max(366 * 86_400).default(JOB_DEFAULTS.failedAgeSec),
   TENANT_MAX_ACTIVE: z.coerce.number().int().min(1).max(10_000).default(10),
   TENANT_MAX_SHARE: z.coerce.number().gt(0, 'must be more than 0').max(1, 'must be at most 1').default(0.5),
+  GLOBAL_MAX_ACTIVE: z.coerce
+    .number({ error: 'must be a whole number of jobs (0: no cap)' })
+    .int('must be a whole number of jobs (0: no cap)')
+    .min(0, 'must be 0 (no cap) or more')
+    .max(1_000_000, 'must be at most 1000000')
+    .default(0),
   ADMIN_USER: optionalString,
   ADMIN_PASSWORD: optionalString,
   VIEWER_USER: optionalString,
@@ -132,6 +138,8 @@ export type Config = Readonly<{
   tenantMaxActive: number;
   /** The largest share of a queue's capacity one tenant may use (default half). */
   tenantMaxShare: number;
+  /** Jobs active at once over every queue and worker process (0: no cap). */
+  globalMaxActive: number;
   /** Requests one tenant may make to /api per window (0: no limit). */
   apiRateLimit: Readonly<{ max: number; windowMs: number }>;
   /**
@@ -311,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dashboard: Object.freeze({ adminUser: e.ADMIN_USER, adminPassword: e.ADMIN_PASSWORD, viewerUser: e.VIEWER_USER, viewerPassword: e.VIEWER_PASSWORD }),
     tenantMaxActive: e.TENANT_MAX_ACTIVE,
     tenantMaxShare: e.TENANT_MAX_SHARE,
+    globalMaxActive: e.GLOBAL_MAX_ACTIVE,
     apiRateLimit: Object.freeze({ max: e.API_RATE_LIMIT, windowMs: e.API_RATE_WINDOW_MS }),
     queueRateLimits: Object.freeze(parseQueueRateLimits(e.QUEUE_RATE_LIMITS)),
     queueConcurrency: Object.freeze(parseQueueConcurrency(e.QUEUE_CONCURRENCY)),

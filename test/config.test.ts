@@ -27,6 +27,14 @@ describe('configuration', () => {
     expect(loadConfig({ TENANT_MAX_SHARE: '1' }).tenantMaxShare).toBe(1);
   });
 
+  it('caps the jobs active over every queue with GLOBAL_MAX_ACTIVE (0, the default: no cap), naming it when wrong', () => {
+    expect(loadConfig({}).globalMaxActive).toBe(0);
+    expect(loadConfig({ GLOBAL_MAX_ACTIVE: '100' }).globalMaxActive).toBe(100);
+    expect(() => loadConfig({ GLOBAL_MAX_ACTIVE: '-1' })).toThrow(/GLOBAL_MAX_ACTIVE: must be 0 \(no cap\) or more/);
+    expect(() => loadConfig({ GLOBAL_MAX_ACTIVE: 'lots' })).toThrow(/GLOBAL_MAX_ACTIVE: must be a whole number of jobs/);
+    expect(() => loadConfig({ GLOBAL_MAX_ACTIVE: '2.5' })).toThrow(/GLOBAL_MAX_ACTIVE: must be a whole number of jobs/);
+  });
+
   it('reads BACKUP_ENCRYPTION_KEY as 32 bytes of hex or base64, and refuses anything else', () => {
     const key = Buffer.alloc(32, 7);
     expect(loadConfig({}).backupKey).toBeUndefined();

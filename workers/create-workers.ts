@@ -60,8 +60,8 @@ export function createWorker(
   return worker;
 }
 
-/** One BullMQ worker per queue, sharing one waiting connection. */
-export function createWorkers(connection: Redis, prefix: string, deps: WorkerDeps): Record<QueueName, Worker> {
-  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger, deps.config.queueRateLimits[queue], deps.config.workerLockMs, deps.config.queueConcurrency[queue]);
+/** One BullMQ worker per queue, sharing one waiting connection; `concurrency`: QUEUE_CONCURRENCY unless worker:scale set another. */
+export function createWorkers(connection: Redis, prefix: string, deps: WorkerDeps, concurrency: Readonly<Record<QueueName, number>> = deps.config.queueConcurrency): Record<QueueName, Worker> {
+  const make = (queue: QueueName) => createWorker(queue, processorFor(queue, deps), connection, prefix, deps.logger, deps.config.queueRateLimits[queue], deps.config.workerLockMs, concurrency[queue]);
   return Object.fromEntries(QUEUE_NAMES.map((queue) => [queue, make(queue)])) as Record<QueueName, Worker>;
 }

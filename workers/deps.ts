@@ -6,7 +6,7 @@ import type { BackupCatalog } from '../src/backups/catalog.js';
 import type { RestoreCatalog } from '../src/backups/restores.js';
 import type { CancelListener } from '../src/coordination/cancel-listener.js';
 import type { RecordStore } from '../src/store/records.js';
-import type { TenantSlots } from '../src/coordination/tenant-slots.js';
+import type { GlobalSlots, TenantSlots } from '../src/coordination/tenant-slots.js';
 import type { ServerLocks } from '../src/coordination/server-locks.js';
 import type { RunningCommands } from '../src/coordination/running-commands.js';
 
@@ -28,6 +28,8 @@ export type WorkerDeps = {
   commands?: RunningCommands;
   /** Fair scheduling between tenants; absent in the benchmark's bare wiring. */
   slots?: TenantSlots;
+  /** GLOBAL_MAX_ACTIVE: absent when it is 0 (no cap). */
+  global?: GlobalSlots;
   /** Publish "job X has new log lines" for event streams. */
   notifyLog?: (jobId: string) => Promise<unknown>;
   /** The jobs this process is working on now (id -> type), for the shutdown to say which it cut short. */

@@ -8,6 +8,7 @@ import { redisKeys } from '../src/redis/keys.js';
 import { envelopeSchema, JOB_TYPES_OF_QUEUE, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from '../src/jobs/index.js';
 import { CANCELLED } from '../src/coordination/cancel-requests.js';
 import type { HeldLock } from '../src/coordination/server-locks.js';
+import type { HeldSlot } from '../src/coordination/tenant-slots.js';
 import { SHUTDOWN_CUT, type WorkerDeps } from './deps.js';
 import { JobLog } from './job-log.js';
 import { ProgressReporter } from './progress.js';
@@ -63,8 +64,8 @@ type Attempt = {
   jobLog: JobLog;
 };
 
-/** What a running job holds until it ends: its tenant's slot and its server's lock. */
-type Turn = { slot?: { release(): void }; lock?: HeldLock };
+/** What a running job holds until it ends: its tenant's slot, a GLOBAL_MAX_ACTIVE slot and its server's lock. */
+type Turn = { slot?: HeldSlot; global?: { release(): void }; lock?: HeldLock };
 
 /**
  * The steps every job shares: 10 started, re-parse the data with the schema
@@ -208,30 +209,55 @@ async function noteCancelled(queue: QueueName, job: Job<JobEnvelope>, reason: st
 }
 
 /**
- * The tenant's slot, then (backups and updates) the server's lock. A job
- * that finds its server busy gives its slot back while it waits, so that it
- * does not keep its tenant's other jobs from running.
+ * The tenant's slot (its cap and its throttle), then a GLOBAL_MAX_ACTIVE
+ * slot, then (backups and updates) the server's lock. A job that does not get
+ * them all gives back what it took while it waits, so that it does not keep
+ * its tenant's other jobs from running (nor count as one of its throttled starts).
  */
 async function waitForTurn(attempt: Attempt, tenant: string, server: Server, waitingOn: Map<string, string>): Promise<Turn> {
   const { queue, job, deps } = attempt;
+  const fairRetryMs = () => FAIR_RETRY_MS + Math.floor(Math.random() * FAIR_RETRY_MS);
   let slot: Turn['slot'];
   if (deps.slots) {
     const got = await deps.slots.acquire(queue, tenant, job.id!);
-    if (!('held' in got)) {
+    if ('throttled' in got) {
+      const { max, perMs, freeAt } = got.throttled;
+      // Back when the window lets one more start (spread a little: the jobs it holds do not all come back at once).
       return waitAgain(
         attempt,
         waitingOn,
-        `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`,
-        FAIR_RETRY_MS + Math.floor(Math.random() * FAIR_RETRY_MS),
+        `tenant ${tenant} is throttled to ${max} ${queue} job start${max === 1 ? '' : 's'} per ${spell(perMs)} (queue:throttle-org), all taken; this job runs when the window frees one`,
+        Math.max(0, freeAt - Date.now()) + Math.floor(Math.random() * FAIR_RETRY_MS),
       );
+    }
+    if (!('held' in got)) {
+      return waitAgain(attempt, waitingOn, `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`, fairRetryMs());
     }
     slot = got.held;
   }
+  let global: Turn['global'];
+  if (deps.global) {
+    // A failed call gives back what the job took (its renewal would otherwise hold it for as long as the process lives).
+    const got = await deps.global.acquire(job.id!).catch((err: unknown) => {
+      slot?.giveBack();
+      throw err;
+    });
+    if (!('held' in got)) {
+      slot?.giveBack();
+      return waitAgain(attempt, waitingOn, `${got.active} of the ${got.cap} jobs allowed at once over every queue (GLOBAL_MAX_ACTIVE) are running; this job runs when one ends`, fairRetryMs());
+    }
+    global = got.held;
+  }
   let lock: HeldLock | undefined;
   if (deps.locks && LOCKED_QUEUES.has(queue)) {
-    const got = await deps.locks.acquire(queue, server.id, job.id!);
+    const got = await deps.locks.acquire(queue, server.id, job.id!).catch((err: unknown) => {
+      slot?.giveBack();
+      global?.release();
+      throw err;
+    });
     if ('holder' in got) {
-      slot?.release();
+      slot?.giveBack();
+      global?.release();
       return waitAgain(attempt, waitingOn, `job ${got.holder} holds the ${queue} lock of server ${server.id}; this job runs when it is free`, LOCK_RETRY_MS);
     }
     lock = got.held;
@@ -240,7 +266,8 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
     // A worker process that died left its command running: end it (this machine), or wait for it (another).
     const leftover = await deps.commands.endLeftover(server.id);
     if (leftover.status === 'running') {
-      slot?.release();
+      slot?.giveBack();
+      global?.release();
       await lock?.release();
       return waitAgain(attempt, waitingOn, `${leftover.why}; this job runs when it has ended`, LOCK_RETRY_MS);
     }
@@ -250,7 +277,13 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
     }
   }
   waitingOn.delete(job.id!);
-  return { slot, lock };
+  return { slot, global, lock };
+}
+
+/** A throttle's interval as jobsctl takes it: 90s, 1m, 2h. */
+function spell(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }
 
 /** Back to `delayed`, not a failed attempt: waiting for a turn is not an error, and must not use up the job's retries. */
@@ -326,6 +359,7 @@ async function run<D, R extends object>(queue: QueueName, processor: Processor<D
     clearTimeout(timeout);
     deps.running?.delete(job.id!);
     turn.slot?.release();
+    turn.global?.release();
     await jobLog.flush();
     await turn.lock?.release();
   }

@@ -6,11 +6,13 @@ import { SHUTDOWN_CUT } from './deps.js';
 import { startWebhooks } from './webhooks.js';
 import type { Config } from '../src/config.js';
 import type { Inventory } from '../src/inventory.js';
-import type { QueueName } from '../src/jobs/index.js';
+import { QUEUE_NAMES, type QueueName } from '../src/jobs/index.js';
 import { BackupCatalog } from '../src/backups/catalog.js';
 import { RestoreCatalog } from '../src/backups/restores.js';
 import { CancelListener } from '../src/coordination/cancel-listener.js';
-import { TenantSlots } from '../src/coordination/tenant-slots.js';
+import { ConcurrencyFollower } from '../src/coordination/concurrency-follower.js';
+import { readConcurrencyOverrides } from '../src/coordination/concurrency-overrides.js';
+import { GlobalSlots, TenantSlots } from '../src/coordination/tenant-slots.js';
 import { RecordStore } from '../src/store/records.js';
 import { ServerLocks } from '../src/coordination/server-locks.js';
 import { RunningCommands } from '../src/coordination/running-commands.js';
@@ -87,7 +89,12 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
         if (leftover?.status === 'ended') logger.warn({ serverId: s.id, pgid: leftover.entry.pgid, job: leftover.entry.jobId }, 'ended an update command a dead worker process left running');
       }),
   );
-  const workers = createWorkers(connection, config.queuePrefix, {
+  // Fair scheduling's capacity follows each queue's live concurrency (worker:scale), read from its worker.
+  const concurrencyNow = (queue: QueueName) => workers[queue].concurrency;
+  // A process started after a worker:scale starts at the queue's concurrency then, not at QUEUE_CONCURRENCY's.
+  const overrides = await readConcurrencyOverrides(connection, config.queuePrefix);
+  const startConcurrency = Object.fromEntries(QUEUE_NAMES.map((q) => [q, overrides[q] ?? config.queueConcurrency[q]])) as Record<QueueName, number>;
+  const workers: Record<QueueName, Worker> = createWorkers(connection, config.queuePrefix, {
     running,
     commands,
     config,
@@ -99,10 +106,17 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
     catalog,
     restores,
     redis: connection,
-    slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency),
+    slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, concurrencyNow),
+    ...(config.globalMaxActive > 0 ? { global: new GlobalSlots(connection, config.queuePrefix, config.globalMaxActive) } : {}),
     notifyLog: (jobId) => connection.publish(logChannel, jobId),
-  });
+  }, startConcurrency);
+  // worker:scale: each queue's concurrency set at run time, followed by every worker process.
   const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
+  const follower = new ConcurrencyFollower(connection, config.queuePrefix, workers, config.queueConcurrency, (queue, from, to) => {
+    logger.info({ queue, from, to }, 'queue concurrency changed (worker:scale)');
+    reporter.changed();
+  });
+  follower.start();
   reporter.start();
   // Webhooks: job outcomes read from the queues' event streams become deliveries of the {webhooks} queue.
   const webhooks = startWebhooks(connection, config, logger);
@@ -117,6 +131,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   // Every step is bounded: with Redis gone, BullMQ's close and a polite QUIT would wait for it for ever.
   const close = async () => {
     clearInterval(restoreSweep);
+    follower.stop();
     const all = Object.values(workers);
     // The webhook side closes alongside, within the same bound: a delivery cut short is made again later (same webhook-id).
     const closing = Promise.all([...all.map((w) => w.close()), webhooks.close()]);

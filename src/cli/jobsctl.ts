@@ -1,10 +1,12 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { QUEUE_NAMES } from '../jobs/index.js';
 import { api, CliError, EXIT, type JobView } from './jobsctl/api.js';
-import { confirm, dataOption, globalsOf, intArg, olderThanOption, queueOption, requireQueue } from './jobsctl/args.js';
+import { confirm, dataOption, durationArg, globalsOf, intArg, olderThanOption, queueOption, requireQueue } from './jobsctl/args.js';
 import { addJobCommands } from './jobsctl/job-commands.js';
 import { addExplainCommand } from './jobsctl/job-explain.js';
+import { addCapacityCommands } from './jobsctl/capacity-commands.js';
 import { out, paint, stateColor, table } from './jobsctl/output.js';
+import { addQueueOpsCommands, formatDuration } from './jobsctl/queue-ops-commands.js';
 import { addServerCommands } from './jobsctl/server-commands.js';
 
 /**
@@ -27,8 +29,10 @@ export function buildProgram(): Command {
   addQueueStateCommands(program);
   addFailureCommands(program);
   addStuckAndDrainCommands(program);
+  addQueueOpsCommands(program);
   addTenantLimitCommands(program);
   addWorkerCommands(program);
+  addCapacityCommands(program);
   addScheduleCommands(program);
   addJobCommands(program);
   addExplainCommand(program);
@@ -233,13 +237,25 @@ function addStuckAndDrainCommands(program: Command): void {
 
   program
     .command('queue:drain')
-    .description('remove the waiting jobs of a queue (--delayed: the delayed ones too)')
+    .description('remove the waiting jobs of a queue (--remove, the default; --delayed: the delayed ones too), or keep them and move them to delayed (--delay=24h)')
     .addOption(queueOption())
+    .option('--remove', 'remove the waiting jobs: they are lost (what queue:drain does without --delay)')
     .option('--delayed', 'also remove delayed jobs')
-    .action(async (o: { queue?: string; delayed?: boolean }) => {
+    .addOption(
+      new Option('--delay <duration>', 'keep the waiting jobs: move them to delayed for this long (30m, 6h, 24h; 1s..30d)')
+        .argParser(durationArg('--delay', 1000, 30 * 86_400_000))
+        .conflicts(['remove', 'delayed']),
+    )
+    .action(async (o: { queue?: string; delayed?: boolean; delay?: number }) => {
       const queue = requireQueue(o.queue);
+      type Drained = { removed: { waiting: number; delayed: number }; movedToDelayed?: number; delayedUntil?: string };
+      if (o.delay !== undefined) {
+        await confirm(g(), `Move every waiting job of ${queue} to delayed for ${formatDuration(o.delay)}? They run when due.`);
+        const r = await api().call<Drained>('POST', `/api/queues/${queue}/drain`, { delayMs: o.delay });
+        return out(g(), r, () => `moved ${r.movedToDelayed} waiting jobs of ${queue} to delayed, due at ${r.delayedUntil}`);
+      }
       await confirm(g(), `Remove every waiting${o.delayed ? ' and delayed' : ''} job of ${queue}? They are lost.`);
-      const r = await api().call<{ removed: { waiting: number; delayed: number } }>('POST', `/api/queues/${queue}/drain`, { delayed: o.delayed === true });
+      const r = await api().call<Drained>('POST', `/api/queues/${queue}/drain`, { delayed: o.delayed === true });
       out(g(), r, () => `removed ${r.removed.waiting} waiting and ${r.removed.delayed} delayed jobs from ${queue}`);
     });
 }

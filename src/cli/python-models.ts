@@ -87,6 +87,8 @@ const PART_NAMES: Readonly<Record<string, string>> = {
   'WorkerProcess.queues{}': 'WorkerProcessQueue',
   'TenantStats.queues': 'TenantQueues',
   'TenantQueues.backup': 'TenantQueueCounts',
+  'TenantLimit.throttle': 'TenantThrottle',
+  'QueueConcurrency.processes[]': 'ProcessConcurrency',
 };
 
 /** Literal types that get a name of their own (and keep it wherever the same values appear). */

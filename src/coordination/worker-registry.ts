@@ -18,6 +18,37 @@ export type ProcessReport = {
 
 export type QueueWorkers = { online: number; concurrency: number; active: number } & Record<Counter, number>;
 
+/** What the throughput buckets count per minute: attempts that completed, failed for good, or were stopped on request (cancelled). */
+export const FINISHED = ['completed', 'failed', 'cancelled'] as const;
+export type Finished = (typeof FINISHED)[number];
+/** A minute's bucket lives a day and an hour: the longest window read is a day. */
+export const THROUGHPUT_TTL_SECONDS = 25 * 3600;
+export const MINUTE_MS = 60_000;
+
+/** One minute of a queue's throughput: when it began, and the jobs that finished in it. */
+export type MinuteBucket = { minute: string } & Record<Finished, number>;
+
+/**
+ * The jobs of a queue the workers finished in each of the last `windowMin`
+ * minutes (the current one included), oldest first: the buckets WorkerReporter
+ * writes, one HMGET per minute in one pipeline (every bucket of a queue shares
+ * its hash tag). Exact however few finished jobs BullMQ retains.
+ */
+export async function readThroughput(redis: Redis, prefix: string, queue: QueueName, windowMin: number, now = Date.now()): Promise<MinuteBucket[]> {
+  const keys = redisKeys(prefix);
+  const last = Math.floor(now / MINUTE_MS);
+  const minutes = Array.from({ length: windowMin }, (_, i) => last - windowMin + 1 + i);
+  const p = redis.pipeline();
+  for (const m of minutes) p.hmget(keys.throughput(queue, m), ...FINISHED);
+  const rows = (await p.exec()) ?? [];
+  return minutes.map((m, i) => {
+    const [err, values] = rows[i] ?? [null, null];
+    if (err) throw err;
+    const v = (values as Array<string | null> | null) ?? [];
+    return { minute: new Date(m * MINUTE_MS).toISOString(), ...(Object.fromEntries(FINISHED.map((f, j) => [f, Number(v[j] ?? 0)])) as Record<Finished, number>) };
+  });
+}
+
 /** Worker processes that reported in the last 30 s (WorkerReporter writes the registry). */
 export async function workerProcesses(redis: Redis, prefix: string, now = Date.now()): Promise<number> {
   return redis.zcount(redisKeys(prefix).workerRegistry, now - OFFLINE_AFTER_MS, '+inf');

@@ -18,6 +18,7 @@ import { ReplicaConfirmer } from '../store/replication.js';
 import { DeadLetters } from '../services/dead-letters.js';
 import { QueueOps } from '../services/queue-ops.js';
 import { TenantAdmin } from '../services/tenant-admin.js';
+import { QueueCapacity } from '../services/queue-capacity.js';
 import { StatsService } from '../services/stats.js';
 import { JobEventsHub } from '../services/job-events.js';
 import { RecordStore } from '../store/records.js';
@@ -41,6 +42,8 @@ declare module 'fastify' {
     explainer: JobExplainer;
     /** Queue-wide operations (admin). */
     queueOps: QueueOps;
+    /** Each queue's concurrency at run time (worker:scale), followed by every worker process. */
+    capacity: QueueCapacity;
     deadLetters: DeadLetters;
     schedules: Schedules;
     tenants: TenantAdmin;
@@ -118,6 +121,7 @@ export const servicesPlugin = fp(
     app.decorate('tickets', new StreamTickets(redis, config.queuePrefix));
     const tenants = new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency);
     app.decorate('tenants', tenants);
+    app.decorate('capacity', new QueueCapacity(redis, config.queuePrefix, config.queueConcurrency));
     app.decorate('explainer', new JobExplainer(redis, config.queuePrefix, queues, jobs, tenants, config.queueRateLimits));
     app.decorate('webhooks', new WebhookService(redis, config.queuePrefix, { allowPrivate: config.webhooks.allowPrivate, maxPerTenant: config.webhooks.maxPerTenant }));
     app.decorate('stats', new StatsService(redis, config.queuePrefix, queues, () => app.workers));

@@ -15,7 +15,7 @@ import { QUEUES, queueOfJobId, type QueueName } from '../jobs/index.js';
  *   (`bull:jobsapi:{scan}:...`: job index, records, server locks, tenant
  *   slots and limits, cancel requests, replay markers) live on one node,
  *   so the scripts that read a job and its index together can run there;
- * - what is not per queue (the worker registry) has the tag `{jobsapi}`;
+ * - what is not per queue (the worker registry, GLOBAL_MAX_ACTIVE's slots) has the tag `{jobsapi}`;
  * - webhooks have the tag `{webhooks}`: their BullMQ delivery queue
  *   (`bull:{webhooks}:...`) and their registrations and delivery logs
  *   (`bull:jobsapi:{webhooks}:...`), which the create script touches together;
@@ -48,7 +48,14 @@ export function redisKeys(prefix: string) {
      */
     bullmq: (queue: QueueName) => {
       const q = `${prefix}:${QUEUES[queue].redisName}:`;
-      return { wait: `${q}wait`, prioritized: `${q}prioritized`, delayed: `${q}delayed`, jobLog: (jobId: string) => `${q}${jobId}:logs` };
+      return {
+        wait: `${q}wait`,
+        prioritized: `${q}prioritized`,
+        delayed: `${q}delayed`,
+        jobLog: (jobId: string) => `${q}${jobId}:logs`,
+        /** The lock of an active job (its worker's token): remove-stuck deletes the one a hung worker keeps renewing. */
+        jobLock: (jobId: string) => `${q}${jobId}:lock`,
+      };
     },
 
     /** The listing index of each queue: its jobs by creation time (`all`), the same per tenant, and the queue's tenants. */
@@ -70,6 +77,9 @@ export function redisKeys(prefix: string) {
 
     /** The queue's jobs stopped on request (id -> when): BullMQ keeps them as failed; the counts tell them apart. */
     cancelled: (queue: QueueName) => `${tagged(queue)}:cancelled`,
+
+    /** Jobs of the queue the workers finished in one minute (minutes since the epoch): a hash of completed, failed, cancelled. */
+    throughput: (queue: QueueName, epochMinute: number) => `${tagged(queue)}:throughput:${epochMinute}`,
 
     /** A job's backup, scan or update record (a hash). */
     record: (kind: QueueName, id: string) => `${tagged(kind)}:record:${id}`,
@@ -122,6 +132,17 @@ export function redisKeys(prefix: string) {
      * the script that takes a slot reads it with the slots, on their node.
      */
     tenantLimit: (queue: QueueName, tenant: string) => `${tagged(queue)}:tenant-limit:${tenant}`,
+    /**
+     * A tenant's temporary throttle of job starts in a queue (`max:perMs`, with the throttle's time to live), one
+     * copy per throttled queue, and its starts in the queue (member -> start time) that the throttle counts: the
+     * script that takes a slot reads and writes both with the slots, on their node.
+     */
+    tenantThrottle: (queue: QueueName, tenant: string) => `${tagged(queue)}:throttle:${tenant}`,
+    tenantStarts: (queue: QueueName, tenant: string) => `${tagged(queue)}:starts:${tenant}`,
+    /** A queue's concurrency set at run time (worker:scale), over QUEUE_CONCURRENCY: every worker process follows it. */
+    queueConcurrency: (queue: QueueName) => `${tagged(queue)}:concurrency`,
+    /** The slots of GLOBAL_MAX_ACTIVE: every active job of every queue (job id -> expiry), under the global tag. */
+    globalSlots: `${global}:slots`,
 
     /** The worker processes, by the time they last reported. */
     workerRegistry: `${global}:workers`,

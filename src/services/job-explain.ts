@@ -57,6 +57,9 @@ export type JobExplanation = {
 export const TURN_WAIT_LINE = '[jobs-api] waiting: ';
 /** A turn wait is a second or two; a delayed job due later than this was delayed for another reason. */
 const TURN_WAIT_MAX_MS = 5000;
+/** Except a wait for a tenant's throttle (queue:throttle-org), which lasts until its window lets the job start: up to a day. */
+const THROTTLE_WAIT = / is throttled to \d+ /;
+const THROTTLE_WAIT_MAX_MS = 24 * 3600 * 1000 + TURN_WAIT_MAX_MS;
 /** BullMQ's delayed score is the due time × 0x1000 plus a counter; a prioritized score is the priority × 2^32 plus a counter. */
 const DELAY_SCORE_UNIT = 0x1000;
 const PRIORITY_SCORE_UNIT = 2 ** 32;
@@ -145,7 +148,8 @@ export class JobExplainer {
     }
 
     const due = delayedScore === null ? undefined : Math.floor(Number(delayedScore) / DELAY_SCORE_UNIT);
-    const turnWait = due !== undefined && lastLine?.startsWith(TURN_WAIT_LINE) === true && due - now <= TURN_WAIT_MAX_MS;
+    const turnWait =
+      due !== undefined && lastLine?.startsWith(TURN_WAIT_LINE) === true && due - now <= (THROTTLE_WAIT.test(lastLine) ? THROTTLE_WAIT_MAX_MS : TURN_WAIT_MAX_MS);
     // Whether the job competes for a start now: waiting, due, or back from a turn that was not free.
     const contending = due === undefined || due <= now || turnWait;
     const turnReasons: HoldReason[] = [];

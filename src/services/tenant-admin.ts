@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { capacityShare } from '../coordination/tenant-slots.js';
+import { parseConcurrency } from '../coordination/concurrency-overrides.js';
+import { tenantCap } from '../coordination/tenant-slots.js';
 import { workerProcesses } from '../coordination/worker-registry.js';
 import { JOB_STATES, QUEUE_NAMES, type JobState, type QueueName } from '../jobs/index.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
@@ -14,7 +15,20 @@ declare module 'ioredis' {
   }
 }
 
-export type TenantLimit = { tenant: string; default: number; override: number | null; overrideExpiresAt: string | null; effective: Record<QueueName, number> };
+/** A tenant's throttle of job starts (queue:throttle-org): at most `max` starts per `perMs` in each of `queues`. */
+export type TenantThrottle = { max: number; perMs: number; queues: QueueName[]; expiresAt: string | null; started: Partial<Record<QueueName, number>> };
+
+export type TenantLimit = {
+  tenant: string;
+  default: number;
+  override: number | null;
+  overrideExpiresAt: string | null;
+  effective: Record<QueueName, number>;
+  throttle: TenantThrottle | null;
+};
+
+/** What PUT /api/tenants/:tenant/throttle sets: `queue` undefined throttles every queue (each counted apart). */
+export type ThrottleSetting = { max: number; perMs: number; ttlSeconds: number; queue?: QueueName };
 
 /**
  * The API side of fair scheduling (the worker side is TenantSlots): per-tenant
@@ -34,21 +48,47 @@ export class TenantAdmin {
     redis.defineCommand('jobsapiCountTenant', { numberOfKeys: 2, lua: COUNT_TENANT_LUA });
   }
 
-  /** `processes`: the worker processes online, when the caller already counted them. */
+  /**
+   * The tenant's cap per queue, as the workers apply it (tenantCap, with the
+   * queue's live concurrency: QUEUE_CONCURRENCY or worker:scale's), and its
+   * throttle. `processes`: the worker processes online, when the caller already counted them.
+   */
   async limit(tenant: string, processes?: number): Promise<TenantLimit> {
-    // The override has a copy per queue (each on its queue's node under Redis Cluster), written together.
-    const copies = await Promise.all(
+    const now = Date.now();
+    // The override and the throttle have a copy per queue (each on its queue's node under Redis Cluster), written
+    // together; one transaction per queue reads them with the queue's concurrency and the tenant's starts there.
+    const perQueue = await Promise.all(
       QUEUE_NAMES.map(async (q) => {
-        const key = this.keys.tenantLimit(q, tenant);
-        const [[, raw], [, ttl]] = (await this.redis.multi().get(key).pttl(key).exec()) as [[Error | null, string | null], [Error | null, number]];
-        return { raw, ttl };
+        const limit = this.keys.tenantLimit(q, tenant);
+        const throttle = this.keys.tenantThrottle(q, tenant);
+        const rows = (await this.redis.multi().get(limit).pttl(limit).get(this.keys.queueConcurrency(q)).get(throttle).pttl(throttle).exec()) ?? [];
+        const [raw, ttl, concurrency, throttleRaw, throttleTtl] = rows.map(([err, v]) => {
+          if (err) throw err;
+          return v;
+        }) as [string | null, number, string | null, string | null, number];
+        const m = /^(\d+):(\d+)$/.exec(throttleRaw ?? '');
+        const setting = m ? { max: Number(m[1]), perMs: Number(m[2]), ttl: throttleTtl } : null;
+        // The starts the throttle counts now: those of its last perMs.
+        const started = setting ? await this.redis.zcount(this.keys.tenantStarts(q, tenant), `(${now - setting.perMs}`, '+inf') : 0;
+        return { q, raw, ttl, concurrency: parseConcurrency(concurrency) ?? this.concurrency[q], setting, started };
       }),
     );
-    const { raw, ttl } = copies.find((c) => c.raw !== null) ?? { raw: null, ttl: -2 };
+    const { raw, ttl } = perQueue.find((c) => c.raw !== null) ?? { raw: null, ttl: -2 };
     const override = raw === null ? null : Number(raw);
     const online = processes ?? (await workerProcesses(this.redis, this.prefix));
-    const effective = Object.fromEntries(QUEUE_NAMES.map((q) => [q, Math.max(1, Math.min(override ?? this.defaultCap, capacityShare(this.concurrency[q], online, this.share)))])) as Record<QueueName, number>;
-    return { tenant, default: this.defaultCap, override, overrideExpiresAt: override !== null && ttl > 0 ? new Date(Date.now() + ttl).toISOString() : null, effective };
+    const effective = Object.fromEntries(perQueue.map((c) => [c.q, tenantCap(this.defaultCap, override, c.concurrency, online, this.share)])) as Record<QueueName, number>;
+    const throttled = perQueue.filter((c) => c.setting !== null);
+    const first = throttled[0]?.setting;
+    const throttle: TenantThrottle | null = first
+      ? {
+          max: first.max,
+          perMs: first.perMs,
+          queues: throttled.map((c) => c.q),
+          expiresAt: first.ttl > 0 ? new Date(now + first.ttl).toISOString() : null,
+          started: Object.fromEntries(throttled.map((c) => [c.q, c.started])),
+        }
+      : null;
+    return { tenant, default: this.defaultCap, override, overrideExpiresAt: override !== null && ttl > 0 ? new Date(now + ttl).toISOString() : null, effective, throttle };
   }
 
   async setLimit(tenant: string, maxActive: number, ttlSeconds: number): Promise<TenantLimit> {
@@ -58,6 +98,27 @@ export class TenantAdmin {
 
   async resetLimit(tenant: string): Promise<TenantLimit> {
     await Promise.all(QUEUE_NAMES.map((q) => this.redis.del(this.keys.tenantLimit(q, tenant))));
+    return this.limit(tenant);
+  }
+
+  /**
+   * Throttle a tenant's job starts for ttlSeconds: at most `max` per `perMs`
+   * in the queue, or in each queue (counted apart) when none is named. It
+   * replaces the tenant's throttle: the queues not named lose theirs.
+   */
+  async setThrottle(tenant: string, t: ThrottleSetting): Promise<TenantLimit> {
+    await Promise.all(
+      QUEUE_NAMES.map((q) => {
+        const key = this.keys.tenantThrottle(q, tenant);
+        return t.queue === undefined || t.queue === q ? this.redis.set(key, `${t.max}:${t.perMs}`, 'EX', t.ttlSeconds) : this.redis.del(key);
+      }),
+    );
+    return this.limit(tenant);
+  }
+
+  /** No throttle any more (jobs it already sent back to wait run when their wait ends, at the latest one interval later). */
+  async resetThrottle(tenant: string): Promise<TenantLimit> {
+    await Promise.all(QUEUE_NAMES.map((q) => this.redis.del(this.keys.tenantThrottle(q, tenant))));
     return this.limit(tenant);
   }
 

@@ -38,6 +38,9 @@ describe('redisKeys', () => {
         k.serverLock(q, 'web-1'),
         k.tenantSlots(q, 'acme'),
         k.tenantLimit(q, 'acme'),
+        k.tenantThrottle(q, 'acme'),
+        k.tenantStarts(q, 'acme'),
+        k.queueConcurrency(q),
         k.cancelRequest(jobId),
         k.replayed(jobId),
         k.cancelRequest(`repeat:${q}~acme~nightly:1700000000000`),
@@ -45,7 +48,7 @@ describe('redisKeys', () => {
       for (const key of perQueue) expect(hashTag(key), key).toBe(q);
     }
     for (const key of [k.backupOrder('web-1'), k.backupEntries('web-1')]) expect(hashTag(key)).toBe('backup');
-    for (const key of [k.workerRegistry, k.workerProcess('h:1:x'), k.schema, k.migrationLock]) expect(hashTag(key)).toBe('jobsapi');
+    for (const key of [k.workerRegistry, k.workerProcess('h:1:x'), k.schema, k.migrationLock, k.globalSlots]) expect(hashTag(key)).toBe('jobsapi');
   });
 
   it('names records, backups and dead-letter markers', () => {

@@ -31,11 +31,15 @@ from .models import (
     JobRemoved,
     JobRetried,
     JobStats,
+    ListSlowJobs,
     LogPage,
+    QueueConcurrency,
     QueueMetrics,
     QueueRetried,
     QueueStatus,
+    QueueThroughput,
     Ready,
+    RemoveStuckJobs,
     Replayed,
     Restore,
     RestoreRemoved,
@@ -477,9 +481,12 @@ def resume_queue(queue: str) -> Call[QueueStatus]:
     return Call("POST", "/api/queues/{}/resume".format(_p(queue)), decoder(QueueStatus), idempotent=True)
 
 
-def drain_queue(queue: str, delayed: bool = False) -> Call[Drained]:
+def drain_queue(queue: str, delayed: bool = False, delay_ms: Optional[int] = None) -> Call[Drained]:
     """POST /api/queues/{queue}/drain"""
-    return Call("POST", "/api/queues/{}/drain".format(_p(queue)), decoder(Drained), body={"delayed": delayed})
+    if delay_ms is not None and delayed:
+        raise ValueError("delay_ms keeps the waiting jobs (moved to delayed): it cannot be combined with delayed=True, which removes jobs")
+    body = _body(delayed=delayed, delayMs=delay_ms)
+    return Call("POST", "/api/queues/{}/drain".format(_p(queue)), decoder(Drained), body=body)
 
 
 def clean_queue(queue: str, state: str, older_than_ms: Optional[int] = None, limit: Optional[int] = None) -> Call[Cleaned]:
@@ -496,6 +503,38 @@ def stuck_jobs(queue: str, older_than_ms: Optional[int] = None) -> Call[StuckJob
 def unstick_queue(queue: str, older_than_ms: Optional[int] = None) -> Call[Unstuck]:
     """POST /api/queues/{queue}/unstick"""
     return Call("POST", "/api/queues/{}/unstick".format(_p(queue)), decoder(Unstuck), body=_body(olderThanMs=older_than_ms))
+
+
+def remove_stuck(queue: str, older_than_ms: Optional[int] = None) -> Call[RemoveStuckJobs]:
+    """POST /api/queues/{queue}/remove-stuck"""
+    # Removing what is stuck twice removes nothing more the second time.
+    return Call("POST", "/api/queues/{}/remove-stuck".format(_p(queue)), decoder(RemoveStuckJobs), body=_body(olderThanMs=older_than_ms), idempotent=True)
+
+
+def queue_throughput(queue: str, window_min: Optional[int] = None) -> Call[QueueThroughput]:
+    """GET /api/queues/{queue}/throughput"""
+    return Call("GET", "/api/queues/{}/throughput".format(_p(queue)), decoder(QueueThroughput), query={"windowMin": window_min}, idempotent=True)
+
+
+def slow_jobs(queue: str, limit: Optional[int] = None) -> Call[ListSlowJobs]:
+    """GET /api/queues/{queue}/slow-jobs"""
+    return Call("GET", "/api/queues/{}/slow-jobs".format(_p(queue)), decoder(ListSlowJobs), query={"limit": limit}, idempotent=True)
+
+
+def get_concurrency(queue: str) -> Call[QueueConcurrency]:
+    """GET /api/queues/{queue}/concurrency"""
+    return Call("GET", "/api/queues/{}/concurrency".format(_p(queue)), decoder(QueueConcurrency), idempotent=True)
+
+
+def scale_queue(queue: str, concurrency: int) -> Call[QueueConcurrency]:
+    """PUT /api/queues/{queue}/concurrency"""
+    body = {"concurrency": concurrency}
+    return Call("PUT", "/api/queues/{}/concurrency".format(_p(queue)), decoder(QueueConcurrency), body=body, idempotent=True)
+
+
+def reset_concurrency(queue: str) -> Call[QueueConcurrency]:
+    """DELETE /api/queues/{queue}/concurrency"""
+    return Call("DELETE", "/api/queues/{}/concurrency".format(_p(queue)), decoder(QueueConcurrency), idempotent=True)
 
 
 def retry_failed(queue: str, error_contains: Optional[str] = None, limit: Optional[int] = None, dry_run: bool = False) -> Call[QueueRetried]:
@@ -546,6 +585,19 @@ def set_tenant_limit(tenant: str, max_active: int, ttl_seconds: Optional[int] = 
 def reset_tenant_limit(tenant: str) -> Call[TenantLimit]:
     """DELETE /api/tenants/{tenant}/limits"""
     return Call("DELETE", "/api/tenants/{}/limits".format(_p(tenant)), decoder(TenantLimit), idempotent=True)
+
+
+def throttle_tenant(
+    tenant: str, max: int, per_ms: Optional[int] = None, ttl_seconds: Optional[int] = None, queue: Optional[str] = None
+) -> Call[TenantLimit]:
+    """PUT /api/tenants/{tenant}/throttle"""
+    body = _body(max=max, perMs=per_ms, ttlSeconds=ttl_seconds, queue=queue)
+    return Call("PUT", "/api/tenants/{}/throttle".format(_p(tenant)), decoder(TenantLimit), body=body, idempotent=True)
+
+
+def reset_throttle(tenant: str) -> Call[TenantLimit]:
+    """DELETE /api/tenants/{tenant}/throttle"""
+    return Call("DELETE", "/api/tenants/{}/throttle".format(_p(tenant)), decoder(TenantLimit), idempotent=True)
 
 
 # -- webhooks ---------------------------------------------------------------------------------------------

@@ -37,11 +37,15 @@ from .models import (
     JobRemoved,
     JobRetried,
     JobStats,
+    ListSlowJobs,
     LogPage,
+    QueueConcurrency,
     QueueMetrics,
     QueueRetried,
     QueueStatus,
+    QueueThroughput,
     Ready,
+    RemoveStuckJobs,
     Replayed,
     Restore,
     RestoreRemoved,
@@ -518,8 +522,8 @@ class AsyncJobsApi:
     async def resume_queue(self, queue: str) -> QueueStatus:
         return await self.call(ep.resume_queue(queue))
 
-    async def drain_queue(self, queue: str, *, delayed: bool = False) -> Drained:
-        return await self.call(ep.drain_queue(queue, delayed))
+    async def drain_queue(self, queue: str, *, delayed: bool = False, delay_ms: Optional[int] = None) -> Drained:
+        return await self.call(ep.drain_queue(queue, delayed, delay_ms))
 
     async def clean_queue(self, queue: str, state: str, *, older_than_ms: Optional[int] = None, limit: Optional[int] = None) -> Cleaned:
         return await self.call(ep.clean_queue(queue, state, older_than_ms, limit))
@@ -529,6 +533,24 @@ class AsyncJobsApi:
 
     async def unstick_queue(self, queue: str, *, older_than_ms: Optional[int] = None) -> Unstuck:
         return await self.call(ep.unstick_queue(queue, older_than_ms))
+
+    async def remove_stuck(self, queue: str, *, older_than_ms: Optional[int] = None) -> RemoveStuckJobs:
+        return await self.call(ep.remove_stuck(queue, older_than_ms))
+
+    async def queue_throughput(self, queue: str, *, window_min: Optional[int] = None) -> QueueThroughput:
+        return await self.call(ep.queue_throughput(queue, window_min))
+
+    async def slow_jobs(self, queue: str, *, limit: Optional[int] = None) -> ListSlowJobs:
+        return await self.call(ep.slow_jobs(queue, limit))
+
+    async def get_concurrency(self, queue: str) -> QueueConcurrency:
+        return await self.call(ep.get_concurrency(queue))
+
+    async def scale_queue(self, queue: str, concurrency: int) -> QueueConcurrency:
+        return await self.call(ep.scale_queue(queue, concurrency))
+
+    async def reset_concurrency(self, queue: str) -> QueueConcurrency:
+        return await self.call(ep.reset_concurrency(queue))
 
     async def retry_failed(
         self, queue: str, *, error_contains: Optional[str] = None, limit: Optional[int] = None, dry_run: bool = False
@@ -566,3 +588,17 @@ class AsyncJobsApi:
 
     async def reset_tenant_limit(self, tenant: str) -> TenantLimit:
         return await self.call(ep.reset_tenant_limit(tenant))
+
+    async def throttle_tenant(
+        self,
+        tenant: str,
+        max: int,
+        *,
+        per_ms: Optional[int] = None,
+        ttl_seconds: Optional[int] = None,
+        queue: Optional[str] = None,
+    ) -> TenantLimit:
+        return await self.call(ep.throttle_tenant(tenant, max, per_ms, ttl_seconds, queue))
+
+    async def reset_throttle(self, tenant: str) -> TenantLimit:
+        return await self.call(ep.reset_throttle(tenant))

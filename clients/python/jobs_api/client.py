@@ -30,11 +30,15 @@ from .models import (
     JobRemoved,
     JobRetried,
     JobStats,
+    ListSlowJobs,
     LogPage,
+    QueueConcurrency,
     QueueMetrics,
     QueueRetried,
     QueueStatus,
+    QueueThroughput,
     Ready,
+    RemoveStuckJobs,
     Replayed,
     Restore,
     RestoreRemoved,
@@ -562,9 +566,11 @@ class JobsApi:
     def resume_queue(self, queue: str) -> QueueStatus:
         return self.call(ep.resume_queue(queue))
 
-    def drain_queue(self, queue: str, *, delayed: bool = False) -> Drained:
-        """Remove the queue's waiting jobs (and its delayed ones with delayed=True)."""
-        return self.call(ep.drain_queue(queue, delayed))
+    def drain_queue(self, queue: str, *, delayed: bool = False, delay_ms: Optional[int] = None) -> Drained:
+        """Remove the queue's waiting jobs (and its delayed ones with delayed=True); with delay_ms
+        (1000..2592000000) keep them instead, moved to delayed for that long (`moved_to_delayed`,
+        `delayed_until`). delay_ms with delayed=True is a ValueError."""
+        return self.call(ep.drain_queue(queue, delayed, delay_ms))
 
     def clean_queue(self, queue: str, state: str, *, older_than_ms: Optional[int] = None, limit: Optional[int] = None) -> Cleaned:
         """Remove the queue's jobs of one state older than older_than_ms."""
@@ -576,6 +582,32 @@ class JobsApi:
 
     def unstick_queue(self, queue: str, *, older_than_ms: Optional[int] = None) -> Unstuck:
         return self.call(ep.unstick_queue(queue, older_than_ms))
+
+    def remove_stuck(self, queue: str, *, older_than_ms: Optional[int] = None) -> RemoveStuckJobs:
+        """Remove the jobs active for longer than older_than_ms (default 10 minutes) entirely: their work is
+        stopped, then they are deleted (unstick_queue keeps them to retry)."""
+        return self.call(ep.remove_stuck(queue, older_than_ms))
+
+    def queue_throughput(self, queue: str, *, window_min: Optional[int] = None) -> QueueThroughput:
+        """Jobs finished per minute (completed, failed for good, cancelled) over the last window_min minutes
+        (1..1440, default 60), with the average per minute."""
+        return self.call(ep.queue_throughput(queue, window_min))
+
+    def slow_jobs(self, queue: str, *, limit: Optional[int] = None) -> ListSlowJobs:
+        """The slowest of the latest 500 finished jobs, longest run first (limit 1..100, default 10)."""
+        return self.call(ep.slow_jobs(queue, limit))
+
+    def get_concurrency(self, queue: str) -> QueueConcurrency:
+        """The queue's concurrency: configured, set at run time (`override`), and what each live worker process runs."""
+        return self.call(ep.get_concurrency(queue))
+
+    def scale_queue(self, queue: str, concurrency: int) -> QueueConcurrency:
+        """Run `concurrency` (1..1000) jobs of the queue at once in every worker process, until reset_concurrency."""
+        return self.call(ep.scale_queue(queue, concurrency))
+
+    def reset_concurrency(self, queue: str) -> QueueConcurrency:
+        """Back to the configured concurrency (QUEUE_CONCURRENCY) in every worker process."""
+        return self.call(ep.reset_concurrency(queue))
 
     def retry_failed(self, queue: str, *, error_contains: Optional[str] = None, limit: Optional[int] = None, dry_run: bool = False) -> QueueRetried:
         """Retry the queue's failed jobs (those whose reason contains error_contains)."""
@@ -615,6 +647,23 @@ class JobsApi:
 
     def reset_tenant_limit(self, tenant: str) -> TenantLimit:
         return self.call(ep.reset_tenant_limit(tenant))
+
+    def throttle_tenant(
+        self,
+        tenant: str,
+        max: int,
+        *,
+        per_ms: Optional[int] = None,
+        ttl_seconds: Optional[int] = None,
+        queue: Optional[str] = None,
+    ) -> TenantLimit:
+        """Throttle the tenant's job starts: at most `max` per per_ms (default 60000) in `queue`, or in each
+        queue when None (a job over it waits in delayed), for ttl_seconds (default 3600) or until reset_throttle."""
+        return self.call(ep.throttle_tenant(tenant, max, per_ms, ttl_seconds, queue))
+
+    def reset_throttle(self, tenant: str) -> TenantLimit:
+        """End the tenant's throttle of job starts."""
+        return self.call(ep.reset_throttle(tenant))
 
 
 def _slice_ms(deadline: Optional[float], longest: float) -> Optional[int]:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 from ._model import Model
 
-__all__ = ["QueueName", "JobType", "JobState", "HoldCode", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantLimit", "TenantStats", "HoldReason", "JobExplanation", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
+__all__ = ["QueueName", "JobType", "JobState", "HoldCode", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantThrottle", "TenantLimit", "TenantStats", "HoldReason", "JobExplanation", "RemoveStuckJobs", "QueueThroughputTotal", "QueueThroughputBucketsItem", "QueueThroughput", "SlowJob", "ListSlowJobs", "ProcessConcurrency", "QueueConcurrency", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
 
 QueueName = Literal["backup", "scan", "update"]
 JobType = Literal["backup:manual", "backup:scheduled", "backup:restore", "scan:full", "scan:quick", "update:server"]
@@ -478,6 +478,8 @@ class Drained(Model):
     """The data of POST /api/queues/{queue}/drain."""
     queue: str
     removed: DrainedCounts
+    moved_to_delayed: Optional[int] = field(default=None, metadata={"json": "movedToDelayed"})
+    delayed_until: Optional[str] = field(default=None, metadata={"json": "delayedUntil"})
 
 
 @dataclass(frozen=True)
@@ -648,13 +650,23 @@ class TenantQueues(Model):
 
 
 @dataclass(frozen=True)
+class TenantThrottle(Model):
+    max: int
+    per_ms: int = field(metadata={"json": "perMs"})
+    queues: List[QueueName]
+    expires_at: Optional[str] = field(metadata={"json": "expiresAt"})
+    started: Dict[str, int]
+
+
+@dataclass(frozen=True)
 class TenantLimit(Model):
-    """The data of GET /api/tenants/{tenant}/limits, PUT /api/tenants/{tenant}/limits, DELETE /api/tenants/{tenant}/limits."""
+    """The data of GET /api/tenants/{tenant}/limits, PUT /api/tenants/{tenant}/limits, DELETE /api/tenants/{tenant}/limits, PUT /api/tenants/{tenant}/throttle, DELETE /api/tenants/{tenant}/throttle."""
     tenant: str
     default: int
     override: Optional[int]
     override_expires_at: Optional[str] = field(metadata={"json": "overrideExpiresAt"})
     effective: Dict[str, int]
+    throttle: Optional[TenantThrottle]
 
 
 @dataclass(frozen=True)
@@ -701,6 +713,81 @@ class JobExplanation(Model):
     max_attempts: int = field(metadata={"json": "maxAttempts"})
     failed_reason: Optional[str] = field(metadata={"json": "failedReason"})
     reasons: List[HoldReason]
+
+
+@dataclass(frozen=True)
+class RemoveStuckJobs(Model):
+    """The data of POST /api/queues/{queue}/remove-stuck."""
+    queue: str
+    removed: int
+    jobs: List[str]
+
+
+@dataclass(frozen=True)
+class QueueThroughputTotal(Model):
+    completed: float
+    failed: float
+    cancelled: float
+
+
+@dataclass(frozen=True)
+class QueueThroughputBucketsItem(Model):
+    minute: str
+    completed: float
+    failed: float
+    cancelled: float
+
+
+@dataclass(frozen=True)
+class QueueThroughput(Model):
+    """The data of GET /api/queues/{queue}/throughput."""
+    queue: str
+    window_min: int = field(metadata={"json": "windowMin"})
+    from_: str = field(metadata={"json": "from"})
+    to: str
+    total: QueueThroughputTotal
+    per_minute: QueueThroughputTotal = field(metadata={"json": "perMinute"})
+    buckets: List[QueueThroughputBucketsItem]
+
+
+@dataclass(frozen=True)
+class SlowJob(Model):
+    job_id: str = field(metadata={"json": "jobId"})
+    type: str
+    state: Literal["completed", "failed", "cancelled"]
+    server_id: Optional[str] = field(metadata={"json": "serverId"})
+    tenant: str
+    duration_ms: int = field(metadata={"json": "durationMs"})
+    started_at: str = field(metadata={"json": "startedAt"})
+    finished_at: str = field(metadata={"json": "finishedAt"})
+
+
+@dataclass(frozen=True)
+class ListSlowJobs(Model):
+    """The data of GET /api/queues/{queue}/slow-jobs."""
+    queue: str
+    scanned: int
+    jobs: List[SlowJob]
+
+
+@dataclass(frozen=True)
+class ProcessConcurrency(Model):
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class QueueConcurrency(Model):
+    """The data of GET /api/queues/{queue}/concurrency, PUT /api/queues/{queue}/concurrency, DELETE /api/queues/{queue}/concurrency."""
+    queue: str
+    configured: int
+    override: Optional[int]
+    concurrency: int
+    follow_within_ms: int = field(metadata={"json": "followWithinMs"})
+    processes: List[ProcessConcurrency]
+    total: int
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ backup paths).
 """
 
 import threading
+import time
 import unittest
 import uuid
 from datetime import datetime, timedelta
@@ -335,6 +336,7 @@ class AdminTest(LiveTest):
             self.assertFalse(self.admin.resume_queue("scan").paused)
         self.assertEqual(self.admin.stuck_jobs("update", older_than_ms=3600000).jobs, [])
         self.assertEqual(self.admin.unstick_queue("update", older_than_ms=3600000).moved, 0)
+        self.assertEqual(self.admin.remove_stuck("update", older_than_ms=3600000).removed, 0)
         retried = self.admin.retry_failed("update", error_contains="no such error at all", dry_run=True)
         self.assertEqual((retried.dry_run, retried.matched), (True, 0))
         self.assertEqual(self.admin.clean_queue("backup", "failed", older_than_ms=3600000, limit=10).removed, 0)
@@ -343,6 +345,47 @@ class AdminTest(LiveTest):
         self.assertGreaterEqual(drained.removed.delayed, 1)
         with self.assertRaises(NotFoundError):
             self.api.get_job(delayed.job_id)
+
+    def test_throughput_slow_jobs_and_concurrency(self) -> None:
+        done = self.api.submit("scan:quick", {"serverId": self.scan_server})
+        self.api.wait(done.job_id, timeout=60)
+        # The worker processes add what finished to the minute's bucket every second.
+        deadline = time.monotonic() + 10
+        throughput = self.admin.queue_throughput("scan", window_min=5)
+        while throughput.total.completed < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            throughput = self.admin.queue_throughput("scan", window_min=5)
+        self.assertEqual((throughput.queue, throughput.window_min, len(throughput.buckets)), ("scan", 5, 5))
+        self.assertGreaterEqual(throughput.total.completed, 1)
+        self.assertEqual(throughput.from_, throughput.buckets[0].minute)
+        slow = self.admin.slow_jobs("scan", limit=3)
+        self.assertEqual(slow.queue, "scan")
+        self.assertGreaterEqual(slow.scanned, 1)
+        self.assertTrue(1 <= len(slow.jobs) <= 3)
+        durations = [j.duration_ms for j in slow.jobs]
+        self.assertEqual(durations, sorted(durations, reverse=True))
+
+        before = self.admin.get_concurrency("scan")
+        self.assertEqual((before.queue, before.override, before.concurrency), ("scan", None, before.configured))
+        self.addCleanup(self.admin.reset_concurrency, "scan")
+        scaled = self.admin.scale_queue("scan", before.configured + 1)
+        self.assertEqual((scaled.override, scaled.concurrency), (before.configured + 1, before.configured + 1))
+        self.assertEqual(self.admin.get_concurrency("scan").override, before.configured + 1)
+        reset = self.admin.reset_concurrency("scan")
+        self.assertEqual((reset.override, reset.concurrency), (None, before.configured))
+
+    def test_throttle_a_tenant(self) -> None:
+        self.addCleanup(self.admin.reset_throttle, "py")
+        throttled = self.admin.throttle_tenant("py", 1000, per_ms=60000, ttl_seconds=60, queue="scan")
+        self.assertEqual(throttled.tenant, "py")
+        assert throttled.throttle is not None
+        self.assertEqual((throttled.throttle.max, throttled.throttle.per_ms, throttled.throttle.queues), (1000, 60000, ["scan"]))
+        self.assertTrue(throttled.throttle.expires_at)
+        limit = self.admin.get_tenant_limit("py")
+        assert limit.throttle is not None
+        self.assertEqual(limit.throttle.max, 1000)
+        self.assertIsNone(self.admin.reset_throttle("py").throttle)
+        self.assertIsNone(self.admin.get_tenant_limit("py").throttle)
 
     def test_dead_letters(self) -> None:
         started = self.api.update(self.fail_server, attempts=1)

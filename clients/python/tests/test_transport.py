@@ -20,10 +20,15 @@ from jobs_api import (
     JobFailedError,
     JobsApi,
     JobSpec,
+    ListSlowJobs,
     MissingTokenError,
     NotFoundError,
+    QueueConcurrency,
+    QueueThroughput,
     RefusedError,
+    RemoveStuckJobs,
     RetryPolicy,
+    TenantLimit,
     UnauthorizedError,
     UnavailableError,
     UnexpectedResponse,
@@ -258,6 +263,171 @@ class NewRoutesTest(ScriptedTest):
         server = self.serve(ok({"count": 1, "jobs": []}, 202))
         self.api(server).submit_bulk([spec])
         self.assertEqual(server.seen[0].json()["jobs"][0]["options"]["timeoutSec"], 60)
+
+
+THROUGHPUT: Dict[str, Any] = {
+    "queue": "scan", "windowMin": 2, "from": "2026-12-01T00:00:00.000Z", "to": "2026-12-01T00:01:30.000Z",
+    "total": {"completed": 5, "failed": 1, "cancelled": 0},
+    "perMinute": {"completed": 2.5, "failed": 0.5, "cancelled": 0},
+    "buckets": [
+        {"minute": "2026-12-01T00:00:00.000Z", "completed": 3, "failed": 1, "cancelled": 0},
+        {"minute": "2026-12-01T00:01:00.000Z", "completed": 2, "failed": 0, "cancelled": 0},
+    ],
+}
+SLOW_JOBS: Dict[str, Any] = {
+    "queue": "scan", "scanned": 2,
+    "jobs": [{"jobId": "scan_a", "type": "scan:full", "state": "completed", "serverId": "web-1", "tenant": "t", "durationMs": 4200,
+              "startedAt": "2026-12-01T00:00:00.000Z", "finishedAt": "2026-12-01T00:00:04.200Z"},
+             {"jobId": "scan_b", "type": "scan:quick", "state": "failed", "serverId": None, "tenant": "t", "durationMs": 10,
+              "startedAt": "2026-12-01T00:00:00.000Z", "finishedAt": "2026-12-01T00:00:00.010Z"}],
+}
+CONCURRENCY: Dict[str, Any] = {
+    "queue": "scan", "configured": 2, "override": 6, "concurrency": 6, "followWithinMs": 2000,
+    "processes": [{"id": "w1", "host": "h", "pid": 42, "concurrency": 6}], "total": 6,
+}
+THROTTLED: Dict[str, Any] = {
+    "tenant": "t", "default": 5, "override": None, "overrideExpiresAt": None, "effective": {"backup": 1, "scan": 1, "update": 1},
+    "throttle": {"max": 10, "perMs": 5000, "queues": ["scan"], "expiresAt": "2026-12-01T01:00:00.000Z", "started": {"scan": 3}},
+}
+
+
+class AdminRoutesTest(ScriptedTest):
+    """remove_stuck, queue_throughput, slow_jobs, the queue's concurrency, the tenant's throttle, drain with delay_ms."""
+
+    def test_remove_stuck(self) -> None:
+        server = self.serve(ok({"queue": "update", "removed": 1, "jobs": ["update_a"]}))
+        api = self.api(server)
+        removed = api.remove_stuck("update", older_than_ms=60000)
+        self.assertIsInstance(removed, RemoveStuckJobs)
+        self.assertEqual((removed.queue, removed.removed, removed.jobs), ("update", 1, ["update_a"]))
+        api.remove_stuck("update")
+        self.assertEqual([(s.method, s.path, s.json()) for s in server.seen], [
+            ("POST", "/api/queues/update/remove-stuck", {"olderThanMs": 60000}),
+            ("POST", "/api/queues/update/remove-stuck", {}),
+        ])
+
+    def test_remove_stuck_is_sent_again_after_a_lost_answer(self) -> None:
+        server = self.serve(close_without_answer, error(502, "BAD_GATEWAY"), ok({"queue": "update", "removed": 0, "jobs": []}))
+        self.assertEqual(self.api(server).remove_stuck("update").removed, 0)
+        self.assertEqual(len(server.seen), 3)
+
+    def test_queue_throughput(self) -> None:
+        server = self.serve(ok(THROUGHPUT))
+        api = self.api(server)
+        throughput = api.queue_throughput("scan", window_min=2)
+        self.assertIsInstance(throughput, QueueThroughput)
+        self.assertEqual((throughput.window_min, throughput.from_, throughput.total.completed, throughput.per_minute.failed), (2, "2026-12-01T00:00:00.000Z", 5, 0.5))
+        self.assertEqual([b.completed for b in throughput.buckets], [3, 2])
+        self.assertEqual(throughput.to_dict(), THROUGHPUT)
+        api.queue_throughput("scan")
+        self.assertEqual([(s.method, s.path, s.body) for s in server.seen], [
+            ("GET", "/api/queues/scan/throughput?windowMin=2", b""),
+            ("GET", "/api/queues/scan/throughput", b""),
+        ])
+
+    def test_slow_jobs(self) -> None:
+        server = self.serve(ok(SLOW_JOBS))
+        api = self.api(server)
+        slow = api.slow_jobs("scan", limit=2)
+        self.assertIsInstance(slow, ListSlowJobs)
+        self.assertEqual(slow.scanned, 2)
+        self.assertEqual([(j.job_id, j.state, j.server_id, j.duration_ms) for j in slow.jobs], [("scan_a", "completed", "web-1", 4200), ("scan_b", "failed", None, 10)])
+        self.assertEqual(slow.to_dict(), SLOW_JOBS)
+        api.slow_jobs("scan")
+        self.assertEqual([(s.method, s.path) for s in server.seen], [("GET", "/api/queues/scan/slow-jobs?limit=2"), ("GET", "/api/queues/scan/slow-jobs")])
+
+    def test_get_scale_and_reset_the_concurrency(self) -> None:
+        reset = dict(CONCURRENCY, override=None, concurrency=2, processes=[{"id": "w1", "host": "h", "pid": 42, "concurrency": 2}], total=2)
+        server = self.serve(ok(CONCURRENCY), ok(CONCURRENCY), ok(reset))
+        api = self.api(server)
+        got = api.get_concurrency("scan")
+        self.assertIsInstance(got, QueueConcurrency)
+        self.assertEqual((got.configured, got.override, got.concurrency, got.follow_within_ms, got.total), (2, 6, 6, 2000, 6))
+        self.assertEqual([(p.id, p.pid, p.concurrency) for p in got.processes], [("w1", 42, 6)])
+        self.assertEqual(api.scale_queue("scan", 6).override, 6)
+        after = api.reset_concurrency("scan")
+        self.assertEqual((after.override, after.concurrency, after.total), (None, 2, 2))
+        self.assertEqual([(s.method, s.path, s.body and s.json()) for s in server.seen], [
+            ("GET", "/api/queues/scan/concurrency", b""),
+            ("PUT", "/api/queues/scan/concurrency", {"concurrency": 6}),
+            ("DELETE", "/api/queues/scan/concurrency", b""),
+        ])
+
+    def test_scaling_is_sent_again_after_a_lost_answer(self) -> None:
+        server = self.serve(close_without_answer, ok(CONCURRENCY))
+        self.assertEqual(self.api(server).scale_queue("scan", 6).concurrency, 6)
+        self.assertEqual([s.json() for s in server.seen], [{"concurrency": 6}] * 2)
+
+    def test_throttle_and_reset_a_tenant(self) -> None:
+        server = self.serve(ok(THROTTLED), ok(THROTTLED), ok(dict(THROTTLED, throttle=None)))
+        api = self.api(server)
+        throttled = api.throttle_tenant("t", 10, per_ms=5000, ttl_seconds=3600, queue="scan")
+        self.assertIsInstance(throttled, TenantLimit)
+        assert throttled.throttle is not None
+        self.assertEqual((throttled.throttle.max, throttled.throttle.per_ms, throttled.throttle.queues, throttled.throttle.started), (10, 5000, ["scan"], {"scan": 3}))
+        self.assertEqual(throttled.to_dict(), THROTTLED)
+        api.throttle_tenant("t", 10)
+        self.assertIsNone(api.reset_throttle("t").throttle)
+        self.assertEqual([(s.method, s.path, s.body and s.json()) for s in server.seen], [
+            ("PUT", "/api/tenants/t/throttle", {"max": 10, "perMs": 5000, "ttlSeconds": 3600, "queue": "scan"}),
+            ("PUT", "/api/tenants/t/throttle", {"max": 10}),
+            ("DELETE", "/api/tenants/t/throttle", b""),
+        ])
+
+    def test_drain_keeps_its_signature_and_moves_the_waiting_jobs_with_delay_ms(self) -> None:
+        moved = {"queue": "scan", "removed": {"waiting": 0, "delayed": 0}, "movedToDelayed": 4, "delayedUntil": "2026-12-01T01:00:00.000Z"}
+        server = self.serve(ok({"queue": "scan", "removed": {"waiting": 2, "delayed": 1}}), ok({"queue": "scan", "removed": {"waiting": 2, "delayed": 0}}), ok(moved))
+        api = self.api(server)
+        drained = api.drain_queue("scan", delayed=True)
+        self.assertEqual((drained.removed.waiting, drained.removed.delayed, drained.moved_to_delayed, drained.delayed_until), (2, 1, None, None))
+        api.drain_queue("scan")
+        drained = api.drain_queue("scan", delay_ms=3600000)
+        self.assertEqual((drained.removed.waiting, drained.moved_to_delayed, drained.delayed_until), (0, 4, "2026-12-01T01:00:00.000Z"))
+        self.assertEqual([(s.method, s.path, s.json()) for s in server.seen], [
+            ("POST", "/api/queues/scan/drain", {"delayed": True}),
+            ("POST", "/api/queues/scan/drain", {"delayed": False}),
+            ("POST", "/api/queues/scan/drain", {"delayed": False, "delayMs": 3600000}),
+        ])
+        with self.assertRaisesRegex(ValueError, "delay_ms"):
+            api.drain_queue("scan", delayed=True, delay_ms=3600000)
+        self.assertEqual(len(server.seen), 3)
+
+    def test_a_drain_is_not_sent_again_after_a_lost_answer(self) -> None:
+        server = self.serve(close_without_answer, ok({"queue": "scan", "removed": {"waiting": 0, "delayed": 0}}))
+        with self.assertRaises(UnavailableError):
+            self.api(server).drain_queue("scan", delay_ms=60000)
+        self.assertEqual(len(server.seen), 1)
+
+    def test_the_async_client_sends_the_same_calls(self) -> None:
+        server = self.serve(
+            ok({"queue": "update", "removed": 0, "jobs": []}), ok(THROUGHPUT), ok(SLOW_JOBS), ok(CONCURRENCY), ok(CONCURRENCY), ok(CONCURRENCY),
+            ok(THROTTLED), ok(THROTTLED), ok({"queue": "scan", "removed": {"waiting": 0, "delayed": 0}, "movedToDelayed": 0, "delayedUntil": "x"}),
+        )
+
+        async def run() -> None:
+            api = AsyncJobsApi(server.url, "tok", retry=FAST)
+            self.assertEqual((await api.remove_stuck("update", older_than_ms=1000)).removed, 0)
+            self.assertEqual((await api.queue_throughput("scan", window_min=2)).window_min, 2)
+            self.assertEqual(len((await api.slow_jobs("scan", limit=2)).jobs), 2)
+            self.assertEqual((await api.get_concurrency("scan")).configured, 2)
+            self.assertEqual((await api.scale_queue("scan", 6)).override, 6)
+            self.assertEqual((await api.reset_concurrency("scan")).queue, "scan")
+            self.assertEqual((await api.throttle_tenant("t", 10, queue="scan")).tenant, "t")
+            self.assertEqual((await api.reset_throttle("t")).tenant, "t")
+            self.assertEqual((await api.drain_queue("scan", delay_ms=1000)).moved_to_delayed, 0)
+
+        asyncio.run(run())
+        self.assertEqual([(s.method, s.path, s.body and s.json()) for s in server.seen], [
+            ("POST", "/api/queues/update/remove-stuck", {"olderThanMs": 1000}),
+            ("GET", "/api/queues/scan/throughput?windowMin=2", b""),
+            ("GET", "/api/queues/scan/slow-jobs?limit=2", b""),
+            ("GET", "/api/queues/scan/concurrency", b""),
+            ("PUT", "/api/queues/scan/concurrency", {"concurrency": 6}),
+            ("DELETE", "/api/queues/scan/concurrency", b""),
+            ("PUT", "/api/tenants/t/throttle", {"max": 10, "queue": "scan"}),
+            ("DELETE", "/api/tenants/t/throttle", b""),
+            ("POST", "/api/queues/scan/drain", {"delayed": False, "delayMs": 1000}),
+        ])
 
 
 class PolicyTest(unittest.TestCase):

@@ -39,6 +39,17 @@ export const timeArg =
     throw new CliError(`${name} must be a time ago (30m, 6h, 7d) or ISO 8601 with a time zone (2026-12-01T08:00:00Z), got "${v}"`, EXIT.USAGE);
   };
 
+/** A length of time: 90s, 30m, 6h, 1d (or plain milliseconds), within [minMs, maxMs]. Answers milliseconds. */
+export const durationArg =
+  (name: string, minMs: number, maxMs: number) =>
+  (v: string): number => {
+    const m = /^(\d{1,10})(ms|s|m|h|d)?$/.exec(v);
+    if (!m) throw new CliError(`${name} must be a duration (30m, 6h, 24h, 7d) or milliseconds, got "${v}"`, EXIT.USAGE);
+    const ms = Number(m[1]) * (m[2] === undefined || m[2] === 'ms' ? 1 : AGO_MS[m[2]]!);
+    if (ms < minMs || ms > maxMs) throw new CliError(`${name} must be between ${minMs / 1000} s and ${maxMs / 86_400_000} days, got ${v}`, EXIT.USAGE);
+    return ms;
+  };
+
 export function jsonArg(v: string): unknown {
   try {
     return JSON.parse(v);
