@@ -88,11 +88,10 @@ export class WebhookDispatcher {
 
   /** One read of every queue's stream. */
   private async tick(): Promise<void> {
-    const tenants = await this.store.tenants();
-    for (const queue of QUEUE_NAMES) await this.readQueue(queue, tenants);
+    for (const queue of QUEUE_NAMES) await this.readQueue(queue);
   }
 
-  private async readQueue(queue: QueueName, tenants: Set<string>): Promise<void> {
+  private async readQueue(queue: QueueName): Promise<void> {
     const stream = this.keys.queueEvents(queue);
     const cursorKey = this.keys.webhookCursor(queue);
     const stored = await this.redis.get(cursorKey);
@@ -107,6 +106,9 @@ export class WebhookDispatcher {
       const read = await this.redis.xread('COUNT', BATCH, 'STREAMS', stream, cursor);
       const entries = read?.[0]?.[1] ?? [];
       if (entries.length === 0) return;
+      // The tenants with webhooks, read after the entries: a webhook registered before an event is always
+      // seen (read before, a webhook created meanwhile would miss the events of its first moments).
+      const tenants = await this.store.tenants();
       // Webhooks per tenant, read once per batch.
       const hooks = new Map<string, Webhook[]>();
       for (const [id, raw] of entries) await this.dispatch(queue, id, fieldsOf(raw), tenants, hooks);

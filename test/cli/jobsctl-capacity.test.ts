@@ -1,18 +1,16 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobsctlAgainst } from './jobsctl-harness.js';
 import { ADMIN, makeApp, token } from '../helpers.js';
 
-const BIN = path.resolve('bin/jobsctl.js');
-const node = process.execPath;
 
 // Each command is a process of its own (tsx loads in a second or two on a busy machine).
 describe('jobsctl worker:scale and queue:throttle-org against a listening server', { timeout: 90_000 }, () => {
   let app: FastifyInstance;
   let url: string;
   const admin = token(ADMIN);
+  const { run, json } = jobsctlAgainst({ app: () => app, url: () => url, token: admin });
 
   beforeAll(async () => {
     app = await makeApp({ servers: [{ id: 'web', tenant: 'acme', host: '127.0.0.1', scan: { ports: [1], timeoutMs: 200 } }] });
@@ -20,20 +18,6 @@ describe('jobsctl worker:scale and queue:throttle-org against a listening server
   });
   afterAll(() => app.close());
 
-  /** jobsctl as a script runs it: stdin and stdout are pipes. */
-  function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = execFile(node, [BIN, ...args], { env: { ...process.env, JOBS_API_URL: url, JOBS_API_TOKEN: admin, NO_COLOR: '' }, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      child.stdin?.end();
-    });
-  }
-  const json = async (args: string[]) => {
-    const r = await run(['--json', ...args]);
-    expect(r.code, r.stderr).toBe(0);
-    return JSON.parse(r.stdout);
-  };
 
   it('worker:scale --queue=scan --count=7 sets it for every worker process; without --count shows it; --reset goes back', async () => {
     const set = await json(['worker:scale', '--queue=scan', '--count=7']);

@@ -1,16 +1,14 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobsctlAgainst } from './jobsctl-harness.js';
 import { ADMIN, makeApp, token, waitForJob } from '../helpers.js';
 
-const BIN = path.resolve('bin/jobsctl.js');
-const node = process.execPath;
 
 describe('jobsctl job:explain against a listening server', { timeout: 90_000 }, () => {
   let app: FastifyInstance;
   let url: string;
   const admin = token(ADMIN);
+  const { run, call } = jobsctlAgainst({ app: () => app, url: () => url, token: admin });
 
   beforeAll(async () => {
     app = await makeApp({ servers: [{ id: 'web', tenant: 'default', host: '127.0.0.1', scan: { ports: [1], timeoutMs: 200 } }] });
@@ -18,20 +16,6 @@ describe('jobsctl job:explain against a listening server', { timeout: 90_000 }, 
   });
   afterAll(() => app.close());
 
-  /** jobsctl as a script runs it: stdin and stdout are pipes. */
-  function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = execFile(node, [BIN, ...args], { env: { ...process.env, JOBS_API_URL: url, JOBS_API_TOKEN: admin, NO_COLOR: '' }, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      child.stdin?.end();
-    });
-  }
-  const call = async (method: 'GET' | 'POST', route: string, payload?: object) => {
-    const res = await app.inject({ method, url: route, headers: { authorization: `Bearer ${admin}` }, ...(payload ? { payload } : {}) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    return res.json().data;
-  };
 
   it('one line per reason, --json, exit 0 whether the job is held or not; an unknown job is exit 6', async () => {
     await call('POST', '/api/queues/scan/pause');

@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobsctlAgainst } from './jobsctl-harness.js';
 import { buildProgram } from '../../src/cli/jobsctl.js';
 import { formatDuration } from '../../src/cli/jobsctl/queue-ops-commands.js';
 import { ADMIN, makeApp, token, waitForJob } from '../helpers.js';
 
-const BIN = path.resolve('bin/jobsctl.js');
 const node = process.execPath;
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -16,6 +14,7 @@ describe('jobsctl queue:remove-stuck, queue:drain --delay/--remove, queue:throug
   let app: FastifyInstance;
   let url: string;
   const admin = token(ADMIN);
+  const { run, json, call } = jobsctlAgainst({ app: () => app, url: () => url, token: admin });
 
   beforeAll(async () => {
     app = await makeApp({
@@ -29,25 +28,6 @@ describe('jobsctl queue:remove-stuck, queue:drain --delay/--remove, queue:throug
   });
   afterAll(() => app.close());
 
-  /** Run jobsctl the way a script does: stdin and stdout are pipes, not a terminal. */
-  function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = execFile(node, [BIN, ...args], { env: { ...process.env, JOBS_API_URL: url, JOBS_API_TOKEN: admin, NO_COLOR: '' }, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      child.stdin?.end();
-    });
-  }
-  const json = async (args: string[]) => {
-    const r = await run(['--json', ...args]);
-    expect(r.code, r.stderr).toBe(0);
-    return JSON.parse(r.stdout);
-  };
-  async function call(method: 'GET' | 'POST', route: string, payload?: object) {
-    const res = await app.inject({ method, url: route, headers: { authorization: `Bearer ${admin}` }, ...(payload ? { payload } : {}) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    return res.json().data;
-  }
   const submit = async (type: string, serverId: string, options: object = {}) => (await call('POST', '/api/jobs', { type, data: { serverId }, options })).jobId as string;
 
   it('queue:remove-stuck asks for --yes, then stops and removes the stuck job', async () => {

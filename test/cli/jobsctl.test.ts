@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobsctlAgainst } from './jobsctl-harness.js';
 import { buildProgram } from '../../src/cli/jobsctl.js';
 import { SseParser } from '../../src/cli/jobsctl/sse.js';
 import { ADMIN, makeApp, tmpDir, token, waitForJob } from '../helpers.js';
@@ -18,6 +19,7 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
   let app: FastifyInstance;
   let url: string;
   const admin = token(ADMIN);
+  const { run, json, call } = jobsctlAgainst({ app: () => app, url: () => url, token: admin });
 
   const sources = tmpDir('jobsctl-src');
   writeFileSync(path.join(sources, 'notes.txt'), 'kept by the backup\n');
@@ -39,20 +41,6 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
   });
   afterAll(() => app.close());
 
-  /** Run jobsctl the way a script does: stdin and stdout are pipes, not a terminal. */
-  function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = execFile(node, [BIN, ...args], { env: { ...process.env, JOBS_API_URL: url, JOBS_API_TOKEN: admin, NO_COLOR: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      child.stdin?.end();
-    });
-  }
-  const json = async (args: string[]) => {
-    const r = await run(['--json', ...args]);
-    expect(r.code, r.stderr).toBe(0);
-    return JSON.parse(r.stdout);
-  };
 
   it('queue:status: a table when piped has no colours; --json parses', async () => {
     const table = await run(['queue:status']);
@@ -160,11 +148,6 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
   // The job and server commands (issue 16). After the tests above, which count the update failures they make.
 
   /** The API in the test process, as admin: to set up jobs without spending a jobsctl process on it. */
-  async function call(method: 'GET' | 'POST' | 'DELETE', route: string, payload?: unknown) {
-    const res = await app.inject({ method, url: route, headers: { authorization: `Bearer ${admin}` }, ...(payload !== undefined ? { payload: payload as object } : {}) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    return res.json().data;
-  }
   const eventsOf = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l));
   const logLines = async (id: string): Promise<string[]> => (await call('GET', `/api/jobs/${id}/logs?limit=1000`)).lines;
 
