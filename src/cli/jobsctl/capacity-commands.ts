@@ -64,7 +64,7 @@ export function addCapacityCommands(program: Command): void {
         return [
           `${r.queue}: ${r.concurrency} job${r.concurrency === 1 ? '' : 's'} at once per worker process (${source})`,
           `${r.processes.length} worker process${r.processes.length === 1 ? '' : 'es'} online, ${r.total} at once in all` +
-            (lagging > 0 ? `; ${lagging} still report${lagging === 1 ? 's' : ''} another concurrency (they follow within ${spell(r.followWithinMs)}, and report it within 10s)` : ''),
+            (lagging > 0 ? `; ${lagging} still report${lagging === 1 ? 's' : ''} another concurrency (they follow within ${spell(r.followWithinMs)}, and report it a second later)` : ''),
           '',
           table(r.processes, [['host', 'HOST'], ['pid', 'PID'], ['concurrency', 'CONCURRENCY']]),
         ].join('\n');
