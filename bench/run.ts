@@ -34,6 +34,7 @@ import { createWorker } from '../workers/create-workers.js';
 import { startClusterSetup, startPlainRedis } from '../test/topologies.js';
 import { removeTmpDirs } from '../test/tmp.js';
 import { concurrently, freePort, httpLoad, redisCpuSeconds, ROOT, startChild, until, usedMemory, type Child } from './harness.js';
+import { followJob } from './watchers.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
 const QUICK = args.quick;
@@ -115,8 +116,12 @@ const listening = net.createServer((s) => s.destroy());
 await new Promise<void>((r) => listening.listen(0, '127.0.0.1', r));
 const openPort = (listening.address() as net.AddressInfo).port;
 
+/** P8's job: an update whose command reports progress and a log line every 100 ms, twenty times. */
+const P8_STEPS = 20;
+const p8Command = [process.execPath, '-e', `let i = 0; const t = setInterval(() => { i += 1; console.log('step ' + i); console.log('PROGRESS ' + i * 5); if (i === ${P8_STEPS}) clearInterval(t); }, 100)`];
 const servers = [
   { id: 'b', tenant: 'default', host: '127.0.0.1', scan: { ports: [openPort] } },
+  { id: 'w', tenant: 'default', host: '127.0.0.1', update: { command: p8Command, timeoutSec: 120 } },
   ...Array.from({ length: TENANTS }, (_, i) => ({ id: `t${i}`, tenant: `t${i}`, host: '127.0.0.1', scan: { ports: [openPort] } })),
 ];
 const serversFile = path.join(dir, 'servers.json');
@@ -344,9 +349,76 @@ try {
   const accepted = await indexedJobs('bull');
   plainRow('P7-api-rss', `API server RSS with ${accepted} jobs in Redis, after P1-P6`, product.rssBytes() / 2 ** 20, 'MiB');
   await product.stop();
+
+  // ---------------------------------------------------------------- P8: a thousand streams on one job
+  // The product with its workers (one process, as `npm start`); N streams follow one update job that reports progress
+  // and a log line every 100 ms. Latency: from the moment an observer of the queue's events (a QueueEvents in this
+  // process) sees a progress or the end, to each stream receiving it. Redis: commands per second while the job runs.
+  {
+    const api = await startChild('src/main.ts', productEnv({ QUEUE_PREFIX: 'p8', TENANT_MAX_STREAMS: '5000', LOG_LEVEL: 'warn' }));
+    children.push(api);
+    const follow = (streams: number) => followJob({ base: api.base, headers: dflt, redis, prefix: 'p8', serverId: 'w', streams });
+    await settle();
+    const few = await follow(10);
+    await settle();
+    const many = await follow(QUICK ? 200 : 1000);
+    await api.stop();
+    plainRow('P8', `${many.streams} event streams on one job: p99 from each progress to every stream (end: p99 ${round(many.endP99, 1)} ms, max ${round(many.endMax, 1)} ms)`, many.progressP99, 'ms', { max: 100, text: '<= 100 ms' });
+    ratioRow('P8-redis', `Redis commands/s while the job runs, ${many.streams} vs ${few.streams} streams (${round(many.commandsPerSecond)} vs ${round(few.commandsPerSecond)})`, many.commandsPerSecond, 'cmd/s', few.commandsPerSecond, { max: 1.2, text: 'independent: <= 1.2 x' });
+  }
   await Promise.all(Object.values(queues).map((q) => q.close()));
   // P7 measures Redis memory on its own: start from an empty Redis.
   await redis.flushall();
+
+  // ---------------------------------------------------------------- P10: grouping dead letters
+  // 2 000, then 20 000 failed jobs of one tenant (ten error types, in the update queue, failed by a raw BullMQ worker that
+  // throws the reason the job carries); GET /api/dead-letters/errors of that tenant, 10 connections, p99 each time.
+  {
+    const prefix = 'p10';
+    const api = await startChild('src/main.ts', productEnv({ QUEUE_PREFIX: prefix, WORKERS: 'off' }));
+    children.push(api);
+    const queue = new Queue(QUEUES.update.redisName, { connection: redis, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    const p10Store = new JobStore(redis, prefix, { ...queues, update: queue });
+    const failer = new Worker(
+      QUEUES.update.redisName,
+      async (job) => {
+        const cause = ['disk full', 'no route to host', 'permission denied', 'timed out', 'package conflict', 'lock held', 'mirror unreachable', 'signature invalid', 'out of memory', 'broken pipe'][(job.data as { n: number }).n % 10];
+        throw new Error(`update of ${job.id} failed: ${cause} (after 3 s)`);
+      },
+      { connection: workerConnection('bench-p10'), prefix, concurrency: 50, autorun: true },
+    );
+    let failedCount = 0;
+    failer.on('failed', () => (failedCount += 1));
+    const failMore = async (n: number) => {
+      const target = failedCount + n;
+      for (let i = 0; i < n; i += 1000) {
+        await p10Store.addBulk(
+          Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ type: 'update:server' as const, envelope: { ...envelope('t1', 't1'), n: i + k } as JobEnvelope, options: { attempts: 1 } })),
+        );
+      }
+      await until(`P10: ${target} failed`, async () => failedCount >= target, 300_000, 100);
+    };
+    const group = async () => {
+      await settle();
+      const load = await httpLoad({ url: `${api.base}/api/dead-letters/errors`, connections: 10, seconds: SECONDS, headers: bearer('t1') });
+      if (load.errors) throw new Error(`P10: ${load.errors} requests failed`);
+      return load;
+    };
+    const P10_SMALL = QUICK ? 200 : 2_000;
+    const P10_LARGE = QUICK ? 2_000 : 20_000;
+    await failMore(P10_SMALL);
+    const small = await group();
+    await failMore(P10_LARGE - P10_SMALL);
+    const large = await group();
+    await failer.close();
+    await queue.close();
+    await api.stop();
+    plainRow('P10', `GET /api/dead-letters/errors at ${P10_LARGE} dead letters (10 error types), p99 (${round(large.rps)} req/s)`, large.p99, 'ms', { max: 20, text: '<= 20 ms' });
+    ratioRow('P10-flat', `the same at ${P10_LARGE} vs ${P10_SMALL} dead letters, p99 (${round(large.p99, 1)} vs ${round(small.p99, 1)} ms)`, large.rps, 'req/s', small.rps, {
+      min: 0.8,
+      text: 'flat: >= 0.8 x',
+    });
+  }
 
   // ---------------------------------------------------------------- P7: memory with retention, real scans
   const worker = await startChild('src/main.ts', productEnv({ QUEUE_PREFIX: 'p7' }));

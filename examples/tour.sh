@@ -6,8 +6,9 @@ AUTH="Authorization: Bearer $TOKEN"
 JSON='Content-Type: application/json'
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['data']$1)"; }
 
-# The servers your token may act on (commands are never shown)
-curl -s --fail-with-body $API/api/servers -H "$AUTH"; echo
+# The servers your token may act on, by id, a page at a time (commands are never shown): limit 1..1000
+# (default 100); pass nextCursor back as cursor until it is null
+curl -s --fail-with-body "$API/api/servers?limit=100" -H "$AUTH"; echo
 curl -s --fail-with-body $API/api/servers/localhost -H "$AUTH"; echo
 
 # Scan its ports, back it up, update it: each answers 202 with the job id

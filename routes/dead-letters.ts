@@ -11,11 +11,19 @@ const deadLetterSchema = jobViewSchema
   })
   .describe('DeadLetter');
 
+const errorTypeFilter = z
+  .string()
+  .min(1)
+  .max(120)
+  .optional()
+  .describe('exactly an errorType of GET /api/dead-letters/errors: only the dead letters of that cause (read from their own index: the cost is that of what is returned)');
+
 const replayBody = z.union([
   z.strictObject({ ids: z.array(z.string().min(1).max(200)).min(1).max(1000).describe('dead letters to replay, by job id') }),
   z.strictObject({
     queue: z.enum(QUEUE_NAMES).optional(),
     errorContains: z.string().min(1).max(500).optional().describe('case-insensitive part of the failure reason'),
+    errorType: errorTypeFilter,
     limit: z.number().int().min(1).max(1000).default(100).describe('at most this many, newest first (default 100)'),
   }),
 ]);
@@ -36,11 +44,13 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
         operationId: 'listDeadLetters',
         tags,
         summary: 'Jobs that failed for good (attempts exhausted, or a failure retrying cannot fix), newest first',
-        description: 'With errorContains a page may hold fewer than limit jobs while nextCursor is not null: follow it until it is null.',
+        description:
+          'Newest first (by creation). With errorType, only the dead letters of that cause, read from their own index. With errorContains a page may hold fewer than limit jobs while nextCursor is not null: follow it until it is null.',
         security,
         querystring: z.strictObject({
           queue: z.enum(QUEUE_NAMES).optional(),
           errorContains: z.string().min(1).max(500).optional().describe('case-insensitive part of the failure reason'),
+          errorType: errorTypeFilter,
           limit: z.coerce.number().int().min(1).max(100).default(20),
           cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page'),
         }),
@@ -58,7 +68,8 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
         operationId: 'groupDeadLetterErrors',
         tags,
         summary: 'Dead letters grouped by error type: count, queues and the newest example, most frequent first',
-        description: 'Looks at the newest 10 000 dead letters; `truncated` says there are more.',
+        description:
+          'Every dead letter counts: the groups are kept as jobs fail, are retried and are removed (a job removed by retention leaves its count within a sweep of the index, about a minute). `scanned` is the number of dead letters counted; `truncated` is always false (kept for earlier clients).',
         security,
         querystring: z.strictObject({ queue: z.enum(QUEUE_NAMES).optional() }),
         response: {
@@ -92,7 +103,7 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
         tags,
         summary: 'Enqueue dead letters again as new jobs with the same type and data',
         description:
-          'Either `{ ids }` or a filter `{ queue?, errorContains?, limit? }`. Answers which old id became which new job; ids that are not dead letters, were replayed before, or whose server no longer allows the job are listed in `skipped` with the reason.',
+          'Either `{ ids }` or a filter `{ queue?, errorType?, errorContains?, limit? }` (errorContains looks at the newest 10 000 dead letters; errorType reads only those of that cause). Answers which old id became which new job; ids that are not dead letters, were replayed before, or whose server no longer allows the job are listed in `skipped` with the reason.',
         security,
         body: replayBody,
         response: {

@@ -357,7 +357,7 @@ function readRoutes(fastify: FastifyInstance): void {
         summary: 'Server-sent events of a job: a snapshot, then progress, log, completed or failed as they happen',
         description: [
           'text/event-stream. First `snapshot` (the job, as GET /api/jobs/:id), then the log lines already written (`log`),',
-          'then `progress` ({ progress }), `log` ({ index, line }), and finally `completed` or `failed` (the job), after which the stream ends.',
+          'then `progress` ({ progress }), `log` ({ index, line }), and finally `completed`, `failed` or `cancelled` (the job), or `removed` ({ jobId }: removed, or cancelled before it started), after which the stream ends.',
           'A comment line `: heartbeat` every 15 s while idle. Each event id is the number of log lines sent so far: reconnect with',
           '`Last-Event-ID` and you get a new snapshot and the log lines after that number — nothing is missed. Works with `curl -N`.',
           'The last event\'s id ends in `-end`: reconnecting with it (the job has ended, the client saw it) is answered 204, which stops a browser\'s EventSource.',
@@ -373,7 +373,7 @@ function readRoutes(fastify: FastifyInstance): void {
             description: 'The event stream',
             content: {
               'text/event-stream': {
-                schema: z.string().describe('event: snapshot|progress|log|completed|failed|removed, id: log lines sent (the last one ends in -end), data: JSON'),
+                schema: z.string().describe('event: snapshot|progress|log|completed|failed|cancelled|removed, id: log lines sent (the last one ends in -end), data: JSON'),
               },
             },
           },

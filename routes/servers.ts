@@ -14,7 +14,6 @@ import {
   type ScanResult,
 } from '../src/jobs/index.js';
 import { emptyBodyAsObject, errors, idempotentHeaders, okEnvelope } from '../src/http/schemas.js';
-import { visibleTenant } from '../src/tenant.js';
 
 const serverSchema = z
   .object({
@@ -63,6 +62,10 @@ const updateBody = z.strictObject({ ...options });
 const restoreParams = z.object({ id: serverIdSchema.describe('a server id of the inventory'), backupId: backupIdSchema });
 const restoreIdParams = z.object({ id: serverIdSchema.describe('a server id of the inventory'), restoreId: z.string().min(1).max(128).describe('from the restore job\'s result or the list of restores') });
 const scansQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20).describe('1..100, default 20') });
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe('1..1000, default 100'),
+  cursor: z.string().max(200).optional().describe('nextCursor of the previous page'),
+});
 
 const pending = (idName: 'backupId' | 'scanId' | 'updateId') =>
   okEnvelope(z.object({ [idName]: z.string(), jobId: z.string(), status: z.literal('pending') }));
@@ -78,9 +81,22 @@ export default async function serverRoutes(fastify: FastifyInstance) {
     '',
     {
       onRequest: read,
-      schema: { operationId: 'listServers', tags: ['servers'], summary: 'The servers your token may act on', security, response: { 200: okEnvelope(z.array(serverSchema)), ...errors(401, 403) } },
+      schema: {
+        operationId: 'listServers',
+        tags: ['servers'],
+        summary: 'The servers your token may act on, by id, a page at a time',
+        description:
+          'Ordered by server id. Pass nextCursor back as cursor for the next page; it is null after the last page. ' +
+          'A page starts strictly after the last id of the previous one, so a server added to or removed from the inventory between two pages neither repeats nor skips any other.',
+        security,
+        querystring: listQuery,
+        response: { 200: okEnvelope(z.object({ servers: z.array(serverSchema), nextCursor: z.string().nullable() })), ...errors(400, 401, 403) },
+      },
     },
-    async (request) => ({ success: true as const, data: app.inventory.list(visibleTenant(request.principal)).map(present) }),
+    async (request) => {
+      const page = app.jobs.servers(request.principal, request.query);
+      return { success: true as const, data: { servers: page.servers.map(present), nextCursor: page.nextCursor } };
+    },
   );
 
   app.get(

@@ -48,16 +48,66 @@ export class InventoryError extends Error {
   override name = 'InventoryError';
 }
 
-/** The servers an operator declared. Lookups are by id and scoped by tenant. */
+/** A page of servers, by id; `nextCursor` is null after the last page. */
+export type ServerPage = { servers: Server[]; nextCursor: string | null };
+/** A page asked for with a cursor this API did not return. */
+export type InvalidServerCursor = { status: 'invalid-cursor' };
+
+/** The order every listing of servers follows: by id, compared as code units (ids are ASCII), never by locale. */
+function byId(a: Server, b: Server): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The index of the first server of `sorted` whose id comes strictly after `id` (whether or not `id` is there). */
+function firstAfter(sorted: readonly Server[], id: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]!.id <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A listing cursor: the last id of the page, base64url. Opaque to callers. */
+export function encodeServerCursor(id: string): string {
+  return Buffer.from(id, 'utf8').toString('base64url');
+}
+
+/** The id a cursor points after, or undefined when it is not a cursor this API returned. */
+export function decodeServerCursor(cursor: string): string | undefined {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  // Node's base64url decoder skips what it cannot read: only the canonical encoding of an id is a cursor.
+  return serverIdSchema.safeParse(id).success && encodeServerCursor(id) === cursor ? id : undefined;
+}
+
+/**
+ * The servers an operator declared. Lookups are by id and scoped by tenant.
+ * An inventory never changes: reading the file again makes a new one, which
+ * sorts its listings once, here, so that a page costs what it returns.
+ */
 export class Inventory {
   private readonly byId: Map<string, Server>;
+  /** Every server by id (what the admin lists), and each tenant's. */
+  private readonly sorted: readonly Server[];
+  private readonly sortedByTenant: ReadonlyMap<string, readonly Server[]>;
 
   constructor(
+    /** In the file's order. */
     readonly servers: readonly Server[],
     /** Relative paths and commands in the file resolve from here. */
     readonly baseDir: string,
   ) {
     this.byId = new Map(servers.map((s) => [s.id, s]));
+    this.sorted = [...servers].sort(byId);
+    const byTenant = new Map<string, Server[]>();
+    for (const s of this.sorted) {
+      const list = byTenant.get(s.tenant);
+      if (list) list.push(s);
+      else byTenant.set(s.tenant, [s]);
+    }
+    this.sortedByTenant = byTenant;
   }
 
   /** The server, when it exists and `tenant` may see it (`undefined` tenant: admin, sees all). */
@@ -67,8 +117,27 @@ export class Inventory {
     return server;
   }
 
-  list(tenant: string | undefined): Server[] {
-    return this.servers.filter((s) => tenant === undefined || s.tenant === tenant);
+  /** The servers `tenant` may see (`undefined`: admin, all), by id. Kept sorted: nothing is built per call. */
+  list(tenant: string | undefined): readonly Server[] {
+    return tenant === undefined ? this.sorted : (this.sortedByTenant.get(tenant) ?? []);
+  }
+
+  /**
+   * A page of `list(tenant)`: at most `limit` servers from the first id strictly after the cursor's (a binary
+   * search, then a slice). The cursor's server need not be there any more: one removed or added between two
+   * pages moves no other server from one page to another, so a walk neither repeats nor skips one.
+   */
+  page(tenant: string | undefined, limit: number, cursor?: string): ServerPage | InvalidServerCursor {
+    const list = this.list(tenant);
+    let start = 0;
+    if (cursor) {
+      const after = decodeServerCursor(cursor);
+      if (after === undefined) return { status: 'invalid-cursor' };
+      start = firstAfter(list, after);
+    }
+    const servers = list.slice(start, start + Math.max(1, Math.floor(limit)));
+    const last = servers[servers.length - 1];
+    return { servers, nextCursor: last && start + servers.length < list.length ? encodeServerCursor(last.id) : null };
   }
 
   resolvePath(p: string): string {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadInventory, parseInventory } from '../src/inventory.js';
+import { decodeServerCursor, encodeServerCursor, loadInventory, parseInventory } from '../src/inventory.js';
 import { inventoryOf } from './helpers.js';
 
 describe('the server inventory', () => {
@@ -33,5 +33,48 @@ describe('the server inventory', () => {
     expect(inv.get('b', 'default')).toBeUndefined();
     expect(inv.get('b', undefined)?.id).toBe('b');
     expect(inv.list('acme').map((s) => s.id)).toEqual(['b']);
+  });
+
+  it('lists by id (code units, not locale) for each tenant and for the admin, sorted once when loaded', () => {
+    const inv = inventoryOf(['b-2', 'a', 'b-10', 'b', '0', 'a-1', 'ab'].map((id) => ({ id, host: 'h', tenant: id.startsWith('b') ? 'acme' : 'default' })));
+    expect(inv.list(undefined).map((s) => s.id)).toEqual(['0', 'a', 'a-1', 'ab', 'b', 'b-10', 'b-2']);
+    expect(inv.list('acme').map((s) => s.id)).toEqual(['b', 'b-10', 'b-2']);
+    expect(inv.list('nobody')).toEqual([]);
+    // The same arrays each call: nothing is filtered or sorted per request.
+    expect(inv.list('acme')).toBe(inv.list('acme'));
+    // The file's order is kept where it matters (the workers' view).
+    expect(inv.servers.map((s) => s.id)[0]).toBe('b-2');
+  });
+
+  it('pages from strictly after the cursor\'s id, which need not be there any more', () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `s-${String(i * 2).padStart(3, '0')}`);
+    const inv = inventoryOf([...ids].reverse().map((id) => ({ id, host: 'h' })));
+    const page = (limit: number, cursor?: string) => {
+      const p = inv.page(undefined, limit, cursor);
+      if ('status' in p) throw new Error(`refused ${cursor}`);
+      return { ids: p.servers.map((s) => s.id), next: p.nextCursor };
+    };
+    // Every page size walks every server once, in order.
+    for (const limit of [1, 3, 7, 49, 50, 51]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const p = page(limit, cursor);
+        seen.push(...p.ids);
+        cursor = p.next ?? undefined;
+      } while (cursor);
+      expect(seen, `limit ${limit}`).toEqual(ids);
+    }
+    // A cursor of an id that is not (or no longer) in the list: the first id after it.
+    expect(page(2, encodeServerCursor('s-013')).ids).toEqual(['s-014', 's-016']);
+    expect(page(2, encodeServerCursor('0')).ids).toEqual(['s-000', 's-002']);
+    expect(page(2, encodeServerCursor('s-098'))).toEqual({ ids: [], next: null });
+    expect(page(2, encodeServerCursor('z'))).toEqual({ ids: [], next: null });
+    expect(page(2, encodeServerCursor('s-094'))).toEqual({ ids: ['s-096', 's-098'], next: null });
+    // Only a cursor this API gives is one.
+    for (const bad of ['not a cursor', encodeServerCursor('Upper'), encodeServerCursor('s-001') + '=', 'czAwMQ==']) {
+      expect(inv.page(undefined, 2, bad), bad).toEqual({ status: 'invalid-cursor' });
+    }
+    expect(decodeServerCursor(encodeServerCursor('s-001'))).toBe('s-001');
   });
 });

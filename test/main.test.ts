@@ -23,7 +23,7 @@ describe('npm start (src/main.ts)', () => {
     expect((await fetch(`${base}/ready`)).status).toBe(200);
     const servers = await fetch(`${base}/api/servers`, { headers: { authorization: `Bearer ${token}` } });
     expect(servers.status).toBe(200);
-    const ids = ((await servers.json()) as { data: Array<{ id: string }> }).data.map((s) => s.id);
+    const ids = ((await servers.json()) as { data: { servers: Array<{ id: string }> } }).data.servers.map((s) => s.id);
     expect(ids).toContain('localhost');
 
     const scan = await fetch(`${base}/api/servers/localhost/scan`, {

@@ -173,9 +173,15 @@ function addFailureCommands(program: Command): void {
     .description('recent jobs that failed for good (dead letters), newest first')
     .addOption(queueOption())
     .option('--error <text>', 'only failures whose reason contains this')
+    .option('--error-type <type>', 'only failures of this error type (as queue:error-summary prints it)')
     .option('--limit <n>', 'how many (default 20, at most 100)', intArg('--limit'))
-    .action(async (o: { queue?: string; error?: string; limit?: number }) => {
-      const q = new URLSearchParams({ limit: String(o.limit ?? 20), ...(o.queue ? { queue: o.queue } : {}), ...(o.error ? { errorContains: o.error } : {}) });
+    .action(async (o: { queue?: string; error?: string; errorType?: string; limit?: number }) => {
+      const q = new URLSearchParams({
+        limit: String(o.limit ?? 20),
+        ...(o.queue ? { queue: o.queue } : {}),
+        ...(o.error ? { errorContains: o.error } : {}),
+        ...(o.errorType ? { errorType: o.errorType } : {}),
+      });
       const r = await api().call<{ jobs: Array<JobView & { errorType: string }> }>('GET', `/api/dead-letters?${q}`);
       out(g(), r.jobs, () =>
         table(

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { JobEvent } from '../services/job-events.js';
+import type { JobFeed } from '../services/job-feeds.js';
 import type { JobView } from '../store/job-store.js';
 import { AppError } from '../errors.js';
 import { isFinished } from '../jobs/index.js';
@@ -84,7 +84,7 @@ export async function streamJobEvents(
   /** The caller's own tenant, whose streams are counted. */
   owner: string,
 ): Promise<void> {
-  const { id, queue } = first;
+  const { id } = first;
   const release = openStream(app, owner);
   // eslint-disable-next-line prefer-const -- assigned once `end` exists, below.
   let forget: (() => void) | undefined;
@@ -93,7 +93,7 @@ export async function streamJobEvents(
   let closed = false;
   let lastWrite = Date.now();
   let chain: Promise<unknown> = Promise.resolve();
-  // eslint-disable-next-line prefer-const -- `end` may run (client gone) before the watch below resolves: a const would not exist yet.
+  // `end` may run (client gone) before the follow below resolves.
   let stop: (() => void) | undefined;
 
   const write = (text: string) => {
@@ -102,14 +102,14 @@ export async function streamJobEvents(
     raw.write(text);
   };
   const send = (event: string, data: unknown, id: string = String(sent)) => write(`event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`);
-  const end = () => {
+  const end = (last?: string) => {
     if (closed) return;
     closed = true;
     release();
     forget?.();
     clearInterval(heartbeat);
     stop?.();
-    raw.end();
+    raw.end(last);
   };
   const serial = (step: () => Promise<unknown> | void) => {
     chain = chain.then(() => (closed ? undefined : step())).catch((err: Error) => {
@@ -117,21 +117,20 @@ export async function streamJobEvents(
       end();
     });
   };
-  const pullLogs = async () => {
-    const { logs } = await app.queues[queue].getJobLogs(id, sent, -1);
-    for (const line of logs) {
+  // What this stream has not written yet of the feed shared by every stream of the job in this process.
+  const writeLogs = (feed: JobFeed) => {
+    for (; sent < feed.lines.length; ) {
       sent += 1;
-      send('log', { index: sent - 1, line });
+      write(`event: log\nid: ${sent}\ndata: ${feed.logJson[sent - 1]}\n\n`);
     }
   };
-  const finish = async (known?: JobView) => {
-    await pullLogs();
-    const now = known ?? (await app.jobs.store.get(id, tenant));
-    if (!now) send('removed', { jobId: id }, `${sent}${END_MARK}`);
-    else send(now.state === 'failed' || now.state === 'cancelled' ? now.state : 'completed', now, `${sent}${END_MARK}`);
-    end();
+  const writeEnd = (feed: JobFeed) => {
+    writeLogs(feed);
+    const view = feed.end!.view;
+    const event = !view ? 'removed' : view.state === 'failed' || view.state === 'cancelled' ? view.state : 'completed';
+    // The last event and the end of the response in one write.
+    end(`event: ${event}\nid: ${sent}${END_MARK}\ndata: ${feed.end!.json}\n\n`);
   };
-
   reply.hijack();
   raw.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -146,17 +145,26 @@ export async function streamJobEvents(
     if (Date.now() - lastWrite >= app.config.sseHeartbeatMs - 50) write(`: heartbeat ${new Date().toISOString()}\n\n`);
   }, app.config.sseHeartbeatMs);
 
-  // Listen first, so nothing that happens while the snapshot is read is lost (it queues behind it).
-  stop = await app.events.watch(id, (e: JobEvent) => {
-    if (e.type === 'progress') serial(() => send('progress', { progress: e.progress }));
-    else if (e.type === 'log') serial(pullLogs);
-    else serial(() => finish());
+  // Follow first, so nothing that happens while the snapshot is read is lost: what the feed says queues behind the snapshot.
+  const following = app.feeds.follow(id, {
+    progress: (json) => serial(() => write(`event: progress\nid: ${sent}\ndata: ${json}\n\n`)),
+    logs: (feed) => serial(() => writeLogs(feed)),
+    ended: (feed) => serial(() => writeEnd(feed)),
   });
-  if (closed) stop();
+  // A client gone before the follow is done still leaves the feed.
+  following.then(
+    ({ leave }) => {
+      stop = leave;
+      if (closed) leave();
+    },
+    () => {},
+  );
   serial(async () => {
+    const { feed } = await following;
     const now = (await app.jobs.store.get(id, tenant)) ?? first;
     send('snapshot', now);
-    await pullLogs();
-    if (ended(now)) await finish(now);
+    writeLogs(feed);
+    if (feed.end) writeEnd(feed);
+    else if (ended(now)) await feed.finish(now);
   });
 }

@@ -8,6 +8,7 @@ import { QUEUE_NAMES, type QueueName } from './queues.js';
 export * from './queues.js';
 export * from './retry.js';
 export * from './job-id.js';
+export * from './error-type.js';
 export * from './common.js';
 export * from './backup.js';
 export * from './restore.js';

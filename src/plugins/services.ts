@@ -21,11 +21,13 @@ import { TenantAdmin } from '../services/tenant-admin.js';
 import { QueueCapacity } from '../services/queue-capacity.js';
 import { StatsService } from '../services/stats.js';
 import { JobEventsHub } from '../services/job-events.js';
+import { JobFeeds } from '../services/job-feeds.js';
 import { RecordStore } from '../store/records.js';
 import { Schedules } from '../services/schedules.js';
 import { QueuedQuota } from '../services/quotas.js';
 import { WebhookService } from '../services/webhooks.js';
 import { defaultJobOptions, QUEUES, QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { queueOfJobId } from '../jobs/job-id.js';
 import { migrateKeys } from '../redis/migrate-keys.js';
 import { assertNoEviction, checkTarget, createRedis, waitReady, type RedisTarget } from '../redis/connection.js';
 import { isApiRoute } from '../http/api-route.js';
@@ -51,6 +53,8 @@ declare module 'fastify' {
     stats: StatsService;
     /** Job events for long polls and event streams: one QueueEvents per queue in this process. */
     events: JobEventsHub;
+    /** One feed per followed job in this process: the event streams of a job share its reads. */
+    feeds: JobFeeds;
     /** Tickets that open one job's event stream for a browser (EventSource sends no Authorization header). */
     tickets: StreamTickets;
     /** A tenant's webhooks: registrations, secrets, delivery logs (the deliveries themselves are the workers'). */
@@ -118,6 +122,16 @@ export const servicesPlugin = fp(
     app.decorate('schedules', schedules);
     const events = new JobEventsHub(opts.redis, config.queuePrefix, app.log as unknown as Logger);
     app.decorate('events', events);
+    app.decorate(
+      'feeds',
+      new JobFeeds(events, {
+        logs: async (jobId, from) => {
+          const queue = queueOfJobId(jobId);
+          return queue ? (await queues[queue].getJobLogs(jobId, from, -1)).logs : [];
+        },
+        view: (jobId) => store.get(jobId, undefined),
+      }),
+    );
     app.decorate('tickets', new StreamTickets(redis, config.queuePrefix));
     const tenants = new TenantAdmin(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, config.queueConcurrency);
     app.decorate('tenants', tenants);

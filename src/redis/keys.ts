@@ -75,6 +75,15 @@ export function redisKeys(prefix: string) {
       serverOf: (queue: QueueName) => `${tagged(queue)}:idx:server-of`,
     },
 
+    /** The dead-letter aggregate of a queue (src/redis/lua/dead-letters.ts): its job hash, the prefix of its sets, and the position read in the queue's event stream. */
+    deadLetters: {
+      jobs: (queue: QueueName) => `${tagged(queue)}:dead:jobs`,
+      prefix: (queue: QueueName) => `${tagged(queue)}:dead:`,
+      /** The dead letters of a tenant (or of every tenant: `*`), by creation time: an index the listing can walk. */
+      all: (queue: QueueName, tenant: string | undefined) => `${tagged(queue)}:dead:all:${tenant ?? '*'}`,
+      cursor: (queue: QueueName) => `${tagged(queue)}:dead:cursor`,
+    },
+
     /** The queue's jobs stopped on request (id -> when): BullMQ keeps them as failed; the counts tell them apart. */
     cancelled: (queue: QueueName) => `${tagged(queue)}:cancelled`,
 

@@ -4,31 +4,18 @@ import type { JobService } from './jobs.js';
 import { foundJob, jobError, jobPage } from './outcomes.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import type { JobStore, JobView } from '../store/job-store.js';
-import { JOB_IDS_IN_TEXT, type JobData, type QueueName } from '../jobs/index.js';
+import type { DeadGroup } from '../store/dead-letter-index.js';
+import { errorType, QUEUE_NAMES, type JobData, type QueueName } from '../jobs/index.js';
 import { visibleTenant, type Principal } from '../tenant.js';
 
-/** How many failed jobs grouping and filtered replay look at, newest first. */
+/** How many dead letters a replay by `errorContains` looks at, newest first (by `errorType` it reads only those it replays). */
 export const DEAD_LETTER_SCAN = 10_000;
 const REPLAYED_TTL_SECONDS = 8 * 24 * 3600;
 
 export type DeadLetter = JobView & { errorType: string; replayedAs: string | null };
 type Skipped = { id: string; reason: string };
 
-/**
- * The shape of a failure reason without its particulars, so that failures of
- * one cause group together: first line, numbers, ids and quoted values
- * replaced, at most 120 characters.
- */
-export function errorType(reason: string | null): string {
-  const first = (reason ?? 'unknown error').split('\n', 1)[0]!;
-  return first
-    .replace(/"[^"]*"|'[^']*'/g, '"…"')
-    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<id>')
-    .replace(JOB_IDS_IN_TEXT, '<job>')
-    .replace(/\d+(\.\d+)?/g, 'N')
-    .slice(0, 120)
-    .trim();
-}
+export { errorType };
 
 /**
  * Dead letters: jobs that failed for good (attempts exhausted, or a failure
@@ -66,22 +53,36 @@ export class DeadLetters {
   /** A page of dead letters, newest first; with `errorContains` a page may hold fewer than `limit` while `nextCursor` is set. */
   async list(
     principal: Principal,
-    filter: { queue?: QueueName; errorContains?: string; limit: number; cursor?: string },
+    filter: { queue?: QueueName; errorContains?: string; errorType?: string; limit: number; cursor?: string },
   ): Promise<{ jobs: DeadLetter[]; nextCursor: string | null }> {
-    const page = jobPage(await this.store.list({ tenant: visibleTenant(principal), state: 'failed', queue: filter.queue, limit: filter.limit, cursor: filter.cursor }));
+    await this.countNewFailures(principal, filter.queue);
+    const page = jobPage(
+      await this.store.list({ tenant: visibleTenant(principal), state: 'failed', deadLetters: { errorType: filter.errorType }, queue: filter.queue, limit: filter.limit, cursor: filter.cursor }),
+    );
     const needle = filter.errorContains?.toLowerCase();
     const jobs = needle ? page.jobs.filter((j) => (j.failedReason ?? '').toLowerCase().includes(needle)) : page.jobs;
     return { jobs: await this.decorate(jobs), nextCursor: page.nextCursor };
   }
 
-  /** Up to DEAD_LETTER_SCAN dead letters visible to `principal`, newest first. */
-  private async scan(principal: Principal, queue?: QueueName, errorContains?: string, max = DEAD_LETTER_SCAN): Promise<{ jobs: JobView[]; truncated: boolean }> {
+  /**
+   * The dead-letter aggregate counts failures when it is read: bring it up to
+   * date for the queues a listing walks (a grouping does it on its own).
+   */
+  private async countNewFailures(principal: Principal, queue?: QueueName): Promise<void> {
+    await Promise.all((queue ? [queue] : QUEUE_NAMES).map((q) => this.store.dead.groups(q, visibleTenant(principal))));
+  }
+
+  /** Up to `max` dead letters visible to `principal`, newest first: those of one error type, or (at most DEAD_LETTER_SCAN looked at) those whose reason contains a text. */
+  private async scan(principal: Principal, filter: { queue?: QueueName; errorContains?: string; errorType?: string }, max: number): Promise<{ jobs: JobView[]; truncated: boolean }> {
+    await this.countNewFailures(principal, filter.queue);
     const out: JobView[] = [];
     let cursor: string | undefined;
     let seen = 0;
-    const needle = errorContains?.toLowerCase();
+    const needle = filter.errorContains?.toLowerCase();
     do {
-      const page = jobPage(await this.store.list({ tenant: visibleTenant(principal), state: 'failed', queue, limit: 100, cursor }));
+      const page = jobPage(
+        await this.store.list({ tenant: visibleTenant(principal), state: 'failed', deadLetters: { errorType: filter.errorType }, queue: filter.queue, limit: Math.min(100, Math.max(max, 1)), cursor }),
+      );
       for (const j of page.jobs) {
         seen += 1;
         if (!needle || (j.failedReason ?? '').toLowerCase().includes(needle)) out.push(j);
@@ -91,30 +92,31 @@ export class DeadLetters {
     return { jobs: out.slice(0, max), truncated: cursor !== undefined };
   }
 
-  /** Dead letters grouped by error type: count, queues, and the newest example. */
+  /**
+   * Dead letters grouped by error type: count, queues, and the newest example.
+   * Read from the dead-letter aggregate: the cost is that of the error types
+   * (and of the failures since the last grouping), not of the failed jobs.
+   */
   async errors(principal: Principal, queue?: QueueName) {
-    const { jobs, truncated } = await this.scan(principal, queue);
-    const groups = new Map<string, { errorType: string; count: number; queues: Set<QueueName>; newest: JobView }>();
-    for (const j of jobs) {
-      const type = errorType(j.failedReason);
-      const g = groups.get(type);
-      if (!g) groups.set(type, { errorType: type, count: 1, queues: new Set([j.queue]), newest: j });
-      else {
-        g.count += 1;
-        g.queues.add(j.queue);
+    const tenant = visibleTenant(principal);
+    const perQueue = await Promise.all((queue ? [queue] : QUEUE_NAMES).map(async (q) => ({ queue: q, groups: await this.store.dead.groups(q, tenant) })));
+    const groups = new Map<string, { errorType: string; count: number; queues: QueueName[]; newest: DeadGroup['newest'] }>();
+    for (const { queue: q, groups: gs } of perQueue) {
+      for (const g of gs) {
+        const known = groups.get(g.errorType);
+        if (!known) groups.set(g.errorType, { errorType: g.errorType, count: g.count, queues: [q], newest: g.newest });
+        else {
+          known.count += g.count;
+          known.queues.push(q);
+          if ((g.newest.finishedAt ?? '') > (known.newest.finishedAt ?? '')) known.newest = g.newest;
+        }
       }
     }
+    const sorted = [...groups.values()].sort((a, b) => b.count - a.count || a.errorType.localeCompare(b.errorType));
     return {
-      scanned: jobs.length,
-      truncated,
-      groups: [...groups.values()]
-        .sort((a, b) => b.count - a.count)
-        .map((g) => ({
-          errorType: g.errorType,
-          count: g.count,
-          queues: [...g.queues].sort(),
-          newest: { jobId: g.newest.id, type: g.newest.type, failedReason: g.newest.failedReason, finishedAt: g.newest.finishedAt },
-        })),
+      scanned: sorted.reduce((n, g) => n + g.count, 0),
+      truncated: false,
+      groups: sorted.map((g) => ({ ...g, queues: g.queues.sort() })),
     };
   }
 
@@ -125,12 +127,12 @@ export class DeadLetters {
    */
   async replay(
     principal: Principal,
-    which: { ids: string[] } | { queue?: QueueName; errorContains?: string; limit: number },
+    which: { ids: string[] } | { queue?: QueueName; errorContains?: string; errorType?: string; limit: number },
   ): Promise<{ replayed: Array<{ from: string; to: string }>; skipped: Skipped[] }> {
     const { candidates, skipped } =
       'ids' in which
         ? await this.failedOf(visibleTenant(principal), which.ids)
-        : { candidates: (await this.scan(principal, which.queue, which.errorContains, which.limit)).jobs, skipped: [] as Skipped[] };
+        : { candidates: (await this.scan(principal, which, which.limit)).jobs, skipped: [] as Skipped[] };
     const replayed: Array<{ from: string; to: string }> = [];
     const already = await this.replayedAs(candidates.map((c) => c.id));
     for (const [i, v] of candidates.entries()) {

@@ -9,7 +9,9 @@ export type JobEvent =
   | { type: 'progress'; jobId: string; progress: number }
   | { type: 'log'; jobId: string }
   | { type: 'completed'; jobId: string }
-  | { type: 'failed'; jobId: string; failedReason: string };
+  | { type: 'failed'; jobId: string; failedReason: string }
+  /** Removed from its queue (by the API, or cancelled before it started). */
+  | { type: 'removed'; jobId: string };
 
 export type AnyJobEvent = JobEvent & { queue: QueueName };
 
@@ -48,6 +50,7 @@ export class JobEventsHub {
       events.on('progress', ({ jobId, data }) => this.emit(queue, { type: 'progress', jobId, progress: Number(data) }));
       events.on('completed', ({ jobId }) => this.emit(queue, { type: 'completed', jobId }));
       events.on('failed', ({ jobId, failedReason }) => this.emit(queue, { type: 'failed', jobId, failedReason }));
+      events.on('removed', ({ jobId }) => this.emit(queue, { type: 'removed', jobId }));
       this.queueEvents.push(events);
     }
     const subscriber = createRedis(this.redis, 'worker', 'jobs-api:events:logs');

@@ -4,9 +4,9 @@ import type { RestoreCatalog, RestoreEntry } from '../backups/restores.js';
 import type { CancelRequests } from '../coordination/cancel-requests.js';
 import { AppError, BadRequestError, BulkInvalidError, NotFoundError, type ItemError } from '../errors.js';
 import type { JobEventsHub } from './job-events.js';
-import { foundJob, jobError, jobPage } from './outcomes.js';
+import { cursorPage, foundJob, jobError, jobPage } from './outcomes.js';
 import type { JobPage, JobView, ListFilter } from '../store/job-store.js';
-import { declaresKind, type Inventory, type Server } from '../inventory.js';
+import { declaresKind, type Inventory, type Server, type ServerPage } from '../inventory.js';
 import type { JobStore } from '../store/job-store.js';
 import type { RecordStore, StoredRecord } from '../store/records.js';
 import {
@@ -128,7 +128,7 @@ export class JobService {
     let wake: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const stop = await events.watch(id, (e) => {
-      if (e.type === 'completed' || e.type === 'failed') wake();
+      if (e.type === 'completed' || e.type === 'failed' || e.type === 'removed') wake();
     });
     const timer = setTimeout(wake, waitMs);
     gone?.addEventListener('abort', wake, { once: true });
@@ -228,6 +228,11 @@ export class JobService {
         code: 'UNKNOWN_BACKUP',
         message: `data.backupId: server "${item.data.serverId}" has no backup "${(item.data as RestoreData).backupId}" (see GET /api/servers/${item.data.serverId}/backups)`,
       }));
+  }
+
+  /** A page of the servers `principal` may see, by id, after `cursor` (a 400 when it is not one this API returned). */
+  servers(principal: Principal, page: { limit: number; cursor?: string | undefined }): ServerPage {
+    return cursorPage(this.inventory.page(visibleTenant(principal), page.limit, page.cursor));
   }
 
   /** The server `principal` may see, or a 404 identical to a missing one. */

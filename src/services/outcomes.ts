@@ -49,10 +49,15 @@ export function foundJob<T>(id: string, found: T | undefined): T {
   return found;
 }
 
-/** The page, or the 400 of a cursor this API did not return. */
-export function jobPage(outcome: ListOutcome): JobPage {
-  if ('status' in outcome) {
+/** A listing's page (jobs, servers), or the 400 of a cursor this API did not return. */
+export function cursorPage<P extends object>(outcome: P | { status: 'invalid-cursor' }): P {
+  if ('status' in outcome && outcome.status === 'invalid-cursor') {
     throw new BadRequestError('querystring.cursor: not a cursor this API returned; use nextCursor from the previous page', 'INVALID_CURSOR');
   }
-  return outcome;
+  return outcome as P;
+}
+
+/** The page, or the 400 of a cursor this API did not return. */
+export function jobPage(outcome: ListOutcome): JobPage {
+  return cursorPage(outcome);
 }

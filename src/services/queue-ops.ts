@@ -272,6 +272,8 @@ export class QueueOps {
         // It left the failed state meanwhile (retried or removed by someone else).
       }
     }
+    // They are no longer dead letters.
+    if (retried.length > 0) await this.store.dead.reconcile(queue, retried.map((id) => ({ id })));
     return { matched: matching.length, retried: retried.length, jobs: retried };
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ReplicaConfirmer } from './replication.js';
+import { DeadLetterIndex } from './dead-letter-index.js';
 import { TurnBatcher } from './turn-batcher.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
@@ -44,6 +45,8 @@ export type ListFilter = {
   queue?: QueueName;
   state?: JobState;
   type?: JobType;
+  /** Only dead letters, walking their own index (the dead-letter aggregate): with `errorType`, those of one error type. */
+  deadLetters?: { errorType?: string };
   /** Only jobs on this server (its own index: the cost stays that of the page). */
   serverId?: string;
   /** Created at or after this time (ms since the epoch). */
@@ -132,6 +135,8 @@ declare module 'ioredis' {
       serverOf: string,
       serverPrefix: string,
       cancelled: string,
+      deadJobs: string,
+      deadPrefix: string,
       cursor: string,
       count: number,
       pruneBefore: number,
@@ -201,6 +206,8 @@ export function decodeCursor(cursor: string): [string, string] | undefined {
  */
 export class JobStore {
   private readonly keys: RedisKeys;
+  /** The dead-letter aggregate: failed jobs by tenant and error type. */
+  readonly dead: DeadLetterIndex;
 
   constructor(
     readonly redis: Redis,
@@ -213,7 +220,8 @@ export class JobStore {
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
     redis.defineCommand('jobsapiListJobs', { numberOfKeys: 5, lua: LIST_JOBS_LUA });
     redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 6, lua: INDEX_JOBS_LUA });
-    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 7, lua: SWEEP_INDEX_LUA });
+    redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 9, lua: SWEEP_INDEX_LUA });
+    this.dead = new DeadLetterIndex(redis, prefix);
   }
 
   /** A queue's listing index: every job of it, or a tenant's. */
@@ -375,7 +383,7 @@ export class JobStore {
     const walks = await Promise.all(
       queues.map((queue) => {
         // By server: walk the server's index; for a tenant, list only what is in its own index too.
-        const tenantIndex = this.indexKey(queue, filter.tenant);
+        const tenantIndex = filter.deadLetters ? this.dead.index(queue, filter.tenant, filter.deadLetters.errorType) : this.indexKey(queue, filter.tenant);
         const index = filter.serverId === undefined ? tenantIndex : this.keys.index.server(queue, filter.serverId);
         const checkTenant = filter.serverId !== undefined && filter.tenant !== undefined;
         return this.redis.jobsapiListJobs(
@@ -440,6 +448,7 @@ export class JobStore {
       tx.xadd(this.keys.queueEvents(job.queue), 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', CANCELLED_EVENT, 'jobId', id, 'name', job.type, 'tenant', job.tenant, 'prev', job.state);
     }
     await tx.exec();
+    if (job.state === 'failed' || job.state === 'cancelled') await this.dead.reconcile(job.queue, [{ id }]);
     return { status: 'removed' };
   }
 
@@ -459,6 +468,7 @@ export class JobStore {
       throw err;
     }
     await this.redis.zrem(this.keys.cancelled(view.queue), id);
+    await this.dead.reconcile(view.queue, [{ id }]);
     const after = await this.get(id, tenant);
     return { status: 'retried', state: after?.state ?? 'waiting' };
   }
@@ -482,6 +492,8 @@ export class JobStore {
       index.serverOf(queue),
       index.serverPrefix(queue),
       this.keys.cancelled(queue),
+      this.keys.deadLetters.jobs(queue),
+      this.keys.deadLetters.prefix(queue),
       cursor,
       count,
       now - INDEX_GRACE_MS,

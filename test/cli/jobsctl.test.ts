@@ -73,6 +73,9 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
     expect(failures[0]).toMatchObject({ type: 'update:server', state: 'failed' });
     const summary = await json(['queue:error-summary']);
     expect(summary.groups[0]).toMatchObject({ errorType: 'update command exited with code N; last output:', count: 1 });
+    const ofType = await json(['queue:failures', '--error-type', summary.groups[0].errorType]);
+    expect(ofType.map((j: { id: string }) => j.id)).toEqual([summary.groups[0].newest.jobId]);
+    expect(await json(['queue:failures', '--error-type', 'no such error type'])).toEqual([]);
     const dry = await json(['queue:retry', '--queue', 'update', '--error', 'mirror', '--dry-run']);
     expect(dry).toMatchObject({ matched: 1, retried: 0 });
     // Retrying for real is destructive enough to ask: a script must say --yes.
@@ -228,7 +231,8 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
       run(['job:list', '--limit', '0']),
       run(['job:list', '--state', 'stuck']),
     ]);
-    expect(servers.map((x: { id: string }) => x.id)).toEqual(['web', 'bad', 'hang', 'chatty', 'failing', 'files']);
+    // Every server, by id (the API pages them; server:list walks every page).
+    expect(servers.map((x: { id: string }) => x.id)).toEqual(['bad', 'chatty', 'failing', 'files', 'hang', 'web']);
     expect(servers.find((x: { id: string }) => x.id === 'files').kinds).toEqual(['backup']);
     expect(serverTable.stdout).toMatch(/^ID\s+NAME\s+TENANT\s+HOST\s+KINDS\n/);
     expect(serverTable.stdout).toMatch(/\nfiles\s+files\s+default\s+127\.0\.0\.1\s+backup\n/);
@@ -248,6 +252,40 @@ describe('jobsctl against a listening server', { timeout: 90_000 }, () => {
     expect(listTable.stderr).toContain(`--cursor=${page.nextCursor}`);
     expect(badLimit.code).toBe(2);
     expect(badState.code).toBe(2);
+  });
+
+  it('server:list walks every page of an inventory larger than a page; --limit and --cursor give one page', async () => {
+    // More servers than the largest page (1000), in no order in the file.
+    const ids = Array.from({ length: 2345 }, (_, i) => `n-${String((i * 11) % 2345).padStart(4, '0')}`);
+    const big = await makeApp({ env: { WORKERS: 'off' }, servers: ids.map((id) => ({ id, tenant: 'default', host: '127.0.0.1', scan: { ports: [1] } })) });
+    try {
+      const bigUrl = await big.listen({ port: 0, host: '127.0.0.1' });
+      const cli = jobsctlAgainst({ app: () => big, url: () => bigUrl, token: admin });
+      const sorted = [...ids].sort();
+      const [every, table, first, firstTable] = await Promise.all([
+        cli.json(['server:list']),
+        cli.run(['server:list']),
+        cli.json(['server:list', '--limit', '2']),
+        cli.run(['server:list', '--limit', '2']),
+      ]);
+      // The same output as ever: every server (now by id), an array with --json, a table without.
+      expect(every.map((x: { id: string }) => x.id)).toEqual(sorted);
+      expect(table.stdout.trim().split('\n')).toHaveLength(sorted.length + 1);
+      expect(table.stderr).toBe('');
+      // One page: the API's page with --json; the table, and the next cursor on stderr.
+      expect(first.servers.map((x: { id: string }) => x.id)).toEqual(sorted.slice(0, 2));
+      expect(first.nextCursor).toEqual(expect.any(String));
+      expect(firstTable.stdout.trim().split('\n')).toHaveLength(3);
+      expect(firstTable.stderr).toContain(`--cursor=${first.nextCursor}`);
+      const second = await cli.json(['server:list', '--limit', '3', '--cursor', first.nextCursor]);
+      expect(second.servers.map((x: { id: string }) => x.id)).toEqual(sorted.slice(2, 5));
+      const bad = await cli.run(['server:list', '--cursor', 'not-a-cursor']);
+      expect(bad.code).toBe(6);
+      expect(bad.stderr).toContain('INVALID_CURSOR');
+      expect((await cli.run(['server:list', '--limit', '1001'])).code).toBe(2);
+    } finally {
+      await big.close();
+    }
   });
 
   it('job:list --server, --since and --until: the jobs of one server, of a time window', async () => {

@@ -135,6 +135,77 @@ describe('watching jobs without busy polling', () => {
     expect((await poll).json().data).toMatchObject({ id, state: 'cancelled' });
   });
 
+  it('a job removed before it started ends its streams with a removed event, and a long poll answers at once (404)', async () => {
+    const id = (await app.inject({ method: 'POST', url: '/api/servers/idle/update', headers: { ...H }, payload: { options: { delay: 60_000 } } })).json().data.jobId as string;
+    const stream = readEvents(`${base}/api/jobs/${id}/events`, { authorization: `Bearer ${token({ tenant: 'ops' })}` });
+    const t0 = Date.now();
+    const poll = app.inject({ url: `/api/jobs/${id}?waitMs=20000`, headers: H });
+    for (let i = 0; i < 100 && app.feeds.followers < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await app.inject({ method: 'POST', url: `/api/jobs/${id}/cancel`, headers: H })).json().data.outcome).toBe('removed');
+    const { events } = await stream;
+    expect(events.map((e) => e.event)).toEqual(['snapshot', 'removed']);
+    expect(events[1]).toMatchObject({ id: '0-end', data: { jobId: id } });
+    expect((await poll).statusCode).toBe(404);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('streams of one job share its reads: two hundred cost Redis the log reads of one, and each gets every line and the end', async () => {
+    const lrangeCalls = async () => {
+      let calls = 0;
+      for (const node of nodesOf(app.redis)) {
+        const m = /cmdstat_lrange:calls=(\d+)/.exec(String(await node.info('commandstats')));
+        calls += Number(m?.[1] ?? 0);
+      }
+      return calls;
+    };
+    const id = (await app.inject({ method: 'POST', url: '/api/servers/slow/update', headers: { ...H }, payload: { options: { attempts: 1, delay: 1500 } } })).json().data.jobId as string;
+    const agent = new http.Agent({ maxSockets: 200 });
+    const auth = { authorization: `Bearer ${token({ tenant: 'ops' })}` };
+    const snapshots: Array<() => void> = [];
+    const all = Array.from({ length: 200 }, () => {
+      let saw: () => void = () => {};
+      snapshots.push(() => saw());
+      return { seen: new Promise<void>((r) => (saw = r)) };
+    });
+    const streams = all.map(
+      (s, i) =>
+        new Promise<Sse[]>((resolve, reject) => {
+          const req = http.get(`${base}/api/jobs/${id}/events`, { agent, headers: auth }, (res) => {
+            let buf = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              if (!buf) snapshots[i]!();
+              buf += chunk;
+            });
+            res.on('end', () =>
+              resolve(
+                buf
+                  .split('\n\n')
+                  .filter((b) => b.startsWith('event: '))
+                  .map((b) => ({ event: b.split('\n')[0]!.slice(7), data: JSON.parse(b.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) })),
+              ),
+            );
+          });
+          req.on('error', reject);
+        }),
+    );
+    await Promise.all(all.map((s) => s.seen));
+    const before = await lrangeCalls();
+    const results = await Promise.all(streams);
+    const reads = (await lrangeCalls()) - before;
+    agent.destroy();
+    for (const events of results) {
+      expect(events[0]!.event).toBe('snapshot');
+      expect(events.filter((e) => e.event === 'log').map((e) => (e.data as { line: string }).line).filter((l) => l.startsWith('step '))).toEqual(['step 1', 'step 2', 'step 3', 'step 4']);
+      expect(events.at(-1)).toMatchObject({ event: 'completed', data: { id, state: 'completed' } });
+    }
+    // A read per batch of new lines (the job logs in a few batches) and one at the end: not one per stream.
+    expect(reads).toBeGreaterThan(0);
+    expect(reads).toBeLessThan(30);
+    expect(app.feeds.size).toBe(0);
+  });
+
   it('a thousand open streams share the same few Redis connections', async () => {
     // A job that will not end while the streams are open: delayed for a minute.
     const id = (await app.inject({ method: 'POST', url: '/api/jobs', headers: H, payload: { type: 'update:server', data: { serverId: 'idle' }, options: { delay: 60_000 } } })).json().data.jobId as string;
@@ -159,13 +230,16 @@ describe('watching jobs without busy polling', () => {
         }),
       ),
     );
-    expect(app.events.listeners).toBe(n);
+    // One subscription to the job's events in this process, fanned out to every stream.
+    expect(app.events.listeners).toBe(1);
+    expect(app.feeds.followers).toBe(n);
     // Not one per stream: at most a couple more (a QueueEvents opened now, a reconnect on a loaded machine).
     expect(await ownConnections()).toBeLessThanOrEqual(before + 3);
     for (const req of opened) req.destroy();
     agent.destroy();
     await new Promise((r) => setTimeout(r, 500));
     expect(app.events.listeners).toBe(0);
+    expect(app.feeds.size).toBe(0);
     await app.inject({ method: 'POST', url: `/api/jobs/${id}/cancel`, headers: H });
   });
 });

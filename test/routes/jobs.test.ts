@@ -234,8 +234,8 @@ describe('jobs API', () => {
     });
 
     it('shows each tenant only its own servers, without commands', async () => {
-      const list = (await app.inject({ url: '/api/servers', headers: acme })).json().data;
-      expect(list.map((s: { id: string }) => s.id)).toEqual(['web-1', 'scan-only']);
+      const list = (await app.inject({ url: '/api/servers', headers: acme })).json().data.servers;
+      expect(list.map((s: { id: string }) => s.id)).toEqual(['scan-only', 'web-1']);
       expect(JSON.stringify(list)).not.toContain('command');
       const theirs = await app.inject({ url: '/api/servers/globex-db', headers: acme });
       const none = await app.inject({ url: '/api/servers/no-such', headers: acme });

@@ -50,6 +50,7 @@ from .models import (
     Schedule,
     ScheduleRemoved,
     Server,
+    ServerPage,
     StreamTicket,
     StuckJobs,
     Submitted,
@@ -279,9 +280,9 @@ def stream_ticket(job_id: str) -> Call[StreamTicket]:
 # -- servers ----------------------------------------------------------------------------------------------
 
 
-def list_servers() -> Call[List[Server]]:
+def list_servers(limit: Optional[int] = None, cursor: Optional[str] = None) -> Call[ServerPage]:
     """GET /api/servers"""
-    return Call("GET", "/api/servers", list_decoder(Server), idempotent=True)
+    return Call("GET", "/api/servers", decoder(ServerPage), query={"limit": limit, "cursor": cursor}, idempotent=True)
 
 
 def get_server(server_id: str) -> Call[Server]:
@@ -426,9 +427,10 @@ def list_dead_letters(
     error_contains: Optional[str] = None,
     limit: Optional[int] = None,
     cursor: Optional[str] = None,
+    error_type: Optional[str] = None,
 ) -> Call[DeadLetterPage]:
-    """GET /api/dead-letters"""
-    query = {"queue": queue, "errorContains": error_contains, "limit": limit, "cursor": cursor}
+    """GET /api/dead-letters (error_type: exactly an error_type of dead_letter_errors)"""
+    query = {"queue": queue, "errorContains": error_contains, "errorType": error_type, "limit": limit, "cursor": cursor}
     return Call("GET", "/api/dead-letters", decoder(DeadLetterPage), query=query, idempotent=True)
 
 
@@ -442,14 +444,15 @@ def replay_dead_letters(
     queue: Optional[str] = None,
     error_contains: Optional[str] = None,
     limit: Optional[int] = None,
+    error_type: Optional[str] = None,
 ) -> Call[Replayed]:
     """POST /api/dead-letters/replay"""
     if ids is not None:
-        if queue is not None or error_contains is not None or limit is not None:
-            raise ValueError("replay either ids or a filter (queue, error_contains, limit), not both")
+        if queue is not None or error_contains is not None or error_type is not None or limit is not None:
+            raise ValueError("replay either ids or a filter (queue, error_type, error_contains, limit), not both")
         body: Dict[str, Any] = {"ids": list(ids)}
     else:
-        body = _body(queue=queue, errorContains=error_contains, limit=limit)
+        body = _body(queue=queue, errorType=error_type, errorContains=error_contains, limit=limit)
     return Call("POST", "/api/dead-letters/replay", decoder(Replayed), body=body)
 
 

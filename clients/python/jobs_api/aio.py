@@ -56,6 +56,7 @@ from .models import (
     Schedule,
     ScheduleRemoved,
     Server,
+    ServerPage,
     StreamTicket,
     StuckJobs,
     Submitted,
@@ -325,8 +326,18 @@ class AsyncJobsApi:
 
     # -- servers ----------------------------------------------------------------------------------------
 
-    async def list_servers(self) -> List[Server]:
-        return await self.call(ep.list_servers())
+    async def list_servers(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> ServerPage:
+        return await self.call(ep.list_servers(limit, cursor))
+
+    async def iter_servers(self, *, page_size: int = 1000) -> AsyncGenerator[Server, None]:
+        cursor: Optional[str] = None
+        while True:
+            page = await self.list_servers(limit=page_size, cursor=cursor)
+            for server in page.servers:
+                yield server
+            cursor = page.next_cursor
+            if not cursor:
+                return
 
     async def get_server(self, server_id: str) -> Server:
         return await self.call(ep.get_server(server_id))
@@ -477,15 +488,16 @@ class AsyncJobsApi:
         error_contains: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
+        error_type: Optional[str] = None,
     ) -> DeadLetterPage:
-        return await self.call(ep.list_dead_letters(queue, error_contains, limit, cursor))
+        return await self.call(ep.list_dead_letters(queue, error_contains, limit, cursor, error_type))
 
     async def iter_dead_letters(
-        self, *, queue: Optional[str] = None, error_contains: Optional[str] = None, page_size: int = 100
+        self, *, queue: Optional[str] = None, error_contains: Optional[str] = None, error_type: Optional[str] = None, page_size: int = 100
     ) -> AsyncGenerator[DeadLetter, None]:
         cursor: Optional[str] = None
         while True:
-            page = await self.list_dead_letters(queue=queue, error_contains=error_contains, limit=page_size, cursor=cursor)
+            page = await self.list_dead_letters(queue=queue, error_contains=error_contains, error_type=error_type, limit=page_size, cursor=cursor)
             for job in page.jobs:
                 yield job
             cursor = page.next_cursor
@@ -502,8 +514,9 @@ class AsyncJobsApi:
         queue: Optional[str] = None,
         error_contains: Optional[str] = None,
         limit: Optional[int] = None,
+        error_type: Optional[str] = None,
     ) -> Replayed:
-        return await self.call(ep.replay_dead_letters(ids, queue, error_contains, limit))
+        return await self.call(ep.replay_dead_letters(ids, queue, error_contains, limit, error_type))
 
     async def remove_dead_letter(self, job_id: str) -> JobRemoved:
         return await self.call(ep.remove_dead_letter(job_id))

@@ -277,7 +277,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--all", action="store_true", help="every job, following the cursors")
 
-    command("servers", "the servers your token may act on, as JSON lines")
+    command("servers", "the servers your token may act on, by id, as JSON lines (every page)")
 
     p = command("backup", "back up a server; prints the job id")
     p.add_argument("server_id", metavar="SERVER")
@@ -389,7 +389,7 @@ def _run(args: argparse.Namespace) -> int:
             _print_json(job.to_dict(), lines=True)
         return EXIT.OK
     if cmd == "servers":
-        _lines(api.list_servers())
+        _lines(api.iter_servers())
         return EXIT.OK
     if cmd == "backup":
         backup = api.backup(

@@ -49,6 +49,7 @@ from .models import (
     Schedule,
     ScheduleRemoved,
     Server,
+    ServerPage,
     StreamTicket,
     StuckJobs,
     Submitted,
@@ -354,9 +355,20 @@ class JobsApi:
 
     # -- servers ----------------------------------------------------------------------------------------
 
-    def list_servers(self) -> List[Server]:
-        """The servers of the inventory your token may act on (commands are never shown)."""
-        return self.call(ep.list_servers())
+    def list_servers(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> ServerPage:
+        """One page of the servers of the inventory your token may act on, by id (limit 1..1000, default 100;
+        commands are never shown); pass `next_cursor` back as cursor, it is None after the last page."""
+        return self.call(ep.list_servers(limit, cursor))
+
+    def iter_servers(self, *, page_size: int = 1000) -> Generator[Server, None, None]:
+        """Every server your token may act on, by id, following the cursors page by page."""
+        cursor: Optional[str] = None
+        while True:
+            page = self.list_servers(limit=page_size, cursor=cursor)
+            yield from page.servers
+            cursor = page.next_cursor
+            if not cursor:
+                return
 
     def get_server(self, server_id: str) -> Server:
         return self.call(ep.get_server(server_id))
@@ -520,15 +532,16 @@ class JobsApi:
         error_contains: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
+        error_type: Optional[str] = None,
     ) -> DeadLetterPage:
         """One page of the jobs that failed for good, newest first."""
-        return self.call(ep.list_dead_letters(queue, error_contains, limit, cursor))
+        return self.call(ep.list_dead_letters(queue, error_contains, limit, cursor, error_type))
 
-    def iter_dead_letters(self, *, queue: Optional[str] = None, error_contains: Optional[str] = None, page_size: int = 100) -> Generator[DeadLetter, None, None]:
+    def iter_dead_letters(self, *, queue: Optional[str] = None, error_contains: Optional[str] = None, error_type: Optional[str] = None, page_size: int = 100) -> Generator[DeadLetter, None, None]:
         """Every dead letter, following the cursors."""
         cursor: Optional[str] = None
         while True:
-            page = self.list_dead_letters(queue=queue, error_contains=error_contains, limit=page_size, cursor=cursor)
+            page = self.list_dead_letters(queue=queue, error_contains=error_contains, error_type=error_type, limit=page_size, cursor=cursor)
             yield from page.jobs
             cursor = page.next_cursor
             if not cursor:
@@ -545,9 +558,10 @@ class JobsApi:
         queue: Optional[str] = None,
         error_contains: Optional[str] = None,
         limit: Optional[int] = None,
+        error_type: Optional[str] = None,
     ) -> Replayed:
         """Enqueue dead letters again as new jobs: by `ids`, or by a filter."""
-        return self.call(ep.replay_dead_letters(ids, queue, error_contains, limit))
+        return self.call(ep.replay_dead_letters(ids, queue, error_contains, limit, error_type))
 
     def remove_dead_letter(self, job_id: str) -> JobRemoved:
         return self.call(ep.remove_dead_letter(job_id))

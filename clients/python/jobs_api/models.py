@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 from ._model import Model
 
-__all__ = ["QueueName", "JobType", "JobState", "HoldCode", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantThrottle", "TenantLimit", "TenantStats", "HoldReason", "JobExplanation", "RemoveStuckJobs", "QueueThroughputTotal", "QueueThroughputBucketsItem", "QueueThroughput", "SlowJob", "ListSlowJobs", "ProcessConcurrency", "QueueConcurrency", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
+__all__ = ["QueueName", "JobType", "JobState", "HoldCode", "Health", "Ready", "BackupResult", "RestoreResult", "TlsInfo", "OpenPort", "ClosedPort", "Finding", "ScanResult", "UpdateResult", "Job", "Submitted", "BulkSubmitted", "JobPage", "QueueCounts", "JobStats", "LogPage", "JobRemoved", "JobRetried", "CancelOutcome", "StreamTicket", "ServerBackup", "ServerScan", "ServerUpdate", "Server", "ServerPage", "BackupStarted", "ScanStarted", "UpdateStarted", "Backup", "RestoreStarted", "Restore", "RestoreRemoved", "ScanRecord", "ScheduleOptions", "Schedule", "ScheduleRemoved", "DeadLetter", "DeadLetterPage", "ErrorGroupNewest", "ErrorGroup", "ErrorSummary", "ReplayedJob", "SkippedJob", "Replayed", "RateLimit", "QueueStatus", "DrainedCounts", "Drained", "Cleaned", "StuckJobs", "Unstuck", "QueueRetried", "QueueVerdict", "QueueHealthQueues", "QueueHealth", "QueueMetrics", "ProcessInfo", "RedisInfo", "WorkersInfo", "SystemMetrics", "WorkerQueueStats", "WorkerQueues", "WorkerProcessQueue", "WorkerProcess", "WorkerStatus", "TenantQueueCounts", "TenantQueues", "TenantThrottle", "TenantLimit", "TenantStats", "HoldReason", "JobExplanation", "RemoveStuckJobs", "QueueThroughputTotal", "QueueThroughputBucketsItem", "QueueThroughput", "SlowJob", "ListSlowJobs", "ProcessConcurrency", "QueueConcurrency", "Webhook", "CreateWebhook", "RotateWebhookSecret", "WebhookDeliveryAttempt"]
 
 QueueName = Literal["backup", "scan", "update"]
 JobType = Literal["backup:manual", "backup:scheduled", "backup:restore", "scan:full", "scan:quick", "update:server"]
@@ -248,7 +248,7 @@ class ServerUpdate(Model):
 
 @dataclass(frozen=True)
 class Server(Model):
-    """The data of GET /api/servers, GET /api/servers/{id}."""
+    """The data of GET /api/servers/{id}."""
     id: str
     name: str
     tenant: str
@@ -257,6 +257,13 @@ class Server(Model):
     backup: Optional[ServerBackup]
     scan: Optional[ServerScan]
     update: Optional[ServerUpdate]
+
+
+@dataclass(frozen=True)
+class ServerPage(Model):
+    """The data of GET /api/servers."""
+    servers: List[Server]
+    next_cursor: Optional[str] = field(metadata={"json": "nextCursor"})
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,9 @@ class CliTest(unittest.TestCase):
         self.assertExit(listed, 0)
         self.assertEqual([json.loads(line)["type"] for line in listed.stdout.splitlines()], ["scan:quick"] * 2)
         servers = self.run_cli("servers")
-        self.assertIn(self.backup_server, [json.loads(line)["id"] for line in servers.stdout.splitlines()])
+        ids = [json.loads(line)["id"] for line in servers.stdout.splitlines()]
+        self.assertIn(self.backup_server, ids)
+        self.assertEqual(ids, sorted(set(ids)))
         backup = self.run_cli("backup", self.backup_server, "--no-compression", "--wait")
         self.assertExit(backup, 0)
         backups = [json.loads(line) for line in self.run_cli("backups", self.backup_server).stdout.splitlines()]

@@ -284,8 +284,19 @@ class JobsTest(LiveTest):
 
 class ServersTest(LiveTest):
     def test_servers(self) -> None:
-        ids = {s.id for s in self.api.list_servers()}
-        self.assertTrue({self.scan_server, self.fail_server, self.slow_server, self.backup_server} <= ids)
+        # Every page, by id, each server once (pages of 2: several of them).
+        ids = [s.id for s in self.api.iter_servers(page_size=2)]
+        self.assertEqual(ids, sorted(set(ids)))
+        self.assertTrue({self.scan_server, self.fail_server, self.slow_server, self.backup_server} <= set(ids))
+        first = self.api.list_servers(limit=2)
+        self.assertEqual([s.id for s in first.servers], ids[:2])
+        assert first.next_cursor is not None
+        self.assertEqual([s.id for s in self.api.list_servers(limit=2, cursor=first.next_cursor).servers], ids[2:4])
+        whole = self.api.list_servers(limit=1000)
+        self.assertEqual(([s.id for s in whole.servers], whole.next_cursor), (ids, None))
+        with self.assertRaises(RefusedError) as refused:
+            self.api.list_servers(cursor="not a cursor")
+        self.assertEqual((refused.exception.status, refused.exception.code), (400, "INVALID_CURSOR"))
         server = self.api.get_server(self.backup_server)
         self.assertEqual(server.kinds, ["backup"])
         assert server.backup is not None
@@ -398,6 +409,10 @@ class AdminTest(LiveTest):
         self.assertIn(started.job_id, [j.id for j in self.api.iter_dead_letters(queue="update", page_size=2)])
         summary = self.api.dead_letter_errors(queue="update")
         self.assertIn(letter.error_type, [g.error_type for g in summary.groups])
+        of_type = self.api.list_dead_letters(error_type=letter.error_type, limit=100).jobs
+        self.assertIn(started.job_id, [j.id for j in of_type])
+        self.assertEqual({j.error_type for j in of_type}, {letter.error_type})
+        self.assertIn(started.job_id, [j.id for j in self.api.iter_dead_letters(error_type=letter.error_type, page_size=2)])
         replayed = self.api.replay_dead_letters(ids=[started.job_id])
         self.assertEqual((replayed.count, replayed.replayed[0].from_), (1, started.job_id))
         with self.assertRaises(JobFailedError):

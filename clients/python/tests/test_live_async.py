@@ -91,7 +91,12 @@ class AsyncLiveTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual((await self.api.list_jobs(server_id=self.fail_server, created_after=created)).jobs, [])
 
     async def test_servers_and_backups(self) -> None:
-        self.assertIn(self.backup_server, [s.id for s in await self.api.list_servers()])
+        ids = [s.id async for s in self.api.iter_servers(page_size=2)]
+        self.assertIn(self.backup_server, ids)
+        self.assertEqual(ids, sorted(set(ids)))
+        first = await self.api.list_servers(limit=2)
+        self.assertEqual([s.id for s in first.servers], ids[:2])
+        self.assertIsNotNone(first.next_cursor)
         started = await self.api.backup(self.backup_server)
         done = await self.api.wait(started.job_id, timeout=60)
         assert isinstance(done.result, BackupResult)

@@ -1,10 +1,13 @@
 import { Option, type Command } from 'commander';
 import { api } from './api.js';
-import { addEnqueueOptions, globalsOf, idempotencyHeaders, jobOptionsOf, type EnqueueOptions } from './args.js';
+import { addEnqueueOptions, globalsOf, idempotencyHeaders, intArg, jobOptionsOf, type EnqueueOptions } from './args.js';
 import { enqueued } from './job-commands.js';
-import { out, table } from './output.js';
+import { out, paint, table } from './output.js';
 
 type ServerView = { id: string; name: string; tenant: string; host: string; kinds: string[] };
+type ServerPage = { servers: ServerView[]; nextCursor: string | null };
+/** The largest page GET /api/servers gives. */
+const SERVER_PAGE_MAX = 1000;
 type BackupListing = { backupId: string; jobId: string; type: string; baseId: string | null; compressed: boolean; encrypted: boolean; files: number; bytes: number; createdAt: string };
 
 const serverPath = (id: string) => `/api/servers/${encodeURIComponent(id)}`;
@@ -15,10 +18,26 @@ export function addServerCommands(program: Command): void {
 
   program
     .command('server:list')
-    .description('the servers your token may act on, and the kinds of job each declares')
-    .action(async () => {
-      const r = await api().call<ServerView[]>('GET', '/api/servers');
-      out(g(), r, () => table(r.map((s) => ({ ...s, kinds: s.kinds.join(',') })), [['id', 'ID'], ['name', 'NAME'], ['tenant', 'TENANT'], ['host', 'HOST'], ['kinds', 'KINDS']]));
+    .description('the servers your token may act on, by id, and the kinds of job each declares (every page; --limit or --cursor: one page)')
+    .option('--limit <n>', `one page of this many servers, 1..${SERVER_PAGE_MAX}, with the cursor to the next`, intArg('--limit', 1, SERVER_PAGE_MAX))
+    .option('--cursor <cursor>', 'the nextCursor of the previous page')
+    .action(async (o: { limit?: number; cursor?: string }) => {
+      const client = api();
+      const onePage = o.limit !== undefined || o.cursor !== undefined;
+      // Every page by default, the largest the API gives, so that the list is what it always was: every server.
+      const limit = o.limit ?? (onePage ? undefined : SERVER_PAGE_MAX);
+      const get = (cursor: string | undefined) =>
+        client.call<ServerPage>('GET', `/api/servers?${new URLSearchParams({ ...(limit ? { limit: String(limit) } : {}), ...(cursor ? { cursor } : {}) })}`);
+      let page = await get(o.cursor);
+      const servers = [...page.servers];
+      while (!onePage && page.nextCursor) {
+        page = await get(page.nextCursor);
+        servers.push(...page.servers);
+      }
+      out(g(), onePage ? { servers, nextCursor: page.nextCursor } : servers, () =>
+        table(servers.map((s) => ({ ...s, kinds: s.kinds.join(',') })), [['id', 'ID'], ['name', 'NAME'], ['tenant', 'TENANT'], ['host', 'HOST'], ['kinds', 'KINDS']]),
+      );
+      if (onePage && !g().json && page.nextCursor) process.stderr.write(paint('dim', `more: the same command with --cursor=${page.nextCursor}`) + '\n');
     });
 
   addEnqueueOptions(

@@ -18,6 +18,8 @@
  * answer still comes from the sets; the hint only orders the lookups, so a
  * waiting job costs one lookup instead of four.
  */
+import { DEAD_FORGET_FN } from './dead-letters.js';
+
 const STATE_FN = `
 local function storedState(q, id, f)
   if f[9] then
@@ -233,17 +235,19 @@ return redis.call('ZCARD', KEYS[1])
  * after an upgrade, every job can be listed by server.
  * KEYS[1] all-jobs index, KEYS[2] set of tenants, KEYS[3] the queue's key
  * prefix (bull:{scan}:), KEYS[4] the tenant index key prefix, KEYS[5] the id
- * -> server map, KEYS[6] the server index key prefix, KEYS[7] the queue's set of cancelled jobs
+ * -> server map, KEYS[6] the server index key prefix, KEYS[7] the queue's set of cancelled jobs,
+ * KEYS[8] and KEYS[9] the dead-letter aggregate's job hash and key prefix (a job that is gone or no longer failed is forgotten there)
  * ARGV[1] cursor ARGV[2] count ARGV[3] pruneBefore (ms)
  * Returns { nextCursor, scanned, removed }
  */
-export const SWEEP_INDEX_LUA = `${STATE_FN}
+export const SWEEP_INDEX_LUA = `${STATE_FN}${DEAD_FORGET_FN}
 local scan = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local items, qprefix, pruneBefore = scan[2], KEYS[3], tonumber(ARGV[3])
 local serverOf, serverPrefix = KEYS[5], KEYS[6]
 local gone = {}
 for i = 1, #items, 2 do
   local id, score = items[i], tonumber(items[i + 1])
+  if redis.call('HEXISTS', KEYS[8], id) == 1 and not redis.call('ZSCORE', qprefix .. 'failed', id) then deadForget(KEYS[9], KEYS[8], id) end
   if redis.call('HEXISTS', serverOf, id) == 0 then
     local data = redis.call('HGET', qprefix .. id, 'data')
     if data then
