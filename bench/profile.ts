@@ -39,7 +39,7 @@ writeFileSync(serversFile, JSON.stringify({ servers: [{ id: 'b', host: '127.0.0.
 const spawnedAt = Date.now();
 const product = await startChild(
   'src/main.ts',
-  { REDIS_URL: redisServer.url, JWT_SECRET: SECRET, DATA_DIR: dir, SERVERS_FILE: serversFile, WORKERS: 'off', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', API_RATE_LIMIT: '100000000' },
+  { REDIS_URL: redisServer.url, JWT_SECRET: SECRET, DATA_DIR: dir, SERVERS_FILE: serversFile, WORKERS: 'off', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', API_RATE_LIMIT: '100000000', TENANT_MAX_QUEUED: '10000000' },
   '/health',
   ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
 );

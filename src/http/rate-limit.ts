@@ -1,9 +1,68 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors.js';
+import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
+import { RATE_COUNT_LUA } from '../redis/lua/rate-limit.js';
 import { isApiRoute } from './api-route.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    jobsapiRateCount(key: string, n: number, windowMs: number): Promise<[number, number]>;
+  }
+}
+
+type Counted = (err: Error | null, res?: { current: number; ttl: number }) => void;
+
+/**
+ * A @fastify/rate-limit store that counts in Redis what its own RedisStore
+ * counts (one key per route and tenant, a fixed window), but the requests of
+ * one key that this process reads in one turn of the event loop are counted
+ * with one script call (INCRBY n), each learning its own place in the count.
+ * Under load that is one call for fifty requests of a tenant instead of fifty.
+ */
+function turnCountingStore(redis: Redis, namespace: string) {
+  redis.defineCommand('jobsapiRateCount', { numberOfKeys: 1, lua: RATE_COUNT_LUA });
+  return class TurnCountingStore {
+    private pending = new Map<string, { windowMs: number; callbacks: Counted[] }>();
+    private scheduled = false;
+
+    constructor(
+      _options?: unknown,
+      private readonly prefix = namespace,
+    ) {}
+
+    incr(id: string, cb: Counted, windowMs: number): void {
+      const key = this.prefix + id;
+      const entry = this.pending.get(key);
+      if (entry) entry.callbacks.push(cb);
+      else this.pending.set(key, { windowMs, callbacks: [cb] });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
+
+    private flush(): void {
+      const batch = this.pending;
+      this.pending = new Map();
+      this.scheduled = false;
+      for (const [key, { windowMs, callbacks }] of batch) {
+        redis.jobsapiRateCount(key, callbacks.length, windowMs).then(
+          ([current, ttl]) => callbacks.forEach((cb, i) => cb(null, { current: current - callbacks.length + i + 1, ttl })),
+          (err: Error) => callbacks.forEach((cb) => cb(err)),
+        );
+      }
+    }
+
+    /** A route with a limit of its own counts under its own keys (as RedisStore's child does). */
+    child(routeOptions: RouteOptions & { path: string; prefix: string }): TurnCountingStore {
+      const info = (routeOptions as { routeInfo?: { method?: unknown; url?: string } }).routeInfo ?? {};
+      return new TurnCountingStore(undefined, `${this.prefix}${String(info.method)}${info.url}-`);
+    }
+  };
+}
 
 /**
  * Per-tenant request rate limiting on /api (API_RATE_LIMIT requests per
@@ -22,8 +81,7 @@ export const rateLimitPlugin = fp(
       hook: 'preHandler',
       max,
       timeWindow: windowMs,
-      redis: app.redis,
-      nameSpace: redisKeys(app.config.queuePrefix).rateLimitNamespace,
+      store: turnCountingStore(app.redis, redisKeys(app.config.queuePrefix).rateLimitNamespace),
       skipOnError: true,
       keyGenerator: (request: FastifyRequest) => (request.principal ? `tenant:${request.principal.tenant}` : `ip:${request.ip}`),
       // The route, not the raw URL: `/%61pi/jobs` is routed to /api/jobs and must be counted as it.

@@ -106,6 +106,8 @@ export class JobService {
   async remove(principal: Principal, id: string): Promise<void> {
     const outcome = await this.store.remove(id, visibleTenant(principal));
     if (outcome.status !== 'removed') throw jobError(id, outcome);
+    // Room for its tenant at once (a refusal is otherwise remembered for a second).
+    this.quota?.forget();
   }
 
   /** Run a failed job again with a fresh set of attempts; answers the state it is in now. */
@@ -157,7 +159,10 @@ export class JobService {
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') throw jobError(id, { status: 'finished', state: view.state });
     if (view.state !== 'active') {
       const removed = await this.store.remove(id, tenant, { cancelled: true });
-      if (removed.status === 'removed') return { outcome: 'removed', job: null };
+      if (removed.status === 'removed') {
+        this.quota?.forget();
+        return { outcome: 'removed', job: null };
+      }
       if (removed.status === 'missing') throw jobError(id, removed);
       // It started meanwhile: stop it like any running job.
     }

@@ -23,7 +23,8 @@ const FRESH_MS = 1000;
  */
 export class QueuedQuota {
   private readonly keys: RedisKeys;
-  private readonly known = new Map<string, { count: number; at: number }>();
+  /** Each tenant's count as last read (`exact`: by a pruning count, which this process makes at most once per FRESH_MS). */
+  private readonly known = new Map<string, { count: number; at: number; exact: boolean }>();
 
   constructor(
     private readonly redis: Redis,
@@ -34,9 +35,26 @@ export class QueuedQuota {
     redis.defineCommand('jobsapiCountQueued', { numberOfKeys: 2, lua: COUNT_QUEUED_LUA });
   }
 
+  /** Exact counts on their way, per tenant: requests refused together share one. */
+  private readonly counting = new Map<string, Promise<number>>();
+
+  private exactCount(tenant: string): Promise<number> {
+    let p = this.counting.get(tenant);
+    if (!p) {
+      p = this.count(tenant, true).finally(() => this.counting.delete(tenant));
+      this.counting.set(tenant, p);
+    }
+    return p;
+  }
+
   private async count(tenant: string, prune: boolean): Promise<number> {
     const counts = await Promise.all(QUEUE_NAMES.map((q) => this.redis.jobsapiCountQueued(this.keys.index.queued(q, tenant), this.keys.queue(q), prune ? 1 : 0)));
     return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Forget the counts this process holds (a job was removed through it: the next enqueue reads them again). */
+  forget(): void {
+    this.known.clear();
   }
 
   /** Room for `adding` more jobs of each tenant, or a 429 QUOTA_EXCEEDED naming the limit; all or none. */
@@ -45,10 +63,13 @@ export class QueuedQuota {
     const counted = new Map<string, number>();
     for (const [tenant, n] of adding) {
       const cached = this.known.get(tenant);
-      let count = cached && now - cached.at < FRESH_MS ? cached.count : await this.count(tenant, false);
-      if (count + n > this.limit) count = await this.count(tenant, true);
+      const fresh = cached && now - cached.at < FRESH_MS ? cached : undefined;
+      let count = fresh ? fresh.count : await this.count(tenant, false);
+      // Made exact before refusing, but once a second at most: a tenant that keeps knocking at its limit must not
+      // make Redis walk its whole queued set on every request.
+      if (count + n > this.limit && !fresh?.exact) count = await this.exactCount(tenant);
       if (count + n > this.limit) {
-        this.known.set(tenant, { count, at: now });
+        this.known.set(tenant, { count, at: fresh?.exact ? fresh.at : now, exact: true });
         throw new AppError(
           429,
           'QUOTA_EXCEEDED',
@@ -60,7 +81,7 @@ export class QueuedQuota {
     }
     for (const [tenant, n] of adding) {
       if (this.known.size >= 10_000) this.known.clear();
-      this.known.set(tenant, { count: counted.get(tenant)! + n, at: now });
+      this.known.set(tenant, { count: counted.get(tenant)! + n, at: now, exact: false });
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, makeApp } from '../helpers.js';
+import { nodesOf } from '../../src/redis/connection.js';
 
 const ACME = auth({ tenant: 'acme' });
 
@@ -117,6 +118,28 @@ describe('quotas a tenant cannot break', () => {
       // A job removed makes room again.
       expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${ids[0]}`, headers: ACME })).statusCode).toBe(200);
       expect((await one('acme', 'web')).statusCode).toBe(202);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('TENANT_MAX_QUEUED: a tenant that keeps knocking at its limit does not make Redis recount its waiting jobs on every refusal', async () => {
+    const app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_QUEUED: '300' }, servers });
+    const hmgets = async () => {
+      let calls = 0;
+      for (const node of nodesOf(app.redis)) calls += Number(/cmdstat_hmget:calls=(\d+)/.exec(String(await node.info('commandstats')))?.[1] ?? 0);
+      return calls;
+    };
+    try {
+      const jobs = Array.from({ length: 300 }, () => ({ type: 'scan:quick', data: { serverId: 'web' } }));
+      expect((await app.inject({ method: 'POST', url: '/api/jobs/bulk', headers: ACME, payload: { jobs } })).statusCode).toBe(202);
+      const before = await hmgets();
+      const refused = await Promise.all(
+        Array.from({ length: 100 }, () => app.inject({ method: 'POST', url: '/api/jobs', headers: ACME, payload: { type: 'scan:quick', data: { serverId: 'web' } } })),
+      );
+      expect(refused.every((r) => r.statusCode === 429)).toBe(true);
+      // One exact count (a read of each waiting job) per second at most, not one per refusal (100 x 300 reads).
+      expect((await hmgets()) - before).toBeLessThan(2_000);
     } finally {
       await app.close();
     }
