@@ -97,13 +97,17 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
  * commands (routed to the node of each key's slot), the product uses no
  * other, and BullMQ takes either.
  */
+/** What a corked connection holds at most before it writes anyway. */
+const FLUSH_BYTES = 16 * 1024;
+
 /**
  * The commands a connection sends during one turn of the event loop leave in
  * one write: its socket is corked at the first and uncorked once the turn's
  * I/O callbacks have run (setImmediate). Under load the fifty requests an API
  * process reads in one turn send their Redis commands with one system call
  * instead of fifty (what ioredis's auto-pipelining would do, without building
- * a pipeline per batch); a lone command waits for nothing but the end of its turn.
+ * a pipeline per batch); a lone command waits for nothing but the end of its turn, and 16 KiB held
+ * leave at once.
  */
 function writesPerTurn(redis: Redis): Redis {
   redis.on('connect', () => {
@@ -112,18 +116,29 @@ function writesPerTurn(redis: Redis): Redis {
     socket.jobsapiCorked = true;
     const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
     let corked = false;
+    let scheduled = false;
     const uncork = () => {
+      if (corked) socket.uncork();
       corked = false;
-      socket.uncork();
     };
-    socket.write = ((...args: unknown[]) => {
+    const endOfTurn = () => {
+      scheduled = false;
+      uncork();
+    };
+    socket.write = (...args: unknown[]) => {
       if (!corked) {
         corked = true;
         socket.cork();
-        setImmediate(uncork);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(endOfTurn);
+        }
       }
-      return write(...args);
-    });
+      const ok = write(...args);
+      // A big write (a bulk enqueue's slices) leaves at once: Redis starts on it while the next one is encoded.
+      if (socket.writableLength >= FLUSH_BYTES) uncork();
+      return ok;
+    };
   });
   return redis;
 }
