@@ -40,10 +40,10 @@ const { values: args } = parseArgs({ options: { quick: { type: 'boolean', defaul
 const QUICK = args.quick;
 // A quick run proves the benchmark runs; it does not replace the figures of a full one.
 const OUT = args.out ?? path.join(ROOT, 'bench', QUICK ? 'results-quick.json' : 'results.json');
-const SECONDS = QUICK ? 2 : 8;
+const SECONDS = QUICK ? 1 : 8;
 const DEEP = QUICK ? 10_000 : 100_000;
 const PROCESSED = QUICK ? 2_000 : 20_000;
-const P7_JOBS = QUICK ? 4_000 : 100_000;
+const P7_JOBS = QUICK ? 2_000 : 100_000;
 const TENANTS = 10;
 /** Completed jobs BullMQ keeps per queue (removeOnComplete.count). */
 const RETAINED = DEFAULT_JOB_OPTIONS.removeOnComplete.count;
@@ -495,7 +495,7 @@ try {
 
   // ---------------------------------------------------------------- P11: 1, 2 and 4 worker processes side by side
   // The same jobs drained by k `npm run worker` processes on one Redis; one tenant may use the whole capacity.
-  const P11_JOBS = QUICK ? 200 : 3000;
+  const P11_JOBS = QUICK ? 100 : 3000;
   const drainWith = async (processes: number): Promise<number> => {
     const prefix = `p11w${processes}`;
     const env = productEnv({ QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1', TENANT_MAX_ACTIVE: '10000', LOG_LEVEL: 'warn' });

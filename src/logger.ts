@@ -10,12 +10,14 @@ function loggerOptions(level: string): LoggerOptions {
 }
 
 /**
- * The process logger. Off a terminal, lines go to stdout asynchronously: a
- * busy API logs a line per request, and a blocking write each would cost as
- * much as the request. Lines written meanwhile go out together; pino flushes
- * what is left when the process exits.
+ * The process logger. Off a terminal, lines go to stdout asynchronously and
+ * together: a busy API logs a line per request, and a write each would cost a
+ * tenth of the request. Lines are held until 4 KiB have gathered or 200 ms
+ * have passed, whichever is first, so a quiet process still shows its lines
+ * at once to a person tailing them; pino writes what is left when the process
+ * exits (a SIGKILL loses at most those 200 ms).
  */
 export function createLogger(level: string): Logger {
   const options = loggerOptions(level);
-  return options.transport ? pino(options) : pino(options, pino.destination({ dest: 1, sync: false }));
+  return options.transport ? pino(options) : pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 }));
 }
