@@ -69,7 +69,7 @@ export default async function deadLetterRoutes(fastify: FastifyInstance) {
         tags,
         summary: 'Dead letters grouped by error type: count, queues and the newest example, most frequent first',
         description:
-          'Every dead letter counts: the groups are kept as jobs fail, are retried and are removed (a job removed by retention leaves its count within a sweep of the index, about a minute). `scanned` is the number of dead letters counted; `truncated` is always false (kept for earlier clients).',
+          'Every dead letter counts, from an aggregate kept in Redis: the worker that fails a job for good counts it, a grouping also counts what failed since the last one, a retry or removal through the API takes it out at once, and a job removed by retention or another tool leaves its count when the index sweep or a listing comes by it (within about a minute). `scanned` is the number of dead letters counted; `truncated` is always false (kept for earlier clients).',
         security,
         querystring: z.strictObject({ queue: z.enum(QUEUE_NAMES).optional() }),
         response: {

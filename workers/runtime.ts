@@ -17,6 +17,7 @@ import { RecordStore } from '../src/store/records.js';
 import { ServerLocks } from '../src/coordination/server-locks.js';
 import { RunningCommands } from '../src/coordination/running-commands.js';
 import { WorkerReporter } from '../src/coordination/worker-reporter.js';
+import { DeadLetterIndex } from '../src/store/dead-letter-index.js';
 import { createRedis, type RedisTarget } from '../src/redis/connection.js';
 import { redisKeys } from '../src/redis/keys.js';
 import { migrateKeys } from '../src/redis/migrate-keys.js';
@@ -110,6 +111,13 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
     ...(config.globalMaxActive > 0 ? { global: new GlobalSlots(connection, config.queuePrefix, config.globalMaxActive) } : {}),
     notifyLog: (jobId) => connection.publish(logChannel, jobId),
   }, startConcurrency);
+  // A job that failed for good is counted in the dead-letter aggregate at once (a grouping would count it later).
+  const deadLetters = new DeadLetterIndex(connection, config.queuePrefix);
+  for (const queue of QUEUE_NAMES) {
+    workers[queue].on('failed', (job) => {
+      if (job?.id) void deadLetters.reconcile(queue, [{ id: job.id, reason: job.failedReason }]).catch(() => {});
+    });
+  }
   // worker:scale: each queue's concurrency set at run time, followed by every worker process.
   const reporter = new WorkerReporter(connection, config.queuePrefix, workers);
   const follower = new ConcurrencyFollower(connection, config.queuePrefix, workers, config.queueConcurrency, (queue, from, to) => {

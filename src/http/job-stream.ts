@@ -150,6 +150,10 @@ export async function streamJobEvents(
     progress: (json) => serial(() => write(`event: progress\nid: ${sent}\ndata: ${json}\n\n`)),
     logs: (feed) => serial(() => writeLogs(feed)),
     ended: (feed) => serial(() => writeEnd(feed)),
+    failed: (err) =>
+      serial(() => {
+        throw err;
+      }),
   });
   // A client gone before the follow is done still leaves the feed.
   following.then(

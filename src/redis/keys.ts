@@ -75,13 +75,18 @@ export function redisKeys(prefix: string) {
       serverOf: (queue: QueueName) => `${tagged(queue)}:idx:server-of`,
     },
 
-    /** The dead-letter aggregate of a queue (src/redis/lua/dead-letters.ts): its job hash, the prefix of its sets, and the position read in the queue's event stream. */
+    /**
+     * The dead-letter aggregate of a queue (src/redis/lua/dead-letters.ts, which names the keys under `prefix` as
+     * these do): its job hash, and per scope (a tenant, or `*` for every tenant) its dead letters, its error types,
+     * and those of one error type (by the type's SHA-1); `mark`, how far BullMQ's failed set has been read.
+     */
     deadLetters: {
       jobs: (queue: QueueName) => `${tagged(queue)}:dead:jobs`,
       prefix: (queue: QueueName) => `${tagged(queue)}:dead:`,
-      /** The dead letters of a tenant (or of every tenant: `*`), by creation time: an index the listing can walk. */
       all: (queue: QueueName, tenant: string | undefined) => `${tagged(queue)}:dead:all:${tenant ?? '*'}`,
-      cursor: (queue: QueueName) => `${tagged(queue)}:dead:cursor`,
+      types: (queue: QueueName, tenant: string | undefined) => `${tagged(queue)}:dead:types:${tenant ?? '*'}`,
+      ofType: (queue: QueueName, tenant: string | undefined, typeSha1: string) => `${tagged(queue)}:dead:type:${tenant ?? '*'}:${typeSha1}`,
+      mark: (queue: QueueName) => `${tagged(queue)}:dead:mark`,
     },
 
     /** The queue's jobs stopped on request (id -> when): BullMQ keeps them as failed; the counts tell them apart. */

@@ -12,6 +12,8 @@ export interface FeedFollower {
   progress(json: string): void;
   logs(feed: JobFeed): void;
   ended(feed: JobFeed): void;
+  /** The job's end could not be read (Redis away): the stream ends, and its client reconnects to a fresh snapshot. */
+  failed(err: Error): void;
 }
 
 /**
@@ -41,19 +43,29 @@ export class JobFeed {
     private readonly source: FeedSource,
   ) {}
 
+  /** Events are handed on in the order they came: a progress that follows a log line waits for that line's read. */
+  private order: Promise<void> = Promise.resolve();
+
   onEvent(e: JobEvent): void {
+    this.order = this.order.then(() => this.handle(e));
+  }
+
+  private async handle(e: JobEvent): Promise<void> {
     if (e.type === 'progress') {
       const json = JSON.stringify({ progress: e.progress });
       for (const f of this.followers) f.progress(json);
     } else if (e.type === 'log') {
-      this.refresh().then(
+      // A failed read is made up by the next one, which reads every line from the last one read.
+      await this.refresh().then(
         () => {
           for (const f of this.followers) f.logs(this);
         },
         () => {},
       );
     } else {
-      this.finish().catch(() => {});
+      await this.finish().catch((err: Error) => {
+        for (const f of this.followers) f.failed(err);
+      });
     }
   }
 
@@ -115,7 +127,8 @@ export class JobFeeds {
    */
   async follow(jobId: string, follower: FeedFollower): Promise<{ feed: JobFeed; leave: () => void }> {
     let feed = this.feeds.get(jobId);
-    if (!feed) {
+    // A feed whose job has ended is left to its last streams: a job retried since then gets a new one.
+    if (!feed || feed.end) {
       const fresh = new JobFeed(jobId, this.source);
       fresh.watching = this.hub.watch(jobId, (e) => fresh.onEvent(e));
       this.feeds.set(jobId, (feed = fresh));

@@ -24,10 +24,12 @@ const MAX_ROUNDS = 200;
  * The dead-letter aggregate of each queue (src/redis/lua/dead-letters.ts):
  * failed jobs by tenant and error type, so that grouping them costs the
  * number of error types and listing or replaying them costs what is
- * returned, however many jobs the queue holds. Failures are counted when
- * they are first asked about (a grouping reads what failed since the last
- * one); a job leaves it when the API retries or removes it, and the index
- * sweep forgets any other that is gone or no longer failed.
+ * returned, however many jobs the queue holds. The worker that fails a job
+ * for good counts it (workers/runtime.ts); a grouping also counts what failed
+ * since the last one (a failure moved there by a stall check, or one whose
+ * worker died before it could count it). A job leaves it when the API retries
+ * or removes it; the index sweep and the listing forget any other that is
+ * gone or no longer failed.
  */
 export class DeadLetterIndex {
   private readonly keys: RedisKeys;
@@ -44,15 +46,20 @@ export class DeadLetterIndex {
   /** The index of a tenant's dead letters of a queue (every tenant's: `undefined`), or of those of one error type, by creation time: for the listing to walk. */
   index(queue: QueueName, tenant: string | undefined, type?: string): string {
     if (type === undefined) return this.keys.deadLetters.all(queue, tenant);
-    return `${this.keys.deadLetters.prefix(queue)}type:${tenant ?? '*'}:${createHash('sha1').update(type).digest('hex')}`;
+    return this.keys.deadLetters.ofType(queue, tenant, createHash('sha1').update(type).digest('hex'));
+  }
+
+  /** The keys of the reconcile script (for a transaction that runs it: JobStore.remove). */
+  reconcileKeys(queue: QueueName): [string, string, string, string] {
+    const { deadLetters } = this.keys;
+    return [this.keys.queue(queue), deadLetters.jobs(queue), deadLetters.prefix(queue), this.keys.index.all(queue)];
   }
 
   /** Bring these jobs in line: each counted under its reason's error type when failed, forgotten otherwise (`reason` undefined: forget only). */
   async reconcile(queue: QueueName, jobs: Array<{ id: string; reason?: string | null }>, mark = ''): Promise<void> {
     // A job stopped on request is cancelled, not a dead letter (BullMQ keeps it as failed with the reason `cancelled`).
     const pairs = jobs.flatMap((j) => [j.id, j.reason === undefined || j.reason === CANCELLED_REASON ? '' : errorType(j.reason)]);
-    const { deadLetters } = this.keys;
-    await this.redis.jobsapiDeadReconcile(this.keys.queue(queue), deadLetters.jobs(queue), deadLetters.prefix(queue), this.keys.index.all(queue), mark, ...pairs);
+    await this.redis.jobsapiDeadReconcile(...this.reconcileKeys(queue), mark, ...pairs);
   }
 
   /** The error types of a tenant's dead letters of one queue (`undefined`: every tenant's), newest failures included. */

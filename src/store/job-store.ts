@@ -117,6 +117,8 @@ declare module 'ioredis' {
       member: string,
       serverOf: string,
       serverPrefix: string,
+      deadJobs: string,
+      deadPrefix: string,
       maxScore: string,
       cursorId: string,
       limit: number,
@@ -218,7 +220,7 @@ export class JobStore {
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
-    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 5, lua: LIST_JOBS_LUA });
+    redis.defineCommand('jobsapiListJobs', { numberOfKeys: 7, lua: LIST_JOBS_LUA });
     redis.defineCommand('jobsapiIndexJobs', { numberOfKeys: 6, lua: INDEX_JOBS_LUA });
     redis.defineCommand('jobsapiSweepIndex', { numberOfKeys: 9, lua: SWEEP_INDEX_LUA });
     this.dead = new DeadLetterIndex(redis, prefix);
@@ -392,6 +394,8 @@ export class JobStore {
           checkTenant ? tenantIndex : index,
           this.keys.index.serverOf(queue),
           this.keys.index.serverPrefix(queue),
+          this.keys.deadLetters.jobs(queue),
+          this.keys.deadLetters.prefix(queue),
           score,
           id,
           filter.limit,
@@ -444,11 +448,12 @@ export class JobStore {
       .hdel(this.keys.index.serverOf(job.queue), id)
       .zrem(this.keys.cancelled(job.queue), id);
     if (server) tx.zrem(this.keys.index.server(job.queue, server), id);
+    // Out of the dead-letter aggregate in the same transaction (it is no longer in `failed`); its answer comes with exec.
+    if (job.state === 'failed' || job.state === 'cancelled') void tx.jobsapiDeadReconcile(...this.dead.reconcileKeys(job.queue), '', id, '');
     if (opts.cancelled) {
       tx.xadd(this.keys.queueEvents(job.queue), 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', CANCELLED_EVENT, 'jobId', id, 'name', job.type, 'tenant', job.tenant, 'prev', job.state);
     }
     await tx.exec();
-    if (job.state === 'failed' || job.state === 'cancelled') await this.dead.reconcile(job.queue, [{ id }]);
     return { status: 'removed' };
   }
 

@@ -110,6 +110,14 @@ describe('the dead-letter aggregate: grouping and replay cost what they return',
     expect((await groups()).groups.find((g) => g.errorType === scanGroup.errorType)).toBeUndefined();
   });
 
+  it('a failure that reaches Redis after later ones were counted (a worker clock behind) is counted by its worker', async () => {
+    const before = (await counts())[DISK] ?? 0;
+    // Every failure so far has been read, and the read has moved an hour ahead: a grouping reads nothing older.
+    for (const n of nodesOf(app.redis)) await n.set(app.jobs.store.dead.reconcileKeys('update')[2] + 'mark', String(Date.now() + 3_600_000));
+    await failed('update:server', 'disk', 1);
+    expect((await counts())[DISK]).toBe(before + 1);
+  });
+
   it('rebuilds itself from the failed jobs when its keys are gone (an upgrade from a version without it)', async () => {
     const expected = await counts(ROOT);
     for (const n of nodesOf(app.redis)) {

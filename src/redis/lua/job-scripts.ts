@@ -93,7 +93,8 @@ return f
  * queue's key prefix (bull:{scan}:), KEYS[3] the tenant's index when a
  * server's index is walked for a tenant (a job is listed only if it is in
  * it too), else KEYS[1] again, KEYS[4] the id -> server map, KEYS[5] the
- * server index key prefix
+ * server index key prefix, KEYS[6] and KEYS[7] the dead-letter aggregate's job hash and key prefix (a gone
+ * job dropped here is forgotten there too: the index sweep, which would, no longer sees it)
  * ARGV[1] cursor score ('+inf' for the first page; at most the createdBefore
  * bound) ARGV[2] cursor id ('' for the first page) ARGV[3] limit ARGV[4]
  * state filter ARGV[5] type filter ARGV[6] budget ARGV[7] pruneBefore (ms)
@@ -102,7 +103,7 @@ return f
  * Returns { nextScore|false, nextId|false, { id, score, state, fields... }... }:
  * no next cursor when the index ends within this walk.
  */
-export const LIST_JOBS_LUA = `${STATE_FN}
+export const LIST_JOBS_LUA = `${STATE_FN}${DEAD_FORGET_FN}
 local index, qprefix, member, serverOf, serverPrefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxScore, cursorId = ARGV[1], ARGV[2]
 local limit, stateF, typeF, budget = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -149,6 +150,7 @@ end
 if #gone > 0 then
   redis.call('ZREM', index, unpack(gone))
   forgetServers(serverOf, serverPrefix, gone)
+  for _, id in ipairs(gone) do deadForget(KEYS[7], KEYS[6], id) end
 end
 if exhausted then return { false, false, out } end
 return { lastScore, lastId, out }
