@@ -249,26 +249,27 @@ function readRoutes(fastify: FastifyInstance): void {
       code: z.enum(HOLD_CODES).describe(
         'QUEUE_PAUSED, NO_WORKER (no live worker process serves the queue), DELAYED (its own delay, a schedule, or a turn it waits for), ' +
           'RETRY_BACKOFF (an attempt failed; the next one waits), RATE_LIMITED (the queue\'s QUEUE_RATE_LIMITS), TENANT_AT_CAP (fair scheduling), ' +
-          'SERVER_LOCKED (one job at a time per server), WAITING_IN_LINE (its place among the waiting jobs)',
+          'TENANT_THROTTLED (its tenant\'s throttle of job starts is used up for now), SERVER_LOCKED (one job at a time per server), TENANT_TURN (parked until a slot frees for its tenant: fair dispatch), WAITING_IN_LINE (its place among the waiting jobs)',
       ),
       message: z.string().describe('what holds it, in a sentence with its figures'),
-      queue: z.enum(QUEUE_NAMES).optional().describe('QUEUE_PAUSED, NO_WORKER, RATE_LIMITED, TENANT_AT_CAP, SERVER_LOCKED, WAITING_IN_LINE'),
-      tenant: z.string().optional().describe('TENANT_AT_CAP: the tenant at its cap'),
+      queue: z.enum(QUEUE_NAMES).optional().describe('QUEUE_PAUSED, NO_WORKER, RATE_LIMITED, TENANT_AT_CAP, TENANT_THROTTLED, SERVER_LOCKED, TENANT_TURN, WAITING_IN_LINE'),
+      tenant: z.string().optional().describe('TENANT_AT_CAP: the tenant at its cap; TENANT_TURN: the job\'s tenant; TENANT_THROTTLED: the throttled tenant'),
       cap: z.number().int().optional().describe('TENANT_AT_CAP: its active jobs allowed in the queue (TENANT_MAX_ACTIVE or an override, within TENANT_MAX_SHARE of the capacity)'),
       active: z.number().int().optional().describe('TENANT_AT_CAP: its jobs running now'),
       holders: z.array(z.string()).optional().describe('TENANT_AT_CAP: the jobs that hold its slots (the first 50)'),
       serverId: z.string().optional().describe('SERVER_LOCKED: the server'),
       holder: z.string().optional().describe('SERVER_LOCKED: the job that holds the server\'s lock'),
       until: z.string().optional().describe('RATE_LIMITED, DELAYED, RETRY_BACKOFF: when it ends (ISO 8601)'),
-      max: z.number().int().optional().describe('RATE_LIMITED: jobs that may start per window'),
-      durationMs: z.number().int().optional().describe('RATE_LIMITED: the window'),
+      max: z.number().int().optional().describe('RATE_LIMITED, TENANT_THROTTLED: jobs that may start per window'),
+      durationMs: z.number().int().optional().describe('RATE_LIMITED, TENANT_THROTTLED: the window (ms)'),
       attemptsMade: z.number().int().optional().describe('RETRY_BACKOFF: attempts made (and failed) so far'),
       maxAttempts: z.number().int().optional().describe('RETRY_BACKOFF: attempts it may make'),
       failedReason: z.string().optional().describe('RETRY_BACKOFF: why the last attempt failed'),
       priority: z.number().int().optional().describe('WAITING_IN_LINE: its priority (1 runs first; 0: none)'),
-      position: z.number().int().optional().describe('WAITING_IN_LINE: its place among the waiting jobs of its priority, 1 = next'),
+      position: z.number().int().optional().describe('WAITING_IN_LINE: its place among the waiting jobs of its priority, 1 = next; TENANT_TURN: its place among its tenant\'s parked jobs of the queue'),
       samePriority: z.number().int().optional().describe('WAITING_IN_LINE: the waiting jobs of its priority'),
-      ahead: z.number().int().optional().describe('WAITING_IN_LINE: the jobs of the queue that start before it, every priority counted'),
+      ahead: z.number().int().optional().describe('WAITING_IN_LINE: the jobs of the queue that start before it, every priority counted; TENANT_TURN: its tenant\'s parked jobs before it'),
+      tenants: z.number().int().optional().describe('TENANT_TURN: the tenants with jobs parked in the queue, its own included (slots go to each in turn)'),
     })
     .describe('HoldReason');
 

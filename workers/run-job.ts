@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { declaresKind, type Server } from '../src/inventory.js';
@@ -222,16 +222,17 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
     const got = await deps.slots.acquire(queue, tenant, job.id!);
     if ('throttled' in got) {
       const { max, perMs, freeAt } = got.throttled;
+      const why = `tenant ${tenant} is throttled to ${max} ${queue} job start${max === 1 ? '' : 's'} per ${spell(perMs)} (queue:throttle-org), all taken; this job runs when the window frees one`;
+      // Parked for its tenant's turn: dispatch starts it once the window lets one more start.
+      if ((job.opts.priority ?? 0) > 0) return waitTurn(attempt, tenant, waitingOn, why);
       // Back when the window lets one more start (spread a little: the jobs it holds do not all come back at once).
-      return waitAgain(
-        attempt,
-        waitingOn,
-        `tenant ${tenant} is throttled to ${max} ${queue} job start${max === 1 ? '' : 's'} per ${spell(perMs)} (queue:throttle-org), all taken; this job runs when the window frees one`,
-        Math.max(0, freeAt - Date.now()) + Math.floor(Math.random() * FAIR_RETRY_MS),
-      );
+      return waitAgain(attempt, waitingOn, why, Math.max(0, freeAt - Date.now()) + Math.floor(Math.random() * FAIR_RETRY_MS));
     }
     if (!('held' in got)) {
-      return waitAgain(attempt, waitingOn, `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`, fairRetryMs());
+      const why = `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`;
+      // Taken before fair dispatch saw it (a worker was idle), or back from a retry or a delay: it waits its tenant's turn with the others.
+      if ((job.opts.priority ?? 0) > 0) return waitTurn(attempt, tenant, waitingOn, why);
+      return waitAgain(attempt, waitingOn, why, fairRetryMs());
     }
     slot = got.held;
   }
@@ -284,6 +285,20 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
 function spell(ms: number): string {
   for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
+}
+
+/** Back among the waiting jobs, parked for its tenant's turn (fair dispatch): not an attempt, and no timer. */
+async function waitTurn({ queue, job, token, deps, progress, jobLog }: Attempt, tenant: string, waitingOn: Map<string, string>, why: string): Promise<never> {
+  progress.finish();
+  if (waitingOn.get(job.id!) !== why) {
+    if (waitingOn.size >= 10_000) waitingOn.clear();
+    waitingOn.set(job.id!, why);
+    jobLog.step(`waiting for its tenant's turn: ${why}`);
+    await jobLog.flush();
+  }
+  await job.moveToWait(token);
+  await deps.slots!.fair.admit(queue, [[job.id!, tenant]]);
+  throw new WaitingError();
 }
 
 /** Back to `delayed`, not a failed attempt: waiting for a turn is not an error, and must not use up the job's retries. */

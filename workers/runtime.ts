@@ -95,6 +95,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   // A process started after a worker:scale starts at the queue's concurrency then, not at QUEUE_CONCURRENCY's.
   const overrides = await readConcurrencyOverrides(connection, config.queuePrefix);
   const startConcurrency = Object.fromEntries(QUEUE_NAMES.map((q) => [q, overrides[q] ?? config.queueConcurrency[q]])) as Record<QueueName, number>;
+  const slots = new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, concurrencyNow);
   const workers: Record<QueueName, Worker> = createWorkers(connection, config.queuePrefix, {
     running,
     commands,
@@ -107,7 +108,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
     catalog,
     restores,
     redis: connection,
-    slots: new TenantSlots(connection, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, concurrencyNow),
+    slots,
     ...(config.globalMaxActive > 0 ? { global: new GlobalSlots(connection, config.queuePrefix, config.globalMaxActive) } : {}),
     notifyLog: (jobId) => connection.publish(logChannel, jobId),
   }, startConcurrency);
@@ -126,6 +127,8 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   });
   follower.start();
   reporter.start();
+  // Fair dispatch: slots freed other than by a job's end (expired, a throttle's window, a removal) go to the next tenant in turn.
+  slots.fair.start((err) => logger.debug({ err: err.message }, 'fair dispatch: look not made'));
   // Webhooks: job outcomes read from the queues' event streams become deliveries of the {webhooks} queue.
   const webhooks = startWebhooks(connection, config, logger);
 
@@ -140,6 +143,7 @@ export async function startWorkers(opts: { config: Config; inventory: Inventory;
   const close = async () => {
     clearInterval(restoreSweep);
     follower.stop();
+    slots.fair.stop();
     const all = Object.values(workers);
     // The webhook side closes alongside, within the same bound: a delivery cut short is made again later (same webhook-id).
     const closing = Promise.all([...all.map((w) => w.close()), webhooks.close()]);

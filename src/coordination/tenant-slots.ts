@@ -2,13 +2,14 @@ import type { Redis } from 'ioredis';
 import type { QueueName } from '../jobs/index.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { acquireGlobalSlotLua, acquireSlotLua } from '../redis/lua/tenant-slots.js';
-import { workerProcesses } from './worker-registry.js';
+import { START_DISPATCHED_LUA } from '../redis/lua/fair-dispatch.js';
+import { capacityShare, FairDispatch, queueCapacity, SLOT_SET_TTL_MS, type ConcurrencySource } from './fair-dispatch.js';
+
+export { capacityShare, queueCapacity };
 
 /** A slot lives this long unless its job's process renews it: a crashed process holds it at most this long. */
 const SLOT_TTL_MS = 30_000;
 const RENEW_EVERY_MS = SLOT_TTL_MS / 3;
-/** How long the number of worker processes (hence a queue's capacity) is remembered. */
-const CAPACITY_CACHE_MS = 5000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -18,6 +19,7 @@ declare module 'ioredis' {
       queued: string,
       throttle: string,
       starts: string,
+      queuePrefix: string,
       jobId: string,
       now: number,
       expiry: number,
@@ -26,18 +28,9 @@ declare module 'ioredis' {
       capacity: number,
       start: string,
     ): Promise<[number, number, number, number?]>;
+    jobsapiStartDispatched(slots: string, queued: string, expiry: number, jobId: string): Promise<number>;
     jobsapiAcquireGlobalSlot(slots: string, jobId: string, now: number, expiry: number, cap: number): Promise<[number, number]>;
   }
-}
-
-/** A queue's capacity: its worker processes (at least the one asking) × each one's concurrency. */
-export function queueCapacity(concurrency: number, processes: number): number {
-  return Math.max(1, processes) * concurrency;
-}
-
-/** A tenant's share of a queue's capacity (its worker processes × each one's concurrency), at least 1. */
-export function capacityShare(concurrency: number, processes: number, share: number): number {
-  return Math.max(1, Math.floor(queueCapacity(concurrency, processes) * share));
 }
 
 /**
@@ -65,40 +58,42 @@ export type ConcurrencyOf = Readonly<Record<QueueName, number>> | ((queue: Queue
  * more than TENANT_MAX_SHARE (half) of the queue's capacity, or a temporary
  * override within the whole capacity — and, while the tenant is throttled in
  * the queue (queue:throttle-org), has started fewer than the throttle's `max`
- * jobs in its last `perMs`. A job over either goes back to `delayed` and tries
- * again (it neither fails nor is lost); the flood of one tenant cannot take
- * every worker.
+ * jobs in its last `perMs`.
+ *
+ * Which job starts is decided at dispatch (FairDispatch): a job the API
+ * admitted ready, or that a freed slot dispatched, comes with its slot
+ * reserved, and starting it costs one small script (two writes). A job that did not come that
+ * way (a retry, a delayed job, a schedule's run, one added before fair
+ * dispatch) takes its slot here when it starts; over either limit it goes
+ * back to `delayed` and tries again (it neither fails nor is lost).
  */
 export class TenantSlots {
-  private processes = { value: 1, at: 0 };
   private readonly keys: RedisKeys;
+  /** Dispatch by turn: every slot this process frees goes to the next tenant with parked jobs. */
+  readonly fair: FairDispatch;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly defaultCap: number,
     private readonly share: number,
     /** Each worker process's concurrency per queue (every process is expected to run the same): the live value when a function. */
-    private readonly concurrency: ConcurrencyOf,
+    concurrency: ConcurrencyOf,
   ) {
     this.keys = redisKeys(prefix);
-    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 5, lua: acquireSlotLua(SLOT_TTL_MS * 2) });
-  }
-
-  private async liveProcesses(): Promise<number> {
-    const now = Date.now();
-    if (now - this.processes.at > CAPACITY_CACHE_MS) {
-      this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
-    }
-    return this.processes.value;
+    const concurrencyOf: ConcurrencySource = typeof concurrency === 'function' ? concurrency : (queue) => concurrency[queue];
+    this.fair = new FairDispatch(redis, prefix, defaultCap, share, concurrencyOf);
+    redis.defineCommand('jobsapiStartDispatched', { numberOfKeys: 2, lua: START_DISPATCHED_LUA });
+    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 6, lua: acquireSlotLua(SLOT_SET_TTL_MS) });
   }
 
   async acquire(queue: QueueName, tenant: string, jobId: string): Promise<SlotOutcome> {
     const key = this.keys.tenantSlots(queue, tenant);
-    const starts = this.keys.tenantStarts(queue, tenant);
-    const concurrency = typeof this.concurrency === 'function' ? this.concurrency(queue) : this.concurrency[queue];
-    const processes = await this.liveProcesses();
     const now = Date.now();
+    // Dispatched: its slot was reserved when it was made ready; it becomes the running job's (renewed from now on).
+    if ((await this.redis.jobsapiStartDispatched(key, this.keys.index.queued(queue, tenant), now + SLOT_TTL_MS, jobId)) === 1) return { held: this.holding(queue, tenant, key, jobId) };
+    const starts = this.keys.tenantStarts(queue, tenant);
+    const { concurrency, processes } = await this.fair.capacity(queue);
     const start = `${jobId}:${now}`;
     const [taken, a, b, c] = await this.redis.jobsapiAcquireSlot(
       key,
@@ -106,6 +101,7 @@ export class TenantSlots {
       this.keys.index.queued(queue, tenant),
       this.keys.tenantThrottle(queue, tenant),
       starts,
+      this.keys.queue(queue),
       jobId,
       now,
       now + SLOT_TTL_MS,
@@ -116,26 +112,26 @@ export class TenantSlots {
     );
     if (taken === 2) return { throttled: { max: a, perMs: b, freeAt: c ?? now + b } };
     if (taken !== 1) return { cap: a, active: b };
+    return { held: this.holding(queue, tenant, key, jobId, { starts, start }) };
+  }
+
+  /** The slot while the job runs: renewed; freed at its end, which dispatches the next tenant's job. */
+  private holding(queue: QueueName, tenant: string, key: string, jobId: string, counted?: { starts: string; start: string }): HeldSlot {
     const timer = renewing(this.redis, key, jobId);
-    return {
-      held: {
-        release: () => {
-          clearInterval(timer);
-          this.redis.zrem(key, jobId).catch(() => {});
-        },
-        giveBack: () => {
-          clearInterval(timer);
-          this.redis.multi().zrem(key, jobId).zrem(starts, start).exec().catch(() => {});
-        },
-      },
+    const end = (uncount: boolean) => {
+      clearInterval(timer);
+      // A start that did not happen after all does not count against a throttle (one taken here; a dispatched job's stays counted).
+      if (uncount && counted) this.redis.zrem(counted.starts, counted.start).catch(() => {});
+      this.fair.release(queue, tenant, jobId).catch(() => {});
     };
+    return { release: () => end(false), giveBack: () => end(true) };
   }
 }
 
-/** Keep the job's slot alive while it runs (every RENEW_EVERY_MS, while the slot is still there). */
+/** Keep the job's slot alive while it runs (every RENEW_EVERY_MS, while the slot is still there), and the set with it. */
 function renewing(redis: Redis, key: string, jobId: string): NodeJS.Timeout {
   const timer = setInterval(() => {
-    redis.zadd(key, 'XX', Date.now() + SLOT_TTL_MS, jobId).catch(() => {});
+    redis.pipeline().zadd(key, 'XX', Date.now() + SLOT_TTL_MS, jobId).pexpire(key, SLOT_SET_TTL_MS).exec().catch(() => {});
   }, RENEW_EVERY_MS);
   timer.unref();
   return timer;
@@ -158,7 +154,7 @@ export class GlobalSlots {
     readonly cap: number,
   ) {
     this.key = redisKeys(prefix).globalSlots;
-    redis.defineCommand('jobsapiAcquireGlobalSlot', { numberOfKeys: 1, lua: acquireGlobalSlotLua(SLOT_TTL_MS * 2) });
+    redis.defineCommand('jobsapiAcquireGlobalSlot', { numberOfKeys: 1, lua: acquireGlobalSlotLua(SLOT_SET_TTL_MS) });
   }
 
   async acquire(jobId: string): Promise<{ held: { release(): void } } | { cap: number; active: number }> {

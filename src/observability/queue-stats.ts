@@ -10,19 +10,26 @@ export type QueueHealth = { status: HealthStatus; message: string };
 const HOUR_MS = 3600_000;
 
 
-/** The product's set of a BullMQ queue's cancelled jobs (keys.cancelled), from the queue itself. */
-function cancelledKey(queue: Queue): string {
+/** The product's keys of a BullMQ queue, from the queue itself. */
+function productKeys(queue: Queue) {
   const name = QUEUE_NAMES.find((q) => QUEUES[q].redisName === queue.name)!;
-  return redisKeys(queue.opts.prefix ?? 'bull').cancelled(name);
+  const keys = redisKeys(queue.opts.prefix ?? 'bull');
+  return { cancelled: keys.cancelled(name), parked: keys.fair(name).parked };
 }
 
-/** Jobs of a queue in each state; BullMQ counts a cancelled job as failed, the counts here do not. */
+/**
+ * Jobs of a queue in each state; BullMQ counts a cancelled job as failed, the
+ * counts here do not, and a job parked for its tenant's turn (fair dispatch),
+ * which BullMQ does not see, is waiting.
+ */
 export async function queueCounts(queue: Queue, redis: Redis): Promise<QueueCounts> {
-  const [c, cancelled] = await Promise.all([
+  const keys = productKeys(queue);
+  const [c, cancelled, parked] = await Promise.all([
     queue.getJobCounts('waiting', 'prioritized', 'waiting-children', 'active', 'completed', 'failed', 'delayed'),
-    redis.zcard(cancelledKey(queue)),
+    redis.zcard(keys.cancelled),
+    redis.hlen(keys.parked),
   ]);
-  const waiting = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0);
+  const waiting = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0) + parked;
   const failed = Math.max(0, (c.failed ?? 0) - cancelled);
   const counts = { waiting, active: c.active ?? 0, completed: c.completed ?? 0, failed, delayed: c.delayed ?? 0, cancelled: Math.min(cancelled, c.failed ?? 0) };
   return { ...counts, total: counts.waiting + counts.active + counts.completed + counts.failed + counts.delayed + counts.cancelled };
@@ -46,7 +53,7 @@ export async function lastHourOutcomes(redis: Redis, queue: Queue, now = Date.no
   const [completed, failed, cancelled] = await Promise.all([
     client.zcount(queue.keys.completed!, since, '+inf'),
     client.zcount(queue.keys.failed!, since, '+inf'),
-    client.zcount(cancelledKey(queue), since, '+inf'),
+    client.zcount(productKeys(queue).cancelled, since, '+inf'),
   ]);
   return { completed, failed: Math.max(0, failed - cancelled) };
 }

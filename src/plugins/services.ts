@@ -7,6 +7,9 @@ import { StreamTickets } from '../services/stream-tickets.js';
 import { BackupCatalog } from '../backups/catalog.js';
 import { RestoreCatalog } from '../backups/restores.js';
 import { CancelRequests } from '../coordination/cancel-requests.js';
+import { parseConcurrency } from '../coordination/concurrency-overrides.js';
+import { FairDispatch } from '../coordination/fair-dispatch.js';
+import { redisKeys } from '../redis/keys.js';
 import type { Config } from '../config.js';
 import { ServiceUnavailableError } from '../errors.js';
 import type { Inventory } from '../inventory.js';
@@ -104,7 +107,9 @@ export const servicesPlugin = fp(
     ) as Record<QueueName, Queue>;
     for (const q of Object.values(queues)) q.on('error', () => {});
     const replicas = config.enqueueReplicas > 0 ? new ReplicaConfirmer(redis, config.enqueueReplicas, config.enqueueWaitMs) : undefined;
-    const store = new JobStore(redis, config.queuePrefix, queues, replicas);
+    // Fair dispatch: the capacity it divides is the worker processes' (from their reports) × the queue's concurrency (worker:scale's, or QUEUE_CONCURRENCY).
+    const fair = new FairDispatch(redis, config.queuePrefix, config.tenantMaxActive, config.tenantMaxShare, async (q) => parseConcurrency(await redis.get(redisKeys(config.queuePrefix).queueConcurrency(q))) ?? config.queueConcurrency[q]);
+    const store = new JobStore(redis, config.queuePrefix, queues, replicas, fair);
     store.onIndexError = (err, jobId) => app.log.error({ err: err.message, jobId }, 'job accepted but not indexed for listing');
 
     app.decorate('redis', redis);
@@ -115,7 +120,7 @@ export const servicesPlugin = fp(
     const quota = new QueuedQuota(redis, config.queuePrefix, config.tenantMaxQueued);
     const jobs = new JobService({ store, inventory: opts.inventory, backups: catalog, restores: new RestoreCatalog(redis, config.queuePrefix, config.restoreDir), records, cancels, encryption: config.backupKey !== undefined, quota });
     app.decorate('jobs', jobs);
-    app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits, config.queueConcurrency));
+    app.decorate('queueOps', new QueueOps(queues, store, cancels, config.queueRateLimits, config.queueConcurrency, fair));
     app.decorate('deadLetters', new DeadLetters(redis, config.queuePrefix, store, jobs));
     const schedules = new Schedules(queues, jobs, redis, config.queuePrefix, config.schedules);
     await schedules.indexExisting();

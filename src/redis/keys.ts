@@ -153,6 +153,17 @@ export function redisKeys(prefix: string) {
      */
     tenantThrottle: (queue: QueueName, tenant: string) => `${tagged(queue)}:throttle:${tenant}`,
     tenantStarts: (queue: QueueName, tenant: string) => `${tagged(queue)}:starts:${tenant}`,
+    /**
+     * Fair dispatch of a queue (src/redis/lua/fair-dispatch.ts, whose scripts name these keys from \`product\`,
+     * the queue's product key prefix, as they are spelled here): the tenants with parked jobs by turn, parked
+     * job id -> tenant, and a tenant's lane of parked jobs.
+     */
+    fair: (queue: QueueName) => ({
+      product: `${tagged(queue)}:`,
+      ring: `${tagged(queue)}:fair:ring`,
+      parked: `${tagged(queue)}:fair:parked`,
+      lane: (tenant: string) => `${tagged(queue)}:fair:lane:${tenant}`,
+    }),
     /** A queue's concurrency set at run time (worker:scale), over QUEUE_CONCURRENCY: every worker process follows it. */
     queueConcurrency: (queue: QueueName) => `${tagged(queue)}:concurrency`,
     /** The slots of GLOBAL_MAX_ACTIVE: every active job of every queue (job id -> expiry), under the global tag. */

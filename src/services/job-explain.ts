@@ -9,7 +9,7 @@ import type { JobService } from './jobs.js';
 import type { TenantAdmin } from './tenant-admin.js';
 
 /** What may hold a job that is not running, in the order an answer lists them. */
-export const HOLD_CODES = ['QUEUE_PAUSED', 'NO_WORKER', 'DELAYED', 'RETRY_BACKOFF', 'RATE_LIMITED', 'TENANT_AT_CAP', 'SERVER_LOCKED', 'WAITING_IN_LINE'] as const;
+export const HOLD_CODES = ['QUEUE_PAUSED', 'NO_WORKER', 'DELAYED', 'RETRY_BACKOFF', 'RATE_LIMITED', 'TENANT_AT_CAP', 'TENANT_THROTTLED', 'SERVER_LOCKED', 'TENANT_TURN', 'WAITING_IN_LINE'] as const;
 export type HoldCode = (typeof HOLD_CODES)[number];
 
 /** One thing that holds a job, in a sentence, with its figures (each code carries its own: see the route's schema). */
@@ -33,6 +33,7 @@ export type HoldReason = {
   position?: number;
   samePriority?: number;
   ahead?: number;
+  tenants?: number;
 };
 
 export type JobExplanation = {
@@ -115,7 +116,10 @@ export class JobExplainer {
       .lpos(bull.wait, id, 'RANK', -1)
       .llen(bull.wait)
       .zrangebyscore(this.keys.tenantSlots(queue, tenant), now, '+inf')
-      .lindex(bull.jobLog(id), -1);
+      .lindex(bull.jobLog(id), -1)
+      .zrank(this.keys.fair(queue).lane(tenant), id)
+      .zcard(this.keys.fair(queue).lane(tenant))
+      .zcard(this.keys.fair(queue).ring);
     if (serverId) m.get(this.keys.serverLock(queue, serverId));
     const workers = readWorkers(this.redis, this.prefix, Object.fromEntries(QUEUE_NAMES.map((n) => [n, 0])) as Record<QueueName, number>, now);
     const [rows, job, paused, limitTtl, registry, tenantLimit] = await Promise.all([
@@ -137,7 +141,10 @@ export class JobExplainer {
     const waitLength = Number(at(3) ?? 0);
     const slots = ((at(4) as string[] | null) ?? []).filter((holder) => holder !== id);
     const lastLine = at(5) as string | null;
-    const lockHolder = serverId ? (at(6) as string | null) : null;
+    const laneRank = at(6) as number | null;
+    const laneLength = Number(at(7) ?? 0);
+    const tenantsWaiting = Number(at(8) ?? 0);
+    const lockHolder = serverId ? (at(9) as string | null) : null;
 
     const reasons: HoldReason[] = [];
     if (paused) {
@@ -178,6 +185,18 @@ export class JobExplainer {
           message: `tenant ${tenant} has ${slots.length} of its ${cap} active ${queue} job${cap === 1 ? '' : 's'} running (${holders.join(', ')}${slots.length > holders.length ? ', ...' : ''}): this job starts when one of them ends`,
         });
       }
+      const throttle = tenantLimit.throttle;
+      const started = throttle?.queues.includes(queue) ? (throttle.started[queue] ?? 0) : 0;
+      if (throttle && throttle.queues.includes(queue) && started >= throttle.max) {
+        turnReasons.push({
+          code: 'TENANT_THROTTLED',
+          queue,
+          tenant,
+          max: throttle.max,
+          durationMs: throttle.perMs,
+          message: `tenant ${tenant} is throttled to ${throttle.max} ${queue} job start${throttle.max === 1 ? '' : 's'} per ${duration(throttle.perMs)} (queue:throttle-org) and ${started} started in the last ${duration(throttle.perMs)}: this job starts when the window frees one`,
+        });
+      }
       if (serverId && lockHolder && lockHolder !== id) {
         turnReasons.push({
           code: 'SERVER_LOCKED',
@@ -195,6 +214,20 @@ export class JobExplainer {
     }
     reasons.push(...turnReasons);
 
+    if (laneRank !== null) {
+      const others = Math.max(0, tenantsWaiting - 1);
+      reasons.push({
+        code: 'TENANT_TURN',
+        queue,
+        tenant,
+        position: laneRank + 1,
+        ahead: laneRank,
+        tenants: tenantsWaiting,
+        message:
+          `it waits for its tenant's turn: it is number ${laneRank + 1} of tenant ${tenant}'s ${laneLength} ${queue} job${laneLength === 1 ? '' : 's'} waiting for a slot; ` +
+          `each slot that frees goes to the next tenant in turn${others > 0 ? ` (${others} other tenant${others === 1 ? '' : 's'} ha${others === 1 ? 's' : 've'} jobs waiting)` : ''}, within each tenant's cap`,
+      });
+    }
     const line = await this.placeInLine(queue, prioritizedScore, waitIndex, waitLength);
     if (line) reasons.push(line);
     return reasons;

@@ -1,4 +1,5 @@
 import { Job, UnrecoverableError, type Queue } from 'bullmq';
+import type { FairDispatch } from '../coordination/fair-dispatch.js';
 import { CANCELLED, type CancelRequests } from '../coordination/cancel-requests.js';
 import { FINISHED, readThroughput, type Finished, type MinuteBucket } from '../coordination/worker-registry.js';
 import { foundJob, jobError } from './outcomes.js';
@@ -78,6 +79,8 @@ export class QueueOps {
     private readonly rateLimits: Partial<Record<QueueName, { max: number; duration: number }>> = {},
     /** A worker process's concurrency per queue (QUEUE_CONCURRENCY). */
     private readonly concurrency: Readonly<Record<QueueName, number>> = Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])) as Record<QueueName, number>,
+    /** Fair dispatch: the jobs parked for their tenant's turn are waiting jobs too, put back among BullMQ's before a drain, delay or clean. */
+    private readonly fair?: Pick<FairDispatch, 'unparkAll'>,
   ) {
     store.redis.defineCommand('jobsapiDelayWaiting', { numberOfKeys: 8, lua: DELAY_WAITING_LUA });
   }
@@ -112,6 +115,7 @@ export class QueueOps {
   /** Remove the waiting jobs (and the delayed ones with `delayed`); answers how many went. */
   async drain(queue: QueueName, delayed: boolean): Promise<{ waiting: number; delayed: number }> {
     const before = await queueCounts(this.queues[queue], this.store.redis);
+    await this.fair?.unparkAll(queue);
     await this.queues[queue].drain(delayed);
     const after = await queueCounts(this.queues[queue], this.store.redis);
     return { waiting: Math.max(0, before.waiting - after.waiting), delayed: delayed ? Math.max(0, before.delayed - after.delayed) : 0 };
@@ -128,6 +132,7 @@ export class QueueOps {
     const until = new Date(now + delayMs).toISOString();
     const line = `[jobs-api] delayed by an operator until ${until}: its queue was drained for ${Math.round(delayMs / 1000)} s`;
     const before = await queueCounts(q, this.store.redis);
+    await this.fair?.unparkAll(queue);
     let moved = 0;
     for (;;) {
       const n = await this.store.redis.jobsapiDelayWaiting(k['']!, k.wait!, k.paused!, k.prioritized!, k.delayed!, k.meta!, k.marker!, k.events!, now, delayMs, DELAY_BATCH, line);
@@ -141,6 +146,7 @@ export class QueueOps {
   async clean(queue: QueueName, state: CleanableState, olderThanMs: number, limit: number): Promise<string[]> {
     const q = this.queues[queue];
     if (state !== 'waiting') return q.clean(olderThanMs, limit, state);
+    await this.fair?.unparkAll(queue);
     const waiting = await q.clean(olderThanMs, limit, 'wait');
     if (waiting.length >= limit) return waiting;
     return [...waiting, ...(await q.clean(olderThanMs, limit - waiting.length, 'prioritized'))];

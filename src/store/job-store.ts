@@ -96,6 +96,9 @@ const LIST_SCAN_BUDGET = 2000;
 
 type RawJob = (string | null)[];
 
+/** What the store asks of fair dispatch: admit new jobs (src/coordination/fair-dispatch.ts). */
+export type FairAdmission = { admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string]>): Promise<number> };
+
 /** An index entry of a new job: creation time, id, tenant, server id ('' for none). */
 type IndexEntry = [number, string, string, string];
 
@@ -217,6 +220,8 @@ export class JobStore {
     readonly queues: Readonly<Record<QueueName, Queue>>,
     /** When set (a replica to fail over to), no enqueue is acknowledged before the replicas hold it. */
     private readonly replicas?: ReplicaConfirmer,
+    /** Fair dispatch (src/coordination/fair-dispatch.ts): each new job stays ready or waits parked for its tenant's turn. */
+    private readonly fair?: FairAdmission,
   ) {
     this.keys = redisKeys(prefix);
     redis.defineCommand('jobsapiGetJob', { numberOfKeys: 1, lua: GET_JOB_LUA });
@@ -264,7 +269,10 @@ export class JobStore {
       queue,
       new TurnBatcher<IndexEntry>((entries) => {
         const { index } = this.keys;
-        return this.redis.jobsapiIndexJobs(index.all(queue), index.tenants(queue), index.tenantPrefix(queue), index.queuedPrefix(queue), index.serverPrefix(queue), index.serverOf(queue), ...entries.flat());
+        const indexed = this.redis.jobsapiIndexJobs(index.all(queue), index.tenants(queue), index.tenantPrefix(queue), index.queuedPrefix(queue), index.serverPrefix(queue), index.serverOf(queue), ...entries.flat());
+        // Sent with the index write (same turn, same socket write): the jobs are in BullMQ already.
+        const admitted = this.fair?.admit(queue, entries.map(([, id, tenant]) => [id, tenant] as const));
+        return Promise.all([indexed, admitted]);
       }),
     ]),
   ) as Record<QueueName, TurnBatcher<IndexEntry>>;
@@ -284,8 +292,9 @@ export class JobStore {
     const queue = queueOfType(type);
     const jobId = newJobId(queue);
     const now = Date.now();
-    const indexed = this.indexJobs(now, [{ jobId, queue, envelope }]);
     const added = this.queues[queue].add(type, envelope, this.jobOptions(queue, jobId, now, options));
+    // Once BullMQ has the job: fair dispatch decides whether it waits its tenant's turn.
+    const indexed = added.then(() => this.indexJobs(now, [{ jobId, queue, envelope }]));
     const [addResult, indexResult] = await Promise.allSettled([added, indexed]);
     if (addResult.status === 'rejected') throw addResult.reason;
     // The job is accepted even if its index entry was not written: its status
@@ -312,16 +321,20 @@ export class JobStore {
       list.push({ name: type, data: envelope, opts: this.jobOptions(queue, jobId, now, options) });
       added.push({ jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' });
     }
-    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: item.envelope })));
     // Sent in slices, back to back without waiting: Redis starts on the first
     // slice while the next is being encoded, instead of waiting for all 1000.
     const adds: Promise<unknown>[] = [];
     for (const [queue, jobs] of perQueue) {
       for (let i = 0; i < jobs.length; i += BULK_SLICE) adds.push(this.queues[queue].addBulk(jobs.slice(i, i + BULK_SLICE)));
     }
-    const [addResults, indexResult] = await Promise.all([Promise.allSettled(adds), indexed.then(() => undefined, (err: Error) => err)]);
+    const addResults = await Promise.allSettled(adds);
     const failed = addResults.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    // Once BullMQ has the jobs: fair dispatch decides which wait their tenant's turn.
+    const indexResult = await this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: item.envelope }))).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     if (indexResult) this.onIndexError?.(indexResult, `${added.length} jobs from ${added[0]?.jobId}`);
     await this.replicas?.confirm(added.map((a) => a.jobId));
     return added;
@@ -446,7 +459,11 @@ export class JobStore {
       .zrem(this.indexKey(job.queue, job.tenant), id)
       .zrem(this.keys.index.queued(job.queue, job.tenant), id)
       .hdel(this.keys.index.serverOf(job.queue), id)
-      .zrem(this.keys.cancelled(job.queue), id);
+      .zrem(this.keys.cancelled(job.queue), id)
+      // Parked for its tenant's turn, or ready with a slot reserved: neither is held any longer.
+      .zrem(this.keys.fair(job.queue).lane(job.tenant), id)
+      .hdel(this.keys.fair(job.queue).parked, id)
+      .zrem(this.keys.tenantSlots(job.queue, job.tenant), id);
     if (server) tx.zrem(this.keys.index.server(job.queue, server), id);
     // Out of the dead-letter aggregate in the same transaction (it is no longer in `failed`); its answer comes with exec.
     if (job.state === 'failed' || job.state === 'cancelled') void tx.jobsapiDeadReconcile(...this.dead.reconcileKeys(job.queue), '', id, '');

@@ -143,7 +143,7 @@ describe('queue:throttle-org: a tenant\'s job starts per interval', () => {
   const scan = async (tenant: string) =>
     (await app.inject({ method: 'POST', url: `/api/servers/${tenant}-web/scan`, headers: auth({ tenant }), payload: { scan_type: 'quick' } })).json().data.jobId as string;
 
-  it('with max 2 per 1m, the tenant\'s third scan waits in delayed (not an attempt) while another tenant\'s runs; DELETE ends it', async () => {
+  it('with max 2 per 1m, the tenant\'s third scan waits its turn (not an attempt, never sent to delayed) while another tenant\'s runs; DELETE lets it start', async () => {
     expect((await app.inject({ method: 'PUT', url: '/api/tenants/acme/throttle', headers: auth({ tenant: 'acme' }), payload: { max: 2 } })).statusCode).toBe(403);
     const set = await app.inject({ method: 'PUT', url: '/api/tenants/acme/throttle', headers: ROOT, payload: { max: 2, perMs: 60_000 } });
     expect(set.statusCode).toBe(200);
@@ -156,24 +156,30 @@ describe('queue:throttle-org: a tenant\'s job starts per interval', () => {
     const first = await Promise.all(acme.slice(0, 2).map((id) => waitForJob(app, id, ['completed', 'failed'], 15_000)));
     expect(first.map((j) => j.state)).toEqual(['completed', 'completed']);
     const third = acme[2]!;
-    await until('the third scan throttled', () => logOf(app, third), (lines) => lines.some((l) => l.includes('is throttled to 2 scan job starts per 1m')), 10_000);
-    const held = await waitForJob(app, third, ['delayed'], 5000);
-    expect(held.attempts).toBe(0);
+    // Parked for its tenant's turn: explain names the throttle.
+    const why = await until(
+      'the third scan throttled',
+      async () => (await app.inject({ url: `/api/jobs/${third}/explain`, headers: ROOT })).json().data,
+      (e: { reasons: Array<{ code: string }> }) => e.reasons.some((r) => r.code === 'TENANT_THROTTLED'),
+      10_000,
+    );
+    expect(why).toMatchObject({ state: 'waiting', attempts: 0 });
+    const throttled = why.reasons.find((r: { code: string }) => r.code === 'TENANT_THROTTLED');
+    expect(throttled).toMatchObject({ queue: 'scan', tenant: 'acme', max: 2, durationMs: 60_000 });
+    expect(throttled.message).toBe('tenant acme is throttled to 2 scan job starts per 1 min (queue:throttle-org) and 2 started in the last 1 min: this job starts when the window frees one');
+    expect(why.reasons.map((r: { code: string }) => r.code)).toContain('TENANT_TURN');
 
-    // Another tenant's scan runs meanwhile; the throttled one still waits.
+    // Another tenant's scan runs meanwhile; the throttled one still waits, never sent to delayed.
     const otherJob = await waitForJob(app, await scan('other'), ['completed', 'failed'], 15_000);
     expect(otherJob.state).toBe('completed');
-    expect((await app.jobs.store.get(third, undefined))!.state).toBe('delayed');
+    expect((await app.jobs.store.get(third, undefined))!.state).toBe('waiting');
+    expect((await logOf(app, third)).filter((l) => l.startsWith('[jobs-api] waiting: tenant'))).toEqual([]);
     const read = (await app.inject({ url: '/api/tenants/acme/limits', headers: ROOT })).json().data;
     expect(read.throttle).toMatchObject({ max: 2, started: { scan: 2, backup: 0 } });
-    const why = (await app.inject({ url: `/api/jobs/${third}/explain`, headers: ROOT })).json().data;
-    expect(why.reasons[0]).toMatchObject({ code: 'DELAYED' });
-    expect(why.reasons[0].message).toContain('is throttled to 2 scan job starts per 1m');
 
     const reset = await app.inject({ method: 'DELETE', url: '/api/tenants/acme/throttle', headers: ROOT });
     expect(reset.json().data.throttle).toBeNull();
-    // It waited for the window; promoted, it runs now: one attempt, nothing spent on the wait.
-    expect((await app.inject({ method: 'POST', url: `/api/jobs/${third}/promote`, headers: ROOT })).statusCode).toBe(200);
+    // The next look of dispatch (every second) starts it: one attempt, nothing spent on the wait.
     const done = await waitForJob(app, third, ['completed', 'failed'], 15_000);
     expect([done.state, done.attempts]).toEqual(['completed', 1]);
   }, 60_000);

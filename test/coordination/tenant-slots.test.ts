@@ -85,7 +85,8 @@ describe('fair scheduling between tenants', () => {
     expect(done.every((j) => j.attempts === 1)).toBe(true);
     expect(maxBig).toBe(2);
     const log = (await app.inject({ url: `/api/jobs/${flood[7]}/logs`, headers: big })).json().data.lines as string[];
-    expect(log.some((l) => l.startsWith('[jobs-api] waiting: tenant big has 2 of its 2 active scan jobs running'))).toBe(true);
+    // It waited parked for its tenant's turn (fair dispatch), never sent back to delayed and brought back.
+    expect(log.filter((l) => l.startsWith('[jobs-api] waiting: tenant'))).toEqual([]);
   }, 60_000);
 
   it('a temporary override lowers a tenant\'s cap until it is reset; only admin may set it', async () => {

@@ -118,23 +118,35 @@ describe('GET /api/jobs/:id/explain: delays, retries, the rate limit, a paused q
     expect(e.summary).toMatch(/^it failed for good at .* after 1 of 1 attempts \(update command exited with code 3/);
   });
 
-  it('a paused queue holds every waiting job; each has its place among the jobs of its priority', async () => {
+  it('a paused queue holds every waiting job: the one ready has its place in line, the others wait their tenant\'s turn', async () => {
     expect((await app.inject({ method: 'POST', url: '/api/queues/update/pause', headers: ROOT })).statusCode).toBe(200);
     try {
+      // The update queue runs one job at a time: the first job is ready (its tenant's one slot reserved), the rest are parked.
       const critical = [];
       for (let i = 0; i < 3; i++) critical.push(await post(app, '/api/servers/noop/update'));
       const background = await post(app, '/api/servers/noop/update', { options: { priority: 5 } });
 
+      const first = await explain(app, critical[0]!);
+      expect(first).toMatchObject({ state: 'waiting', held: true });
+      expect(codes(first)).toEqual(['QUEUE_PAUSED', 'WAITING_IN_LINE']);
+      expect(reason(first, 'QUEUE_PAUSED')).toMatchObject({ queue: 'update' });
+      expect(reason(first, 'QUEUE_PAUSED').message).toContain('POST /api/queues/update/resume');
+      expect(reason(first, 'WAITING_IN_LINE')).toMatchObject({ priority: 1, position: 1, samePriority: 1, ahead: 0 });
+      expect(reason(first, 'WAITING_IN_LINE').message).toBe('it is number 1 of the 1 waiting update job of priority 1 (critical): it is next in line');
+
       const third = await explain(app, critical[2]!);
       expect(third).toMatchObject({ state: 'waiting', held: true });
-      expect(codes(third)).toEqual(['QUEUE_PAUSED', 'WAITING_IN_LINE']);
-      expect(reason(third, 'QUEUE_PAUSED')).toMatchObject({ queue: 'update' });
-      expect(reason(third, 'QUEUE_PAUSED').message).toContain('POST /api/queues/update/resume');
-      expect(reason(third, 'WAITING_IN_LINE')).toMatchObject({ priority: 1, position: 3, samePriority: 3, ahead: 2 });
-      expect(reason(third, 'WAITING_IN_LINE').message).toBe('it is number 3 of the 3 waiting update jobs of priority 1 (critical): 2 jobs of the queue start before it');
-
-      expect(reason(await explain(app, critical[0]!), 'WAITING_IN_LINE')).toMatchObject({ position: 1, samePriority: 3, ahead: 0 });
-      expect(reason(await explain(app, background), 'WAITING_IN_LINE')).toMatchObject({ priority: 5, position: 1, samePriority: 1, ahead: 3 });
+      expect(codes(third)).toEqual(['QUEUE_PAUSED', 'TENANT_AT_CAP', 'TENANT_TURN']);
+      expect(reason(third, 'TENANT_AT_CAP')).toMatchObject({ cap: 1, active: 1, holders: [critical[0]] });
+      expect(reason(third, 'TENANT_TURN')).toMatchObject({ queue: 'update', tenant: 'acme', position: 2, ahead: 1, tenants: 1 });
+      expect(reason(third, 'TENANT_TURN').message).toBe(
+        "it waits for its tenant's turn: it is number 2 of tenant acme's 3 update jobs waiting for a slot; each slot that frees goes to the next tenant in turn, within each tenant's cap",
+      );
+      // Parked by priority, then by arrival: the background job is last of its tenant's.
+      expect(reason(await explain(app, background), 'TENANT_TURN')).toMatchObject({ position: 3, ahead: 2 });
+      // Counted as waiting, parked or not.
+      const status = (await app.inject({ url: '/api/queues/update', headers: ROOT })).json().data;
+      expect(status.counts.waiting).toBe(4);
     } finally {
       await app.inject({ method: 'POST', url: '/api/queues/update/drain', headers: ROOT, payload: {} });
       await app.inject({ method: 'POST', url: '/api/queues/update/resume', headers: ROOT });
@@ -178,12 +190,15 @@ describe('GET /api/jobs/:id/explain: the tenant\'s cap', () => {
     await until('the first update to run', async () => (await waitForJob(app, running, ['active'])).progress >= 20 && true);
     const second = await post(app, '/api/servers/two/update');
     try {
-      // A worker took it and sent it back to wait for a slot.
-      await until('the second update to wait for a slot', async () => (await logLines(app, second)).some((l) => l.startsWith('[jobs-api] waiting: tenant acme has 1 of its 1 active update jobs')));
-      const e = await explainHeld(app, second);
+      // Fair dispatch parks it for its tenant's turn (or, had a worker taken it first, puts it back there).
+      const e = await until('the second update to wait for a slot', async () => {
+        const x = await explain(app, second);
+        return codes(x).includes('TENANT_TURN') ? x : undefined;
+      });
       expect(e.held).toBe(true);
-      expect(codes(e)).toContain('TENANT_AT_CAP');
-      expect(codes(e)).not.toContain('DELAYED');
+      expect(e.state).toBe('waiting');
+      expect(codes(e)).toEqual(['TENANT_AT_CAP', 'TENANT_TURN']);
+      expect(reason(e, 'TENANT_TURN')).toMatchObject({ tenant: 'acme', position: 1, ahead: 0, tenants: 1 });
       expect(reason(e, 'TENANT_AT_CAP')).toMatchObject({ queue: 'update', tenant: 'acme', cap: 1, active: 1, holders: [running] });
       expect(reason(e, 'TENANT_AT_CAP').message).toBe(`tenant acme has 1 of its 1 active update job running (${running}): this job starts when one of them ends`);
 

@@ -15,7 +15,7 @@ __all__ = ["QueueName", "JobType", "JobState", "HoldCode", "Health", "Ready", "B
 QueueName = Literal["backup", "scan", "update"]
 JobType = Literal["backup:manual", "backup:scheduled", "backup:restore", "scan:full", "scan:quick", "update:server"]
 JobState = Literal["waiting", "active", "completed", "failed", "delayed", "cancelled"]
-HoldCode = Literal["QUEUE_PAUSED", "NO_WORKER", "DELAYED", "RETRY_BACKOFF", "RATE_LIMITED", "TENANT_AT_CAP", "SERVER_LOCKED", "WAITING_IN_LINE"]
+HoldCode = Literal["QUEUE_PAUSED", "NO_WORKER", "DELAYED", "RETRY_BACKOFF", "RATE_LIMITED", "TENANT_AT_CAP", "TENANT_THROTTLED", "SERVER_LOCKED", "TENANT_TURN", "WAITING_IN_LINE"]
 
 
 @dataclass(frozen=True)
@@ -706,6 +706,7 @@ class HoldReason(Model):
     position: Optional[int] = None
     same_priority: Optional[int] = field(default=None, metadata={"json": "samePriority"})
     ahead: Optional[int] = None
+    tenants: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,5 @@
+import { PRUNE_SLOTS_FN } from './fair-dispatch.js';
+
 /**
  * Take a slot for the job when its tenant holds fewer than its cap in this
  * queue and, when the tenant is throttled in the queue, has started fewer
@@ -13,20 +15,20 @@
  *
  * KEYS[1] the tenant's slots in the queue (job id -> expiry), KEYS[2] the tenant's override,
  * KEYS[3] the tenant's jobs of the queue not started yet (a start leaves it: its quota counts waiting jobs),
- * KEYS[4] the tenant's throttle in the queue (`max:perMs`), KEYS[5] its starts (member -> start time).
+ * KEYS[4] the tenant's throttle in the queue (`max:perMs`), KEYS[5] its starts (member -> start time),
+ * KEYS[6] the queue's BullMQ key prefix (a slot's job hash, to drop slots of jobs gone or finished).
  * ARGV[1] job id, ARGV[2] now, ARGV[3] expiry, ARGV[4] default cap, ARGV[5] the tenant's share of the
  * queue's capacity, ARGV[6] the whole capacity, ARGV[7] this start's member in KEYS[5].
  * Returns { 1 (taken), cap, active }, { 0 (at its cap), cap, active } or { 2 (throttled), max, perMs, free }
  * where `free` is when the throttle's window lets one more job start.
  */
 export function acquireSlotLua(setTtlMs: number): string {
-  return `
+  return `${PRUNE_SLOTS_FN}
 local now, cap = tonumber(ARGV[2]), tonumber(ARGV[4])
 local override = tonumber(redis.call('GET', KEYS[2]) or '')
 if override then cap = math.min(override, tonumber(ARGV[6])) else cap = math.min(cap, tonumber(ARGV[5])) end
 cap = math.max(1, cap)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local active = redis.call('ZCARD', KEYS[1])
+local active = pruneSlots(KEYS[1], KEYS[6], now, cap)
 local own = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not own and active >= cap then return { 0, cap, active } end
 if not own then

@@ -1,0 +1,130 @@
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
+import { redisKeys, type RedisKeys } from '../redis/keys.js';
+import { ADMIT_LUA, REFILL_LUA, RELEASE_LUA, UNPARK_ALL_LUA } from '../redis/lua/fair-dispatch.js';
+import { workerProcesses } from './worker-registry.js';
+
+/** A slot reserved for a job made ready holds this long unless a worker starts it (then its renewals keep it). */
+export const READY_TTL_MS = 5 * 60_000;
+/** A tenant's slot set expires this long after its last write: only what nobody uses goes. */
+export const SLOT_SET_TTL_MS = 2 * READY_TTL_MS;
+/** How long a queue's capacity (worker processes × concurrency) is remembered. */
+const LIMITS_CACHE_MS = 5000;
+/** How often each worker process looks for parked jobs that free slots now allow (slots expired, throttle windows, removals). */
+export const REFILL_EVERY_MS = 1000;
+
+/** A queue's capacity: its worker processes (at least the one asking) × each one's concurrency. */
+export function queueCapacity(concurrency: number, processes: number): number {
+  return Math.max(1, processes) * concurrency;
+}
+
+/** A tenant's share of a queue's capacity (its worker processes × each one's concurrency), at least 1. */
+export function capacityShare(concurrency: number, processes: number, share: number): number {
+  return Math.max(1, Math.floor(queueCapacity(concurrency, processes) * share));
+}
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    jobsapiFairAdmit(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
+    jobsapiFairRefill(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
+    jobsapiFairRelease(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
+    jobsapiFairUnparkAll(product: string, queue: string): Promise<number>;
+  }
+}
+
+/** The concurrency of a queue in each worker process now (the API reads worker:scale's override, a worker its own). */
+export type ConcurrencySource = (queue: QueueName) => number | Promise<number>;
+
+/**
+ * Fair dispatch (src/redis/lua/fair-dispatch.ts): a tenant's new jobs start
+ * at once while it is under its cap; the rest wait parked in its lane, and
+ * each slot that frees goes to the next tenant in turn that has jobs parked.
+ * The API admits new jobs (JobStore); every worker process releases a slot
+ * when a job ends (which dispatches the next) and looks every second for
+ * slots freed otherwise. Shared by both sides: the scripts take the caps,
+ * overrides and throttles from Redis, the capacity from here.
+ */
+export class FairDispatch {
+  private readonly keys: RedisKeys;
+  private processes = { value: 1, at: 0 };
+  private readonly concurrency = new Map<QueueName, { value: number; at: number }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly defaultCap: number,
+    private readonly share: number,
+    private readonly concurrencyOf: ConcurrencySource,
+  ) {
+    this.keys = redisKeys(prefix);
+    redis.defineCommand('jobsapiFairAdmit', { numberOfKeys: 2, lua: ADMIT_LUA });
+    redis.defineCommand('jobsapiFairRefill', { numberOfKeys: 2, lua: REFILL_LUA });
+    redis.defineCommand('jobsapiFairRelease', { numberOfKeys: 2, lua: RELEASE_LUA });
+    redis.defineCommand('jobsapiFairUnparkAll', { numberOfKeys: 2, lua: UNPARK_ALL_LUA });
+  }
+
+  /** The queue's capacity now: its worker processes (at least one) × each one's concurrency. */
+  async capacity(queue: QueueName): Promise<{ concurrency: number; processes: number }> {
+    const now = Date.now();
+    if (now - this.processes.at > LIMITS_CACHE_MS) {
+      this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
+    }
+    let c = this.concurrency.get(queue);
+    if (!c || now - c.at > LIMITS_CACHE_MS) {
+      c = { value: await this.concurrencyOf(queue), at: now };
+      this.concurrency.set(queue, c);
+    }
+    return { concurrency: c.value, processes: this.processes.value };
+  }
+
+  /** The scripts' keys and common arguments (now, caps, capacity, readyMax, reservation expiry, set TTL). */
+  private async head(queue: QueueName): Promise<Array<string | number>> {
+    const { concurrency, processes } = await this.capacity(queue);
+    const capacity = queueCapacity(concurrency, processes);
+    const now = Date.now();
+    return [this.keys.fair(queue).product, this.keys.queue(queue), now, this.defaultCap, capacityShare(concurrency, processes, this.share), capacity, capacity, now + READY_TTL_MS, SLOT_SET_TTL_MS];
+  }
+
+  /** New jobs (in BullMQ already): each stays ready, its tenant's slot reserved, or is parked. Answers how many were parked. */
+  async admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string]>): Promise<number> {
+    if (jobs.length === 0) return 0;
+    const [product, q, ...args] = await this.head(queue);
+    return this.redis.jobsapiFairAdmit(product as string, q as string, ...args, ...jobs.flat());
+  }
+
+  /** Dispatch the parked jobs that free slots allow now (at most a capacity's worth). */
+  async refill(queue: QueueName): Promise<number> {
+    const [product, q, ...args] = await this.head(queue);
+    return this.redis.jobsapiFairRefill(product as string, q as string, ...args, args[3]!);
+  }
+
+  /** A job's slot frees: the next tenant in turn gets it. */
+  async release(queue: QueueName, tenant: string, jobId: string): Promise<number> {
+    const [product, q, ...args] = await this.head(queue);
+    return this.redis.jobsapiFairRelease(product as string, q as string, ...args, tenant, jobId, 1);
+  }
+
+  /** Every parked job back among BullMQ's waiting ones (before an operator's drain, delay or clean of them). */
+  unparkAll(queue: QueueName): Promise<number> {
+    return this.redis.jobsapiFairUnparkAll(this.keys.fair(queue).product, this.keys.queue(queue));
+  }
+
+  /** Start looking every REFILL_EVERY_MS, each queue in turn (a worker process). */
+  start(onError: (err: Error) => void): void {
+    this.timer ??= setInterval(() => {
+      for (const queue of QUEUE_NAMES) this.refill(queue).catch(onError);
+    }, REFILL_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** Jobs parked in a queue (waiting for their tenant's turn): one HLEN. */
+export function parkedJobs(redis: Redis, prefix: string, queue: QueueName): Promise<number> {
+  return redis.hlen(redisKeys(prefix).fair(queue).parked);
+}

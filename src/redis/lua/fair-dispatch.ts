@@ -1,0 +1,218 @@
+/**
+ * Fair dispatch: which tenant's job starts next is decided when a worker can
+ * take one, round robin over the tenants that have jobs waiting, within each
+ * tenant's cap (TENANT_MAX_ACTIVE in its share of the queue's capacity, or an
+ * operator's override) and throttle. src/coordination/fair-dispatch.ts says
+ * when these run.
+ *
+ * A new job is added by BullMQ as usual (to `prioritized`). The API's index
+ * script then keeps it there, reserving a slot of its tenant, when the tenant
+ * is under its cap, has nothing parked and the queue has fewer than
+ * `readyMax` jobs ready; otherwise it parks it: out of `prioritized`, into
+ * its tenant's lane. Jobs parked are waiting jobs to every reader (a job in no
+ * BullMQ set reads as waiting). Whenever a slot frees (a job ends, a worker's
+ * periodic look), `refill` takes the head of the lane of the tenant whose turn
+ * it is (the lowest turn in the ring among those under their cap) and puts it
+ * back in `prioritized` with a new counter, so it starts after the jobs
+ * already ready: the decision is made at the last moment, and a tenant's
+ * thousands of parked jobs cost nothing until their turn.
+ *
+ * Keys, under the queue's hash tag, named from the product's key prefix of
+ * the queue given in KEYS (`bull:jobsapi:{scan}:`, src/redis/keys.ts `fair`):
+ *   fair:lane:<tenant>   sorted set: the tenant's parked jobs, by their BullMQ priority score (priority, then order)
+ *   fair:ring            sorted set: tenants with parked jobs, by their turn (lowest goes next)
+ *   fair:turn            the turn counter
+ *   fair:parked          hash: parked job id -> tenant (counts, explain, removal)
+ *   slots:<tenant>, tenant-limit:<tenant>, throttle:<tenant>, starts:<tenant>: the tenant's slots, override,
+ *   throttle and throttled starts (src/redis/lua/tenant-slots.ts, which takes a slot for a job not dispatched here)
+ * and BullMQ's `prioritized`, `wait`, `pc`, `meta`, `marker` and job hashes from the queue's key prefix.
+ *
+ * ARGV of every script starts with: now, the default cap, the tenant's share of the capacity, the capacity,
+ * readyMax (most jobs ready at once), the expiry of a slot reserved for a ready job, the slot set's TTL.
+ */
+/**
+ * The slots a tenant holds in a queue, once those that hold nothing are dropped: expired ones, and, when
+ * there are \`cap\` or more, those whose job is neither ready (in \`prioritized\`) nor running (its BullMQ lock
+ * held): a job reserved ready, then drained, delayed, cleaned or removed, or failed before it took its turn,
+ * or one whose worker process died. Answers how many are left.
+ */
+export const PRUNE_SLOTS_FN = `
+local function pruneSlots(slots, qprefix, now, cap)
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+  local held = redis.call('ZCARD', slots)
+  if held < cap then return held end
+  for _, holder in ipairs(redis.call('ZRANGE', slots, 0, -1)) do
+    if not redis.call('ZSCORE', qprefix .. 'prioritized', holder) and redis.call('EXISTS', qprefix .. holder .. ':lock') == 0 then
+      redis.call('ZREM', slots, holder)
+      held = held - 1
+    end
+  end
+  return held
+end
+`;
+
+const FAIR_FN = `
+local FP, FQ = KEYS[1], KEYS[2]
+local NOW, DEFAULT_CAP, SHARE_CAP, CAPACITY = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local READY_MAX, READY_EXPIRY, SET_TTL = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local RING, TURN, PARKED = FP .. 'fair:ring', FP .. 'fair:turn', FP .. 'fair:parked'
+local PRIORITIZED = FQ .. 'prioritized'
+local TWO32 = 4294967296
+local function laneOf(t) return FP .. 'fair:lane:' .. t end
+local caps = {}
+local function capOf(t)
+  local c = caps[t]
+  if c then return c end
+  local override = tonumber(redis.call('GET', FP .. 'tenant-limit:' .. t) or '')
+  if override then c = math.min(override, CAPACITY) else c = math.min(DEFAULT_CAP, SHARE_CAP) end
+  c = math.max(1, c)
+  caps[t] = c
+  return c
+end
+${PRUNE_SLOTS_FN}
+-- Reserve a slot of tenant t for job id when it is under its cap and its throttle lets one more start.
+local function take(t, id)
+  if pruneSlots(FP .. 'slots:' .. t, FQ, NOW, capOf(t)) >= capOf(t) then return false end
+  local slots = FP .. 'slots:' .. t
+  local max, per = string.match(redis.call('GET', FP .. 'throttle:' .. t) or '', '^(%d+):(%d+)$')
+  max, per = tonumber(max), tonumber(per)
+  if max and per then
+    local starts = FP .. 'starts:' .. t
+    redis.call('ZREMRANGEBYSCORE', starts, '-inf', NOW - per)
+    if redis.call('ZCARD', starts) >= max then return false end
+    redis.call('ZADD', starts, NOW, id .. ':' .. NOW)
+    redis.call('PEXPIRE', starts, per)
+  end
+  redis.call('ZADD', slots, READY_EXPIRY, id)
+  redis.call('PEXPIRE', slots, SET_TTL)
+  return true
+end
+local function readyNow() return redis.call('ZCARD', PRIORITIZED) + redis.call('LLEN', FQ .. 'wait') end
+local function wake()
+  local meta = redis.call('HMGET', FQ .. 'meta', 'paused', 'concurrency')
+  if meta[1] then return end
+  if meta[2] and redis.call('LLEN', FQ .. 'active') >= tonumber(meta[2]) then return end
+  redis.call('ZADD', FQ .. 'marker', 0, '0')
+end
+-- Dispatch up to \`limit\` parked jobs, one per turn of the ring, while fewer than READY_MAX are ready.
+local function refill(limit)
+  if redis.call('EXISTS', RING) == 0 then return 0 end
+  local ready, moved, full = readyNow(), 0, {}
+  while ready < READY_MAX and moved < limit do
+    local served = false
+    for _, t in ipairs(redis.call('ZRANGE', RING, 0, 63)) do
+      if not full[t] then
+        local lane = laneOf(t)
+        local head = redis.call('ZRANGE', lane, 0, 0, 'WITHSCORES')
+        if #head == 0 then
+          redis.call('ZREM', RING, t)
+        elseif redis.call('EXISTS', FQ .. head[1]) == 0 then
+          -- Removed while parked: forget it, look again.
+          redis.call('ZREM', lane, head[1])
+          redis.call('HDEL', PARKED, head[1])
+          served = true
+          break
+        elseif take(t, head[1]) then
+          local id = head[1]
+          redis.call('ZREM', lane, id)
+          redis.call('HDEL', PARKED, id)
+          local priority = math.floor(tonumber(head[2]) / TWO32)
+          redis.call('ZADD', PRIORITIZED, priority * TWO32 + redis.call('INCR', FQ .. 'pc') % TWO32, id)
+          if redis.call('EXISTS', lane) == 1 then redis.call('ZADD', RING, redis.call('INCR', TURN), t) else redis.call('ZREM', RING, t) end
+          moved, ready, served = moved + 1, ready + 1, true
+          break
+        else
+          full[t] = true
+        end
+      end
+    end
+    if not served then break end
+  end
+  if moved > 0 then wake() end
+  return moved
+end
+`;
+
+/**
+ * After BullMQ added the API's new jobs (with their index entries, in the same batch): keep each new job
+ * ready (a slot of its tenant reserved) or park it. A job no longer in \`prioritized\` (taken already, or
+ * added with a delay) is left alone. KEYS[1] the queue's product prefix, KEYS[2] its BullMQ prefix;
+ * ARGV[1..7] as above, then id, tenant, id, tenant... Returns the number of jobs parked.
+ */
+export const ADMIT_LUA = `${FAIR_FN}
+local fresh = {}
+for i = 8, #ARGV, 2 do
+  local id, t = ARGV[i], ARGV[i + 1]
+  local score = redis.call('ZSCORE', PRIORITIZED, id)
+  if score then fresh[#fresh + 1] = { id, t, score } end
+end
+-- The new jobs are in prioritized already: the jobs ready before them are the rest.
+local ready, parked = readyNow() - #fresh, 0
+for _, job in ipairs(fresh) do
+  local id, t, score = job[1], job[2], job[3]
+  local lane = laneOf(t)
+  if ready < READY_MAX and redis.call('EXISTS', lane) == 0 and take(t, id) then
+    ready = ready + 1
+  else
+    redis.call('ZREM', PRIORITIZED, id)
+    redis.call('ZADD', lane, score, id)
+    redis.call('HSET', PARKED, id, t)
+    if not redis.call('ZSCORE', RING, t) then redis.call('ZADD', RING, redis.call('INCR', TURN), t) end
+    parked = parked + 1
+  end
+end
+return parked`;
+
+/** A periodic look: dispatch what the free slots allow. ARGV[8] the most jobs to dispatch. Returns how many. */
+export const REFILL_LUA = `${FAIR_FN}
+return refill(tonumber(ARGV[8]))`;
+
+/**
+ * A job ends (or gives its turn back): its tenant's slot frees, and the next tenant's job is dispatched.
+ * ARGV[8] the tenant, ARGV[9] the job id, ARGV[10] the most jobs to dispatch. Returns how many were.
+ */
+export const RELEASE_LUA = `${FAIR_FN}
+redis.call('ZREM', FP .. 'slots:' .. ARGV[8], ARGV[9])
+return refill(tonumber(ARGV[10]))`;
+
+/**
+ * Put every parked job of the queue back in \`prioritized\` with its score (before an operator's drain, delay
+ * or clean of the waiting jobs, which BullMQ's scripts do over its own sets): they start as any job added
+ * without fair dispatch would, taking a slot when they start. KEYS[1] the product prefix, KEYS[2] the BullMQ
+ * prefix. Returns the number of jobs put back.
+ */
+export const UNPARK_ALL_LUA = `
+local FP, FQ = KEYS[1], KEYS[2]
+local ring, n = FP .. 'fair:ring', 0
+for _, t in ipairs(redis.call('ZRANGE', ring, 0, -1)) do
+  local lane = FP .. 'fair:lane:' .. t
+  while true do
+    local items = redis.call('ZRANGE', lane, 0, 999, 'WITHSCORES')
+    if #items == 0 then break end
+    local args, ids = {}, {}
+    for i = 1, #items, 2 do
+      if redis.call('EXISTS', FQ .. items[i]) == 1 then
+        args[#args + 1] = items[i + 1]
+        args[#args + 1] = items[i]
+        n = n + 1
+      end
+      ids[#ids + 1] = items[i]
+    end
+    if #args > 0 then redis.call('ZADD', FQ .. 'prioritized', unpack(args)) end
+    redis.call('ZREM', lane, unpack(ids))
+  end
+end
+redis.call('DEL', ring, FP .. 'fair:parked')
+if n > 0 and redis.call('HEXISTS', FQ .. 'meta', 'paused') == 0 then redis.call('ZADD', FQ .. 'marker', 0, '0') end
+return n`;
+
+/**
+ * A worker starts a job: when fair dispatch reserved its slot, the slot becomes the running job's (its expiry
+ * from now on renewed) and the job leaves its tenant's queued jobs (TENANT_MAX_QUEUED counts those not started).
+ * KEYS[1] the tenant's slots, KEYS[2] its queued jobs; ARGV[1] the slot's expiry, ARGV[2] the job id.
+ * Returns 1 when the job was dispatched, 0 when it must take a slot (src/redis/lua/tenant-slots.ts).
+ */
+export const START_DISPATCHED_LUA = `
+if redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1`;

@@ -1,0 +1,181 @@
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '../../src/redis/keys.js';
+import { ADMIN, auth, makeApp, redisEnv, tmpDir, waitForJob } from '../helpers.js';
+import { startEntry, waitForOutput, type Run } from '../processes.js';
+import type { JobView } from '../../src/store/job-store.js';
+
+const ROOT = auth(ADMIN);
+const BIG = auth({ tenant: 'big' });
+const SMALL = auth({ tenant: 'small' });
+
+/**
+ * Fair dispatch (src/coordination/fair-dispatch.ts): which tenant's job starts
+ * is decided when a slot frees, round robin over the tenants with jobs
+ * waiting, within each tenant's cap; a job over its tenant's cap waits parked,
+ * never sent to `delayed` and back.
+ */
+describe('fair dispatch between tenants', () => {
+  let silent: net.Server;
+  let port: number;
+  const servers = () => [
+    // Each full scan waits its timeout in the TLS handshake of a port that accepts and never answers: real work of a known length.
+    { id: 'flood', tenant: 'big', host: '127.0.0.1', scan: { ports: [port], timeoutMs: 200 } },
+    { id: 'small', tenant: 'small', host: '127.0.0.1', scan: { ports: [port], timeoutMs: 200 } },
+  ];
+
+  beforeAll(async () => {
+    silent = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    port = (silent.address() as net.AddressInfo).port;
+  });
+  afterAll(() => silent.close());
+
+  const bulk = async (app: FastifyInstance, headers: Record<string, string>, serverId: string, n: number) => {
+    const res = await app.inject({ method: 'POST', url: '/api/jobs/bulk', headers, payload: { jobs: Array.from({ length: n }, () => ({ type: 'scan:full', data: { serverId } })) } });
+    expect(res.statusCode).toBe(202);
+    return (res.json().data.jobs as Array<{ jobId: string }>).map((j) => j.jobId);
+  };
+  const views = async (app: FastifyInstance, ids: string[]) => (await Promise.all(ids.map((id) => app.jobs.store.get(id, undefined)))) as JobView[];
+  /** Whether any of the jobs was ever sent back to wait (the job log says why each time). */
+  const sentBack = async (app: FastifyInstance, ids: string[]) => {
+    const logs = await Promise.all(ids.map((id) => app.redis.lrange(redisKeys(app.config.queuePrefix).bullmq('scan').jobLog(id), 0, -1)));
+    return logs.flat().filter((line) => line.includes('waiting: tenant'));
+  };
+  /** The start order of every job, by the time a worker took it. */
+  const startOrder = async (app: FastifyInstance, ids: string[]) =>
+    (await views(app, ids)).sort((a, b) => Date.parse(a.processedAt!) - Date.parse(b.processedAt!)).map((j) => j.tenant);
+
+  describe('one worker process', () => {
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      // A tenant may take the whole queue (scan: 5 at a time): what keeps a flood from starving others is the turn.
+      app = await makeApp({ env: { TENANT_MAX_SHARE: '1' }, servers: servers() });
+    });
+    afterAll(() => app.close());
+    afterEach(async () => {
+      await app.inject({ method: 'POST', url: '/api/queues/scan/resume', headers: ROOT });
+    });
+
+    it("a small tenant's jobs start in turn with a flood's, not after it; the flood waits parked, never sent back", async () => {
+      await app.inject({ method: 'POST', url: '/api/queues/scan/pause', headers: ROOT });
+      const flood = await bulk(app, BIG, 'flood', 40);
+      const small = await bulk(app, SMALL, 'small', 3);
+
+      // Five flood jobs are ready (the queue's capacity); the rest wait their tenant's turn, the small tenant's too.
+      const status = (await app.inject({ url: '/api/queues/scan', headers: ROOT })).json().data;
+      expect(status.counts.waiting).toBe(43);
+      expect(await app.redis.hlen(redisKeys(app.config.queuePrefix).fair('scan').parked)).toBe(38);
+      const explained = (await app.inject({ url: `/api/jobs/${small[2]}/explain`, headers: SMALL })).json().data;
+      expect(explained.state).toBe('waiting');
+      expect(explained.reasons.find((r: { code: string }) => r.code === 'TENANT_TURN')).toMatchObject({ tenant: 'small', position: 3, ahead: 2, tenants: 2 });
+      // Another tenant reading the small tenant's parked job: not found, as any other job of theirs.
+      expect((await app.inject({ url: `/api/jobs/${small[0]}`, headers: BIG })).statusCode).toBe(404);
+      expect((await app.inject({ url: `/api/jobs/${small[0]}`, headers: SMALL })).json().data.state).toBe('waiting');
+
+      await app.inject({ method: 'POST', url: '/api/queues/scan/resume', headers: ROOT });
+      for (const id of small) expect((await waitForJob(app, id, ['completed', 'failed'], 20_000)).state).toBe('completed');
+      const floodLeft = (await views(app, flood)).filter((j) => j.state !== 'completed').length;
+      expect(floodLeft).toBeGreaterThan(20);
+      for (const id of flood) await waitForJob(app, id, ['completed', 'failed'], 30_000);
+
+      // The five ready flood jobs first, then a slot each in turn: the small tenant's third job is at most the 11th start.
+      const order = await startOrder(app, [...flood, ...small]);
+      expect(order.slice(0, 5)).toEqual(Array(5).fill('big'));
+      expect(order.lastIndexOf('small')).toBeLessThanOrEqual(10);
+      expect(await sentBack(app, [...flood, ...small])).toEqual([]);
+      expect(await app.redis.hlen(redisKeys(app.config.queuePrefix).fair('scan').parked)).toBe(0);
+    });
+
+    it('an override of the cap holds at dispatch: never more of the tenant\'s jobs running, none sent back', async () => {
+      expect((await app.inject({ method: 'PUT', url: '/api/tenants/big/limits', headers: ROOT, payload: { maxActive: 2, ttlSeconds: 60 } })).statusCode).toBe(200);
+      try {
+        const flood = await bulk(app, BIG, 'flood', 12);
+        let most = 0;
+        const sampler = setInterval(() => {
+          void app.queues.scan.getActive().then((active) => (most = Math.max(most, active.filter((j) => j.data.tenant === 'big').length)));
+        }, 50);
+        try {
+          for (const id of flood) expect((await waitForJob(app, id, ['completed', 'failed'], 30_000)).state).toBe('completed');
+        } finally {
+          clearInterval(sampler);
+        }
+        expect(most).toBe(2);
+        expect(await sentBack(app, flood)).toEqual([]);
+      } finally {
+        await app.inject({ method: 'DELETE', url: '/api/tenants/big/limits', headers: ROOT });
+      }
+    });
+
+    it('a parked job can be cancelled or removed, and a drain takes the parked ones too', async () => {
+      await app.inject({ method: 'POST', url: '/api/queues/scan/pause', headers: ROOT });
+      const flood = await bulk(app, BIG, 'flood', 10);
+      const parked = redisKeys(app.config.queuePrefix).fair('scan').parked;
+      expect(await app.redis.hlen(parked)).toBe(5);
+      const removed = await app.inject({ method: 'DELETE', url: `/api/jobs/${flood[9]}`, headers: BIG });
+      expect(removed.statusCode).toBe(200);
+      expect(await app.redis.hlen(parked)).toBe(4);
+      expect((await app.inject({ url: `/api/jobs/${flood[9]}`, headers: BIG })).statusCode).toBe(404);
+      const cancelled = await app.inject({ method: 'POST', url: `/api/jobs/${flood[8]}/cancel`, headers: BIG });
+      expect(cancelled.statusCode).toBe(200);
+      expect(await app.redis.hlen(parked)).toBe(3);
+
+      const drained = (await app.inject({ method: 'POST', url: '/api/queues/scan/drain', headers: ROOT, payload: {} })).json().data;
+      expect(drained.removed.waiting).toBe(8);
+      expect(await app.redis.hlen(parked)).toBe(0);
+      expect((await app.inject({ url: '/api/queues/scan', headers: ROOT })).json().data.counts.waiting).toBe(0);
+
+      // The slots the drained ready jobs held are free again: new jobs start.
+      await app.inject({ method: 'POST', url: '/api/queues/scan/resume', headers: ROOT });
+      const [next] = await bulk(app, BIG, 'flood', 1);
+      expect((await waitForJob(app, next!, ['completed', 'failed'], 20_000)).state).toBe('completed');
+    });
+  });
+
+  describe('two worker processes', () => {
+    let app: FastifyInstance;
+    const runs: Run[] = [];
+    beforeAll(async () => {
+      const prefix = `fair${randomBytes(4).toString('hex')}`;
+      const dir = tmpDir('fair-two');
+      const file = path.join(dir, 'servers.json');
+      writeFileSync(file, JSON.stringify({ servers: servers() }));
+      app = await makeApp({ env: { WORKERS: 'off', QUEUE_PREFIX: prefix, TENANT_MAX_SHARE: '1' }, servers: servers() });
+      const env = { ...redisEnv(), QUEUE_PREFIX: prefix, DATA_DIR: dir, SERVERS_FILE: file, TENANT_MAX_SHARE: '1' };
+      for (let i = 0; i < 2; i++) runs.push(startEntry('workers/main.ts', env));
+      for (const run of runs) await waitForOutput(run, /worker process started/);
+      // Both reported: the API counts ten scan slots.
+      for (let i = 0; i < 100; i++) {
+        if ((await app.inject({ url: '/api/workers', headers: ROOT })).json().data.queues.scan.online === 2) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    afterAll(async () => {
+      for (const run of runs) run.child.kill('SIGTERM');
+      await Promise.all(runs.map((r) => r.exited));
+      await app.close();
+    });
+
+    it("two processes share the turns: the small tenant's jobs start among the first after the ready ones", async () => {
+      await app.inject({ method: 'POST', url: '/api/queues/scan/pause', headers: ROOT });
+      const flood = await bulk(app, BIG, 'flood', 60);
+      const small = await bulk(app, SMALL, 'small', 5);
+      expect(await app.redis.hlen(redisKeys(app.config.queuePrefix).fair('scan').parked)).toBe(55);
+      await app.inject({ method: 'POST', url: '/api/queues/scan/resume', headers: ROOT });
+      for (const id of [...small, ...flood]) expect((await waitForJob(app, id, ['completed', 'failed'], 30_000)).state).toBe('completed');
+      const order = await startOrder(app, [...flood, ...small]);
+      // Ten ready flood jobs (two processes x 5), then turns: the fifth small job is at most the 20th start.
+      expect(order.slice(0, 10)).toEqual(Array(10).fill('big'));
+      expect(order.lastIndexOf('small')).toBeLessThanOrEqual(19);
+      expect(await sentBack(app, [...flood, ...small])).toEqual([]);
+      // Both processes ran jobs, and never more than the capacity at once (the workers' slots).
+      const stats = (await app.inject({ url: '/api/workers', headers: ROOT })).json().data;
+      expect(stats.processes.length).toBe(2);
+      for (const p of stats.processes) expect(p.queues.scan.completed).toBeGreaterThan(5);
+    });
+  });
+});
