@@ -228,6 +228,12 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
       // Back when the window lets one more start (spread a little: the jobs it holds do not all come back at once).
       return waitAgain(attempt, waitingOn, why, Math.max(0, freeAt - Date.now()) + Math.floor(Math.random() * FAIR_RETRY_MS));
     }
+    if ('behind' in got) {
+      // Its tenant's jobs parked before it go first: it takes its place among them (a job without a priority looks again later).
+      const why = `tenant ${tenant} has ${got.behind} ${queue} job${got.behind === 1 ? '' : 's'} waiting for their turn; this job runs after those before it`;
+      if ((job.opts.priority ?? 0) > 0) return waitTurn(attempt, tenant, waitingOn, why);
+      return waitAgain(attempt, waitingOn, why, fairRetryMs());
+    }
     if (!('held' in got)) {
       const why = `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`;
       // Taken before fair dispatch saw it (a worker was idle), or back from a retry or a delay: it waits its tenant's turn with the others.
@@ -296,8 +302,7 @@ async function waitTurn({ queue, job, token, deps, progress, jobLog }: Attempt, 
     jobLog.step(`waiting for its tenant's turn: ${why}`);
     await jobLog.flush();
   }
-  await job.moveToWait(token);
-  await deps.slots!.fair.admit(queue, [[job.id!, tenant]]);
+  await deps.slots!.fair.putBack(queue, { id: job.id!, tenant, priority: job.opts.priority ?? 0, createdAt: job.timestamp }, () => job.moveToWait(token));
   throw new WaitingError();
 }
 

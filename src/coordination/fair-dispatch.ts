@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '../jobs/index.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
-import { ADMIT_LUA, REFILL_LUA, RELEASE_LUA, UNPARK_ALL_LUA } from '../redis/lua/fair-dispatch.js';
+import { ADMIT_LUA, PARK_RUNNING_LUA, REFILL_LUA, RELEASE_LUA, SETTLE_PARKED_LUA, UNPARK_ALL_LUA } from '../redis/lua/fair-dispatch.js';
 import { workerProcesses } from './worker-registry.js';
 
 /** A slot reserved for a job made ready holds this long unless a worker starts it (then its renewals keep it). */
@@ -28,7 +28,9 @@ declare module 'ioredis' {
     jobsapiFairAdmit(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
     jobsapiFairRefill(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
     jobsapiFairRelease(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
-    jobsapiFairUnparkAll(product: string, queue: string): Promise<number>;
+    jobsapiFairUnparkAll(product: string, queue: string): Promise<string[]>;
+    jobsapiFairParkRunning(product: string, queue: string, jobId: string, tenant: string, priority: number, createdAt: number): Promise<number>;
+    jobsapiFairSettleParked(product: string, queue: string, jobId: string): Promise<number>;
   }
 }
 
@@ -62,6 +64,8 @@ export class FairDispatch {
     redis.defineCommand('jobsapiFairRefill', { numberOfKeys: 2, lua: REFILL_LUA });
     redis.defineCommand('jobsapiFairRelease', { numberOfKeys: 2, lua: RELEASE_LUA });
     redis.defineCommand('jobsapiFairUnparkAll', { numberOfKeys: 2, lua: UNPARK_ALL_LUA });
+    redis.defineCommand('jobsapiFairParkRunning', { numberOfKeys: 2, lua: PARK_RUNNING_LUA });
+    redis.defineCommand('jobsapiFairSettleParked', { numberOfKeys: 2, lua: SETTLE_PARKED_LUA });
   }
 
   /** The queue's capacity now: its worker processes (at least one) × each one's concurrency. */
@@ -72,7 +76,10 @@ export class FairDispatch {
     }
     let c = this.concurrency.get(queue);
     if (!c || now - c.at > LIMITS_CACHE_MS) {
-      c = { value: await this.concurrencyOf(queue), at: now };
+      const source = this.concurrencyOf(queue);
+      // A worker's own concurrency is read as it is (worker:scale changes it at once); one read from Redis is remembered a while.
+      if (typeof source === 'number') return { concurrency: source, processes: this.processes.value };
+      c = { value: await source, at: now };
       this.concurrency.set(queue, c);
     }
     return { concurrency: c.value, processes: this.processes.value };
@@ -86,11 +93,15 @@ export class FairDispatch {
     return [this.keys.fair(queue).product, this.keys.queue(queue), now, this.defaultCap, capacityShare(concurrency, processes, this.share), capacity, capacity, now + READY_TTL_MS, SLOT_SET_TTL_MS];
   }
 
-  /** New jobs (in BullMQ already): each stays ready, its tenant's slot reserved, or is parked. Answers how many were parked. */
-  async admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string]>): Promise<number> {
-    if (jobs.length === 0) return 0;
-    const [product, q, ...args] = await this.head(queue);
-    return this.redis.jobsapiFairAdmit(product as string, q as string, ...args, ...jobs.flat());
+  /** New jobs (in BullMQ already), with their creation time (ms): each stays ready, its tenant's slot reserved, or is parked. Answers how many were parked. */
+  async admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string, createdAt: number]>): Promise<number> {
+    let parked = 0;
+    // A thousand a call: one script's arguments stay small, and Redis serves others between calls.
+    for (let i = 0; i < jobs.length; i += 1000) {
+      const [product, q, ...args] = await this.head(queue);
+      parked += await this.redis.jobsapiFairAdmit(product as string, q as string, ...args, ...jobs.slice(i, i + 1000).flat());
+    }
+    return parked;
   }
 
   /** Dispatch the parked jobs that free slots allow now (at most a capacity's worth). */
@@ -99,15 +110,41 @@ export class FairDispatch {
     return this.redis.jobsapiFairRefill(product as string, q as string, ...args, args[3]!);
   }
 
-  /** A job's slot frees: the next tenant in turn gets it. */
+  /** A job's slot frees: the next tenant in turn gets it (and any other slot free now, after a cap or capacity grew). */
   async release(queue: QueueName, tenant: string, jobId: string): Promise<number> {
     const [product, q, ...args] = await this.head(queue);
-    return this.redis.jobsapiFairRelease(product as string, q as string, ...args, tenant, jobId, 1);
+    return this.redis.jobsapiFairRelease(product as string, q as string, ...args, tenant, jobId, args[3]!);
   }
 
-  /** Every parked job back among BullMQ's waiting ones (before an operator's drain, delay or clean of them). */
-  unparkAll(queue: QueueName): Promise<number> {
-    return this.redis.jobsapiFairUnparkAll(this.keys.fair(queue).product, this.keys.queue(queue));
+  /**
+   * An operator's step over the queue's waiting jobs (a drain, a delay, a clean: BullMQ's scripts, which see its
+   * own sets only): every parked job is put back among them first, and those the step leaves waiting are
+   * admitted again after it.
+   */
+  async overWaiting<T>(queue: QueueName, step: () => Promise<T>): Promise<T> {
+    const flat = await this.redis.jobsapiFairUnparkAll(this.keys.fair(queue).product, this.keys.queue(queue));
+    const jobs: Array<[string, string, number]> = [];
+    for (let i = 0; i < flat.length; i += 3) jobs.push([flat[i]!, flat[i + 1]!, Number(flat[i + 2])]);
+    try {
+      return await step();
+    } finally {
+      await this.admit(queue, jobs);
+    }
+  }
+
+  /**
+   * Put back, parked in its tenant's lane, a job a worker took without a slot for it (it came before the API
+   * admitted it, or back from a retry or a delay): parked while still active, then \`moveBack\` (BullMQ's
+   * moveToWait), then out of BullMQ's waiting jobs unless dispatch gave it its turn meanwhile.
+   */
+  async putBack(queue: QueueName, job: { id: string; tenant: string; priority: number; createdAt: number }, moveBack: () => Promise<unknown>): Promise<void> {
+    const product = this.keys.fair(queue).product;
+    const q = this.keys.queue(queue);
+    await this.redis.jobsapiFairParkRunning(product, q, job.id, job.tenant, job.priority, job.createdAt);
+    await moveBack();
+    await this.redis.jobsapiFairSettleParked(product, q, job.id);
+    // A slot may be free for it (or one before it) already: no need to wait for the next look.
+    await this.refill(queue);
   }
 
   /** Start looking every REFILL_EVERY_MS, each queue in turn (a worker process). */

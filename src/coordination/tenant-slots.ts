@@ -20,6 +20,8 @@ declare module 'ioredis' {
       throttle: string,
       starts: string,
       queuePrefix: string,
+      lane: string,
+      parked: string,
       jobId: string,
       now: number,
       expiry: number,
@@ -47,7 +49,7 @@ export function tenantCap(defaultCap: number, override: number | null, concurren
 /** A slot the job holds until it ends: `release` when it ran, `giveBack` when it did not start after all (its start does not count). */
 export type HeldSlot = { release(): void; giveBack(): void };
 
-export type SlotOutcome = { held: HeldSlot } | { cap: number; active: number } | { throttled: { max: number; perMs: number; freeAt: number } };
+export type SlotOutcome = { held: HeldSlot } | { cap: number; active: number } | { throttled: { max: number; perMs: number; freeAt: number } } | { behind: number };
 
 /** The concurrency of each queue in this process now: QUEUE_CONCURRENCY, or what worker:scale set since. */
 export type ConcurrencyOf = Readonly<Record<QueueName, number>> | ((queue: QueueName) => number);
@@ -63,9 +65,11 @@ export type ConcurrencyOf = Readonly<Record<QueueName, number>> | ((queue: Queue
  * Which job starts is decided at dispatch (FairDispatch): a job the API
  * admitted ready, or that a freed slot dispatched, comes with its slot
  * reserved, and starting it costs one small script (two writes). A job that did not come that
- * way (a retry, a delayed job, a schedule's run, one added before fair
- * dispatch) takes its slot here when it starts; over either limit it goes
- * back to `delayed` and tries again (it neither fails nor is lost).
+ * way (a retry, a delayed job, a schedule's run, one a worker took before
+ * the API admitted it) takes its slot here when it starts; over either limit
+ * it goes back to wait parked for its tenant's turn (workers/run-job.ts; a
+ * job without a priority goes to `delayed` and tries again): it neither fails
+ * nor is lost.
  */
 export class TenantSlots {
   private readonly keys: RedisKeys;
@@ -84,15 +88,18 @@ export class TenantSlots {
     const concurrencyOf: ConcurrencySource = typeof concurrency === 'function' ? concurrency : (queue) => concurrency[queue];
     this.fair = new FairDispatch(redis, prefix, defaultCap, share, concurrencyOf);
     redis.defineCommand('jobsapiStartDispatched', { numberOfKeys: 2, lua: START_DISPATCHED_LUA });
-    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 6, lua: acquireSlotLua(SLOT_SET_TTL_MS) });
+    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 8, lua: acquireSlotLua(SLOT_SET_TTL_MS) });
   }
 
   async acquire(queue: QueueName, tenant: string, jobId: string): Promise<SlotOutcome> {
     const key = this.keys.tenantSlots(queue, tenant);
     const now = Date.now();
     // Dispatched: its slot was reserved when it was made ready; it becomes the running job's (renewed from now on).
-    if ((await this.redis.jobsapiStartDispatched(key, this.keys.index.queued(queue, tenant), now + SLOT_TTL_MS, jobId)) === 1) return { held: this.holding(queue, tenant, key, jobId) };
     const starts = this.keys.tenantStarts(queue, tenant);
+    if ((await this.redis.jobsapiStartDispatched(key, this.keys.index.queued(queue, tenant), now + SLOT_TTL_MS, jobId)) === 1) {
+      // Its throttled start, if any, was counted at dispatch under this member (src/redis/lua/fair-dispatch.ts).
+      return { held: this.holding(queue, tenant, key, jobId, { starts, start: `${jobId}:dispatch` }) };
+    }
     const { concurrency, processes } = await this.fair.capacity(queue);
     const start = `${jobId}:${now}`;
     const [taken, a, b, c] = await this.redis.jobsapiAcquireSlot(
@@ -102,6 +109,8 @@ export class TenantSlots {
       this.keys.tenantThrottle(queue, tenant),
       starts,
       this.keys.queue(queue),
+      this.keys.fair(queue).lane(tenant),
+      this.keys.fair(queue).parked,
       jobId,
       now,
       now + SLOT_TTL_MS,
@@ -111,6 +120,7 @@ export class TenantSlots {
       start,
     );
     if (taken === 2) return { throttled: { max: a, perMs: b, freeAt: c ?? now + b } };
+    if (taken === 3) return { behind: a };
     if (taken !== 1) return { cap: a, active: b };
     return { held: this.holding(queue, tenant, key, jobId, { starts, start }) };
   }
@@ -120,7 +130,7 @@ export class TenantSlots {
     const timer = renewing(this.redis, key, jobId);
     const end = (uncount: boolean) => {
       clearInterval(timer);
-      // A start that did not happen after all does not count against a throttle (one taken here; a dispatched job's stays counted).
+      // A start that did not happen after all does not count against a throttle.
       if (uncount && counted) this.redis.zrem(counted.starts, counted.start).catch(() => {});
       this.fair.release(queue, tenant, jobId).catch(() => {});
     };

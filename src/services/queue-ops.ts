@@ -80,7 +80,7 @@ export class QueueOps {
     /** A worker process's concurrency per queue (QUEUE_CONCURRENCY). */
     private readonly concurrency: Readonly<Record<QueueName, number>> = Object.fromEntries(QUEUE_NAMES.map((q) => [q, QUEUES[q].concurrency])) as Record<QueueName, number>,
     /** Fair dispatch: the jobs parked for their tenant's turn are waiting jobs too, put back among BullMQ's before a drain, delay or clean. */
-    private readonly fair?: Pick<FairDispatch, 'unparkAll'>,
+    private readonly fair?: Pick<FairDispatch, 'overWaiting'>,
   ) {
     store.redis.defineCommand('jobsapiDelayWaiting', { numberOfKeys: 8, lua: DELAY_WAITING_LUA });
   }
@@ -115,8 +115,7 @@ export class QueueOps {
   /** Remove the waiting jobs (and the delayed ones with `delayed`); answers how many went. */
   async drain(queue: QueueName, delayed: boolean): Promise<{ waiting: number; delayed: number }> {
     const before = await queueCounts(this.queues[queue], this.store.redis);
-    await this.fair?.unparkAll(queue);
-    await this.queues[queue].drain(delayed);
+    await this.overWaiting(queue, () => this.queues[queue].drain(delayed));
     const after = await queueCounts(this.queues[queue], this.store.redis);
     return { waiting: Math.max(0, before.waiting - after.waiting), delayed: delayed ? Math.max(0, before.delayed - after.delayed) : 0 };
   }
@@ -132,13 +131,14 @@ export class QueueOps {
     const until = new Date(now + delayMs).toISOString();
     const line = `[jobs-api] delayed by an operator until ${until}: its queue was drained for ${Math.round(delayMs / 1000)} s`;
     const before = await queueCounts(q, this.store.redis);
-    await this.fair?.unparkAll(queue);
     let moved = 0;
-    for (;;) {
-      const n = await this.store.redis.jobsapiDelayWaiting(k['']!, k.wait!, k.paused!, k.prioritized!, k.delayed!, k.meta!, k.marker!, k.events!, now, delayMs, DELAY_BATCH, line);
-      moved += n;
-      if (n < DELAY_BATCH || moved >= before.waiting) break;
-    }
+    await this.overWaiting(queue, async () => {
+      for (;;) {
+        const n = await this.store.redis.jobsapiDelayWaiting(k['']!, k.wait!, k.paused!, k.prioritized!, k.delayed!, k.meta!, k.marker!, k.events!, now, delayMs, DELAY_BATCH, line);
+        moved += n;
+        if (n < DELAY_BATCH || moved >= before.waiting) break;
+      }
+    });
     return { moved, until };
   }
 
@@ -146,10 +146,16 @@ export class QueueOps {
   async clean(queue: QueueName, state: CleanableState, olderThanMs: number, limit: number): Promise<string[]> {
     const q = this.queues[queue];
     if (state !== 'waiting') return q.clean(olderThanMs, limit, state);
-    await this.fair?.unparkAll(queue);
-    const waiting = await q.clean(olderThanMs, limit, 'wait');
-    if (waiting.length >= limit) return waiting;
-    return [...waiting, ...(await q.clean(olderThanMs, limit - waiting.length, 'prioritized'))];
+    return this.overWaiting(queue, async () => {
+      const waiting = await q.clean(olderThanMs, limit, 'wait');
+      if (waiting.length >= limit) return waiting;
+      return [...waiting, ...(await q.clean(olderThanMs, limit - waiting.length, 'prioritized'))];
+    });
+  }
+
+  /** A step over the waiting jobs, parked ones included (fair dispatch): they are BullMQ's for the step, and those it leaves wait their turn again. */
+  private overWaiting<T>(queue: QueueName, step: () => Promise<T>): Promise<T> {
+    return this.fair ? this.fair.overWaiting(queue, step) : step();
   }
 
   /** Jobs active for longer than `olderThanMs`, longest first. */

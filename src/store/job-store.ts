@@ -97,7 +97,7 @@ const LIST_SCAN_BUDGET = 2000;
 type RawJob = (string | null)[];
 
 /** What the store asks of fair dispatch: admit new jobs (src/coordination/fair-dispatch.ts). */
-export type FairAdmission = { admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string]>): Promise<number> };
+export type FairAdmission = { admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string, createdAt: number]>): Promise<number> };
 
 /** An index entry of a new job: creation time, id, tenant, server id ('' for none). */
 type IndexEntry = [number, string, string, string];
@@ -271,7 +271,7 @@ export class JobStore {
         const { index } = this.keys;
         const indexed = this.redis.jobsapiIndexJobs(index.all(queue), index.tenants(queue), index.tenantPrefix(queue), index.queuedPrefix(queue), index.serverPrefix(queue), index.serverOf(queue), ...entries.flat());
         // Sent with the index write (same turn, same socket write): the jobs are in BullMQ already.
-        const admitted = this.fair?.admit(queue, entries.map(([, id, tenant]) => [id, tenant] as const));
+        const admitted = this.fair?.admit(queue, entries.map(([createdAt, id, tenant]) => [id, tenant, createdAt] as const));
         return Promise.all([indexed, admitted]);
       }),
     ]),

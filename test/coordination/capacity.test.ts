@@ -164,7 +164,7 @@ describe('queue:throttle-org: a tenant\'s job starts per interval', () => {
       10_000,
     );
     expect(why).toMatchObject({ state: 'waiting', attempts: 0 });
-    const throttled = why.reasons.find((r: { code: string }) => r.code === 'TENANT_THROTTLED');
+    const throttled = why.reasons.find((r: { code: string }) => r.code === 'TENANT_THROTTLED') as { code: string; message: string };
     expect(throttled).toMatchObject({ queue: 'scan', tenant: 'acme', max: 2, durationMs: 60_000 });
     expect(throttled.message).toBe('tenant acme is throttled to 2 scan job starts per 1 min (queue:throttle-org) and 2 started in the last 1 min: this job starts when the window frees one');
     expect(why.reasons.map((r: { code: string }) => r.code)).toContain('TENANT_TURN');

@@ -19,9 +19,11 @@
  *
  * Keys, under the queue's hash tag, named from the product's key prefix of
  * the queue given in KEYS (`bull:jobsapi:{scan}:`, src/redis/keys.ts `fair`):
- *   fair:lane:<tenant>   sorted set: the tenant's parked jobs, by their BullMQ priority score (priority, then order)
+ *   fair:lane:<tenant>   sorted set: the tenant's parked jobs, by priority (1..5; at most 7 here) × 2^50 + order of
+ *                        arrival: the job's creation (ms since 2020) × 1024 + a sequence for jobs of one millisecond
  *   fair:ring            sorted set: tenants with parked jobs, by their turn (lowest goes next)
  *   fair:turn            the turn counter
+ *   fair:seq             that sequence
  *   fair:parked          hash: parked job id -> tenant (counts, explain, removal)
  *   slots:<tenant>, tenant-limit:<tenant>, throttle:<tenant>, starts:<tenant>: the tenant's slots, override,
  *   throttle and throttled starts (src/redis/lua/tenant-slots.ts, which takes a slot for a job not dispatched here)
@@ -51,13 +53,27 @@ local function pruneSlots(slots, qprefix, now, cap)
 end
 `;
 
+/**
+ * A parked job's place in its lane: its priority (1..5, at most 7 here) × 2^50, then its order of arrival: its
+ * creation time in ms since 2020-01-01 (2^40 ms: 34 years of them) × 1024, plus a sequence for the jobs of one
+ * millisecond (a bulk request's). Whoever parks it (the API, or a worker that took it first) gives it the same
+ * place. FP: the queue's product prefix.
+ */
+const LANE_SCORE_FN = `
+local function laneScore(priority, created)
+  local order = math.min(math.max(0, created - 1577836800000), 1099511627775) * 1024 + redis.call('INCR', FP .. 'fair:seq') % 1024
+  return math.max(0, math.min(7, priority)) * 1125899906842624 + order
+end
+`;
+
 const FAIR_FN = `
 local FP, FQ = KEYS[1], KEYS[2]
 local NOW, DEFAULT_CAP, SHARE_CAP, CAPACITY = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local READY_MAX, READY_EXPIRY, SET_TTL = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local RING, TURN, PARKED = FP .. 'fair:ring', FP .. 'fair:turn', FP .. 'fair:parked'
 local PRIORITIZED = FQ .. 'prioritized'
-local TWO32 = 4294967296
+local TWO32, TWO50 = 4294967296, 1125899906842624
+${LANE_SCORE_FN}
 local function laneOf(t) return FP .. 'fair:lane:' .. t end
 local caps = {}
 local function capOf(t)
@@ -70,17 +86,20 @@ local function capOf(t)
   return c
 end
 ${PRUNE_SLOTS_FN}
--- Reserve a slot of tenant t for job id when it is under its cap and its throttle lets one more start.
+-- Reserve a slot of tenant t for job id when it is under its cap and its throttle lets one more start
+-- (a job that holds one already keeps it: admitted twice, it is neither counted twice nor parked).
 local function take(t, id)
-  if pruneSlots(FP .. 'slots:' .. t, FQ, NOW, capOf(t)) >= capOf(t) then return false end
   local slots = FP .. 'slots:' .. t
+  if redis.call('ZSCORE', slots, id) then return true end
+  if pruneSlots(slots, FQ, NOW, capOf(t)) >= capOf(t) then return false end
   local max, per = string.match(redis.call('GET', FP .. 'throttle:' .. t) or '', '^(%d+):(%d+)$')
   max, per = tonumber(max), tonumber(per)
   if max and per then
     local starts = FP .. 'starts:' .. t
     redis.call('ZREMRANGEBYSCORE', starts, '-inf', NOW - per)
     if redis.call('ZCARD', starts) >= max then return false end
-    redis.call('ZADD', starts, NOW, id .. ':' .. NOW)
+    -- The start's member names the job: a job that then gives its turn back takes its start back (tenant-slots.ts).
+    redis.call('ZADD', starts, NOW, id .. ':dispatch')
     redis.call('PEXPIRE', starts, per)
   end
   redis.call('ZADD', slots, READY_EXPIRY, id)
@@ -94,13 +113,26 @@ local function wake()
   if meta[2] and redis.call('LLEN', FQ .. 'active') >= tonumber(meta[2]) then return end
   redis.call('ZADD', FQ .. 'marker', 0, '0')
 end
--- Dispatch up to \`limit\` parked jobs, one per turn of the ring, while fewer than READY_MAX are ready.
+-- Dispatch up to \`limit\` parked jobs, one per turn of the ring, while fewer than READY_MAX are ready and the
+-- queue is not paused (a paused queue's reservations would only expire and count throttled starts).
 local function refill(limit)
-  if redis.call('EXISTS', RING) == 0 then return 0 end
+  if redis.call('EXISTS', RING) == 0 or redis.call('HEXISTS', FQ .. 'meta', 'paused') == 1 then return 0 end
   local ready, moved, full = readyNow(), 0, {}
   while ready < READY_MAX and moved < limit do
     local served = false
-    for _, t in ipairs(redis.call('ZRANGE', RING, 0, 63)) do
+    -- The tenants in turn order, a page at a time: every tenant with parked jobs is looked at, however many are full.
+    local tenants, page = {}, 0
+    local function nextTenant(i)
+      if i > #tenants then
+        tenants = redis.call('ZRANGE', RING, page * 64, page * 64 + 63)
+        page = page + 1
+        if #tenants == 0 then return nil end
+        i = 1
+      end
+      return i, tenants[i]
+    end
+    local i, t = nextTenant(1)
+    while t do
       if not full[t] then
         local lane = laneOf(t)
         local head = redis.call('ZRANGE', lane, 0, 0, 'WITHSCORES')
@@ -112,11 +144,14 @@ local function refill(limit)
           redis.call('HDEL', PARKED, head[1])
           served = true
           break
+        elseif redis.call('EXISTS', FQ .. head[1] .. ':lock') == 1 then
+          -- Still running: a worker is putting it back (PARK_RUNNING_LUA); its tenant's turn waits for it.
+          full[t] = true
         elseif take(t, head[1]) then
           local id = head[1]
           redis.call('ZREM', lane, id)
           redis.call('HDEL', PARKED, id)
-          local priority = math.floor(tonumber(head[2]) / TWO32)
+          local priority = math.floor(tonumber(head[2]) / TWO50)
           redis.call('ZADD', PRIORITIZED, priority * TWO32 + redis.call('INCR', FQ .. 'pc') % TWO32, id)
           if redis.call('EXISTS', lane) == 1 then redis.call('ZADD', RING, redis.call('INCR', TURN), t) else redis.call('ZREM', RING, t) end
           moved, ready, served = moved + 1, ready + 1, true
@@ -125,6 +160,7 @@ local function refill(limit)
           full[t] = true
         end
       end
+      i, t = nextTenant(i + 1)
     end
     if not served then break end
   end
@@ -137,23 +173,26 @@ end
  * After BullMQ added the API's new jobs (with their index entries, in the same batch): keep each new job
  * ready (a slot of its tenant reserved) or park it. A job no longer in \`prioritized\` (taken already, or
  * added with a delay) is left alone. KEYS[1] the queue's product prefix, KEYS[2] its BullMQ prefix;
- * ARGV[1..7] as above, then id, tenant, id, tenant... Returns the number of jobs parked.
+ * ARGV[1..7] as above, then id, tenant, creation time (ms), ... Returns the number of jobs parked.
  */
 export const ADMIT_LUA = `${FAIR_FN}
 local fresh = {}
-for i = 8, #ARGV, 2 do
-  local id, t = ARGV[i], ARGV[i + 1]
+for i = 8, #ARGV, 3 do
+  local id, t, created = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local score = redis.call('ZSCORE', PRIORITIZED, id)
-  if score then fresh[#fresh + 1] = { id, t, score } end
+  if score then fresh[#fresh + 1] = { id, t, score, created } end
 end
 -- The new jobs are in prioritized already: the jobs ready before them are the rest.
-local ready, parked = readyNow() - #fresh, 0
+local ready, parked, kept = readyNow() - #fresh, 0, 0
 for _, job in ipairs(fresh) do
-  local id, t, score = job[1], job[2], job[3]
+  local id, t, score, created = job[1], job[2], tonumber(job[3]), job[4]
   local lane = laneOf(t)
   if ready < READY_MAX and redis.call('EXISTS', lane) == 0 and take(t, id) then
-    ready = ready + 1
+    ready, kept = ready + 1, kept + 1
   else
+    -- In its lane by priority, then by when it was created (BullMQ's counter is reset whenever \`prioritized\`
+    -- empties, and a job a worker took first comes back later than jobs created after it).
+    score = laneScore(math.floor(score / TWO32), created)
     redis.call('ZREM', PRIORITIZED, id)
     redis.call('ZADD', lane, score, id)
     redis.call('HSET', PARKED, id, t)
@@ -161,6 +200,8 @@ for _, job in ipairs(fresh) do
     parked = parked + 1
   end
 end
+-- BullMQ woke the workers when it added the jobs; jobs put back by an operator's step (unparkAll) were not.
+if kept > 0 then wake() end
 return parked`;
 
 /** A periodic look: dispatch what the free slots allow. ARGV[8] the most jobs to dispatch. Returns how many. */
@@ -176,14 +217,14 @@ redis.call('ZREM', FP .. 'slots:' .. ARGV[8], ARGV[9])
 return refill(tonumber(ARGV[10]))`;
 
 /**
- * Put every parked job of the queue back in \`prioritized\` with its score (before an operator's drain, delay
- * or clean of the waiting jobs, which BullMQ's scripts do over its own sets): they start as any job added
- * without fair dispatch would, taking a slot when they start. KEYS[1] the product prefix, KEYS[2] the BullMQ
- * prefix. Returns the number of jobs put back.
+ * Put every parked job of the queue back in \`prioritized\` with its score, for an operator's drain, delay or
+ * clean of the waiting jobs (BullMQ's scripts, over its own sets), without waking the workers; the jobs such a
+ * step leaves are admitted again after it. KEYS[1] the product prefix, KEYS[2] the BullMQ prefix.
+ * Returns the jobs put back: id, tenant, creation time, ...
  */
 export const UNPARK_ALL_LUA = `
 local FP, FQ = KEYS[1], KEYS[2]
-local ring, n = FP .. 'fair:ring', 0
+local ring, out = FP .. 'fair:ring', {}
 for _, t in ipairs(redis.call('ZRANGE', ring, 0, -1)) do
   local lane = FP .. 'fair:lane:' .. t
   while true do
@@ -191,10 +232,14 @@ for _, t in ipairs(redis.call('ZRANGE', ring, 0, -1)) do
     if #items == 0 then break end
     local args, ids = {}, {}
     for i = 1, #items, 2 do
-      if redis.call('EXISTS', FQ .. items[i]) == 1 then
-        args[#args + 1] = items[i + 1]
+      local created = redis.call('HGET', FQ .. items[i], 'timestamp')
+      if created then
+        -- BullMQ's score: its priority, then its counter.
+        args[#args + 1] = math.floor(tonumber(items[i + 1]) / 1125899906842624) * 4294967296 + redis.call('INCR', FQ .. 'pc') % 4294967296
         args[#args + 1] = items[i]
-        n = n + 1
+        out[#out + 1] = items[i]
+        out[#out + 1] = t
+        out[#out + 1] = created
       end
       ids[#ids + 1] = items[i]
     end
@@ -203,8 +248,7 @@ for _, t in ipairs(redis.call('ZRANGE', ring, 0, -1)) do
   end
 end
 redis.call('DEL', ring, FP .. 'fair:parked')
-if n > 0 and redis.call('HEXISTS', FQ .. 'meta', 'paused') == 0 then redis.call('ZADD', FQ .. 'marker', 0, '0') end
-return n`;
+return out`;
 
 /**
  * A worker starts a job: when fair dispatch reserved its slot, the slot becomes the running job's (its expiry
@@ -215,4 +259,28 @@ return n`;
 export const START_DISPATCHED_LUA = `
 if redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+return 1`;
+
+/**
+ * A worker that took a job its tenant has no slot for puts it back parked, in two steps around BullMQ's
+ * moveToWait, so that no other worker takes it meanwhile and it keeps its place among its tenant's jobs:
+ * PARK_RUNNING_LUA parks it while it is still active (dispatch skips a parked job that holds its lock), then
+ * BullMQ moves it to \`prioritized\`, then SETTLE_PARKED_LUA takes it out again unless dispatch gave it its
+ * turn meanwhile. KEYS[1] the product prefix, KEYS[2] the BullMQ prefix.
+ * PARK_RUNNING_LUA: ARGV[1] job id, ARGV[2] tenant, ARGV[3] its priority, ARGV[4] its creation time (ms).
+ */
+export const PARK_RUNNING_LUA = `
+local FP = KEYS[1]
+${LANE_SCORE_FN}
+local id, t, priority, created = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local ring, lane = FP .. 'fair:ring', FP .. 'fair:lane:' .. t
+redis.call('ZADD', lane, laneScore(priority, created), id)
+redis.call('HSET', FP .. 'fair:parked', id, t)
+if not redis.call('ZSCORE', ring, t) then redis.call('ZADD', ring, redis.call('INCR', FP .. 'fair:turn'), t) end
+return 1`;
+
+/** ARGV[1] job id. Returns 1 when the job stays parked (out of \`prioritized\`), 0 when dispatch took it meanwhile. */
+export const SETTLE_PARKED_LUA = `
+if redis.call('HEXISTS', KEYS[1] .. 'fair:parked', ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2] .. 'prioritized', ARGV[1])
 return 1`;

@@ -16,10 +16,12 @@ import { PRUNE_SLOTS_FN } from './fair-dispatch.js';
  * KEYS[1] the tenant's slots in the queue (job id -> expiry), KEYS[2] the tenant's override,
  * KEYS[3] the tenant's jobs of the queue not started yet (a start leaves it: its quota counts waiting jobs),
  * KEYS[4] the tenant's throttle in the queue (`max:perMs`), KEYS[5] its starts (member -> start time),
- * KEYS[6] the queue's BullMQ key prefix (a slot's job hash, to drop slots of jobs gone or finished).
+ * KEYS[6] the queue's BullMQ key prefix (to drop slots whose job is neither ready nor running), KEYS[7] the
+ * tenant's lane of parked jobs and KEYS[8] the parked jobs (fair dispatch): a job that starts is parked no more.
  * ARGV[1] job id, ARGV[2] now, ARGV[3] expiry, ARGV[4] default cap, ARGV[5] the tenant's share of the
  * queue's capacity, ARGV[6] the whole capacity, ARGV[7] this start's member in KEYS[5].
- * Returns { 1 (taken), cap, active }, { 0 (at its cap), cap, active } or { 2 (throttled), max, perMs, free }
+ * Returns { 1 (taken), cap, active }, { 0 (at its cap), cap, active }, { 3 (jobs of its tenant parked before it), parked }
+ * or { 2 (throttled), max, perMs, free }
  * where `free` is when the throttle's window lets one more job start.
  */
 export function acquireSlotLua(setTtlMs: number): string {
@@ -31,6 +33,10 @@ cap = math.max(1, cap)
 local active = pruneSlots(KEYS[1], KEYS[6], now, cap)
 local own = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not own and active >= cap then return { 0, cap, active } end
+-- Its tenant has jobs parked before it (fair dispatch): it waits behind them (unless it is the first of them).
+if not own and redis.call('EXISTS', KEYS[7]) == 1 and redis.call('ZRANK', KEYS[7], ARGV[1]) ~= 0 then
+  return { 3, redis.call('ZCARD', KEYS[7]) }
+end
 if not own then
   local max, per = string.match(redis.call('GET', KEYS[4]) or '', '^(%d+):(%d+)$')
   max, per = tonumber(max), tonumber(per)
@@ -48,6 +54,8 @@ end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ${setTtlMs})
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
+redis.call('HDEL', KEYS[8], ARGV[1])
 return { 1, cap, redis.call('ZCARD', KEYS[1]) }`;
 }
 
