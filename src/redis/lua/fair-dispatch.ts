@@ -202,6 +202,8 @@ for _, job in ipairs(fresh) do
 end
 -- BullMQ woke the workers when it added the jobs; jobs put back by an operator's step (unparkAll) were not.
 if kept > 0 then wake() end
+-- Parked behind others while slots are free (none running yet, slots that expired): dispatch now, not at the next look.
+if parked > 0 then refill(READY_MAX) end
 return parked`;
 
 /** A periodic look: dispatch what the free slots allow. ARGV[8] the most jobs to dispatch. Returns how many. */
