@@ -8,8 +8,14 @@ import { workerProcesses } from './worker-registry.js';
 export const READY_TTL_MS = 5 * 60_000;
 /** A tenant's slot set expires this long after its last write: only what nobody uses goes. */
 export const SLOT_SET_TTL_MS = 2 * READY_TTL_MS;
-/** How long a queue's capacity (worker processes × concurrency) is remembered. */
+/** How long a queue's concurrency read from Redis (worker:scale, the API's side) is remembered. */
 const LIMITS_CACHE_MS = 5000;
+/**
+ * How long the number of worker processes is remembered: a second, as often as they report. A worker's first look
+ * comes a second after it starts, often before the others have reported; remembered longer, that count (itself
+ * alone) would hold every tenant to one process's share while the others run half idle.
+ */
+const PROCESSES_CACHE_MS = 1000;
 /** How often each worker process looks for parked jobs that free slots now allow (slots expired, throttle windows, removals). */
 export const REFILL_EVERY_MS = 1000;
 
@@ -71,7 +77,7 @@ export class FairDispatch {
   /** The queue's capacity now: its worker processes (at least one) × each one's concurrency. */
   async capacity(queue: QueueName): Promise<{ concurrency: number; processes: number }> {
     const now = Date.now();
-    if (now - this.processes.at > LIMITS_CACHE_MS) {
+    if (now - this.processes.at > PROCESSES_CACHE_MS) {
       this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
     }
     let c = this.concurrency.get(queue);
