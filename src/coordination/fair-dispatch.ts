@@ -166,8 +166,3 @@ export class FairDispatch {
     this.timer = undefined;
   }
 }
-
-/** Jobs parked in a queue (waiting for their tenant's turn): one HLEN. */
-export function parkedJobs(redis: Redis, prefix: string, queue: QueueName): Promise<number> {
-  return redis.hlen(redisKeys(prefix).fair(queue).parked);
-}
