@@ -223,22 +223,19 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
     if ('throttled' in got) {
       const { max, perMs, freeAt } = got.throttled;
       const why = `tenant ${tenant} is throttled to ${max} ${queue} job start${max === 1 ? '' : 's'} per ${spell(perMs)} (queue:throttle-org), all taken; this job runs when the window frees one`;
-      // Parked for its tenant's turn: dispatch starts it once the window lets one more start.
-      if ((job.opts.priority ?? 0) > 0) return waitTurn(attempt, tenant, waitingOn, why);
-      // Back when the window lets one more start (spread a little: the jobs it holds do not all come back at once).
-      return waitAgain(attempt, waitingOn, why, Math.max(0, freeAt - Date.now()) + Math.floor(Math.random() * FAIR_RETRY_MS));
+      // Parked, dispatch starts it once the window lets one more start; without a priority, back when the window
+      // lets one more start (spread a little: the jobs it holds do not all come back at once).
+      return waitForTenant(attempt, tenant, waitingOn, why, Math.max(0, freeAt - Date.now()) + Math.floor(Math.random() * FAIR_RETRY_MS));
     }
     if ('behind' in got) {
-      // Its tenant's jobs parked before it go first: it takes its place among them (a job without a priority looks again later).
+      // Its tenant's jobs parked before it go first: it takes its place among them.
       const why = `tenant ${tenant} has ${got.behind} ${queue} job${got.behind === 1 ? '' : 's'} waiting for their turn; this job runs after those before it`;
-      if ((job.opts.priority ?? 0) > 0) return waitTurn(attempt, tenant, waitingOn, why);
-      return waitAgain(attempt, waitingOn, why, fairRetryMs());
+      return waitForTenant(attempt, tenant, waitingOn, why, fairRetryMs());
     }
     if (!('held' in got)) {
       const why = `tenant ${tenant} has ${got.active} of its ${got.cap} active ${queue} jobs running; this job runs when one ends`;
       // Taken before fair dispatch saw it (a worker was idle), or back from a retry or a delay: it waits its tenant's turn with the others.
-      if ((job.opts.priority ?? 0) > 0) return waitTurn(attempt, tenant, waitingOn, why);
-      return waitAgain(attempt, waitingOn, why, fairRetryMs());
+      return waitForTenant(attempt, tenant, waitingOn, why, fairRetryMs());
     }
     slot = got.held;
   }
@@ -293,31 +290,37 @@ function spell(ms: number): string {
   return `${ms}ms`;
 }
 
-/** Back among the waiting jobs, parked for its tenant's turn (fair dispatch): not an attempt, and no timer. */
-async function waitTurn({ queue, job, token, deps, progress, jobLog }: Attempt, tenant: string, waitingOn: Map<string, string>, why: string): Promise<never> {
-  progress.finish();
-  if (waitingOn.get(job.id!) !== why) {
-    if (waitingOn.size >= 10_000) waitingOn.clear();
-    waitingOn.set(job.id!, why);
-    jobLog.step(`waiting for its tenant's turn: ${why}`);
-    await jobLog.flush();
-  }
-  await deps.slots!.fair.putBack(queue, { id: job.id!, tenant, priority: job.opts.priority ?? 0, createdAt: job.timestamp }, () => job.moveToWait(token));
+/**
+ * A job its tenant has no turn for now: parked among its tenant's waiting jobs (fair dispatch starts it in turn;
+ * not an attempt, no timer), or, without a priority (BullMQ keeps such a job outside the prioritized set that
+ * dispatch works on), back to \`delayed\` for \`retryMs\`.
+ */
+async function waitForTenant(attempt: Attempt, tenant: string, waitingOn: Map<string, string>, why: string, retryMs: number): Promise<never> {
+  const { queue, job, token, deps } = attempt;
+  const priority = job.opts.priority ?? 0;
+  if (priority === 0 || !deps.slots) return waitAgain(attempt, waitingOn, why, retryMs);
+  await sayWhy(attempt, waitingOn, `waiting for its tenant's turn: ${why}`);
+  await deps.slots.fair.putBack(queue, { id: job.id!, tenant, priority, createdAt: job.timestamp }, () => job.moveToWait(token));
   throw new WaitingError();
 }
 
 /** Back to `delayed`, not a failed attempt: waiting for a turn is not an error, and must not use up the job's retries. */
-async function waitAgain({ job, token, progress, jobLog }: Attempt, waitingOn: Map<string, string>, why: string, retryMs: number): Promise<never> {
-  progress.finish();
-  if (waitingOn.get(job.id!) !== why) {
-    // A job removed while it waited never comes back to delete its entry.
-    if (waitingOn.size >= 10_000) waitingOn.clear();
-    waitingOn.set(job.id!, why);
-    jobLog.step(`waiting: ${why}`);
-    await jobLog.flush();
-  }
+async function waitAgain(attempt: Attempt, waitingOn: Map<string, string>, why: string, retryMs: number): Promise<never> {
+  const { job, token } = attempt;
+  await sayWhy(attempt, waitingOn, `waiting: ${why}`);
   await job.moveToDelayed(Date.now() + retryMs, token);
   throw new DelayedError(why);
+}
+
+/** The job's progress ends for this run, and its log says why it waits: once per reason, not at every look. */
+async function sayWhy({ job, progress, jobLog }: Attempt, waitingOn: Map<string, string>, line: string): Promise<void> {
+  progress.finish();
+  if (waitingOn.get(job.id!) === line) return;
+  // A job removed while it waited never comes back to delete its entry.
+  if (waitingOn.size >= 10_000) waitingOn.clear();
+  waitingOn.set(job.id!, line);
+  jobLog.step(line);
+  await jobLog.flush();
 }
 
 /** A timeout that a kind's processor enforces itself, with its own message (an update command's): runJob's comes this much later, as a backstop. */

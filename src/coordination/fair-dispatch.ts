@@ -91,12 +91,16 @@ export class FairDispatch {
     return { concurrency: c.value, processes: this.processes.value };
   }
 
-  /** The scripts' keys and common arguments (now, caps, capacity, readyMax, reservation expiry, set TTL). */
-  private async head(queue: QueueName): Promise<Array<string | number>> {
+  /** The scripts' two keys and common arguments (now, caps, capacity, readyMax, reservation expiry, set TTL), and the capacity. */
+  private async head(queue: QueueName): Promise<{ keys: [string, string]; args: number[]; capacity: number }> {
     const { concurrency, processes } = await this.capacity(queue);
     const capacity = queueCapacity(concurrency, processes);
     const now = Date.now();
-    return [this.keys.fair(queue).product, this.keys.queue(queue), now, this.defaultCap, capacityShare(concurrency, processes, this.share), capacity, capacity, now + READY_TTL_MS, SLOT_SET_TTL_MS];
+    return {
+      keys: [this.keys.fair(queue).product, this.keys.queue(queue)],
+      args: [now, this.defaultCap, capacityShare(concurrency, processes, this.share), capacity, capacity, now + READY_TTL_MS, SLOT_SET_TTL_MS],
+      capacity,
+    };
   }
 
   /** New jobs (in BullMQ already), with their creation time (ms): each stays ready, its tenant's slot reserved, or is parked. Answers how many were parked. */
@@ -104,22 +108,22 @@ export class FairDispatch {
     let parked = 0;
     // A thousand a call: one script's arguments stay small, and Redis serves others between calls.
     for (let i = 0; i < jobs.length; i += 1000) {
-      const [product, q, ...args] = await this.head(queue);
-      parked += await this.redis.jobsapiFairAdmit(product as string, q as string, ...args, ...jobs.slice(i, i + 1000).flat());
+      const { keys, args } = await this.head(queue);
+      parked += await this.redis.jobsapiFairAdmit(...keys, ...args, ...jobs.slice(i, i + 1000).flat());
     }
     return parked;
   }
 
   /** Dispatch the parked jobs that free slots allow now (at most a capacity's worth). */
   async refill(queue: QueueName): Promise<number> {
-    const [product, q, ...args] = await this.head(queue);
-    return this.redis.jobsapiFairRefill(product as string, q as string, ...args, args[3]!);
+    const { keys, args, capacity } = await this.head(queue);
+    return this.redis.jobsapiFairRefill(...keys, ...args, capacity);
   }
 
   /** A job's slot frees: the next tenant in turn gets it (and any other slot free now, after a cap or capacity grew). */
   async release(queue: QueueName, tenant: string, jobId: string): Promise<number> {
-    const [product, q, ...args] = await this.head(queue);
-    return this.redis.jobsapiFairRelease(product as string, q as string, ...args, tenant, jobId, args[3]!);
+    const { keys, args, capacity } = await this.head(queue);
+    return this.redis.jobsapiFairRelease(...keys, ...args, tenant, jobId, capacity);
   }
 
   /**
