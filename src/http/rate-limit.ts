@@ -15,17 +15,39 @@ declare module 'ioredis' {
 
 type Counted = (err: Error | null, res?: { current: number; ttl: number }) => void;
 
+/** What one process knows of a key's window: Redis's count at its last answer, and the requests counted since. */
+type Known = {
+  /** The count Redis answered last (every process's requests up to then). */
+  count: number;
+  /** When the window ends, by this process's clock (Redis's TTL at that answer, from when it came). */
+  endsAt: number;
+  /** Requests answered here and sent to Redis, not yet in `count`. */
+  sent: number;
+};
+
+/** A request is answered from what the process knows only while the window is this far from its end, and its count under half the budget. */
+const WINDOW_END_MARGIN_MS = 100;
+
 /**
  * A @fastify/rate-limit store that counts in Redis what its own RedisStore
  * counts (one key per route and tenant, a fixed window), but the requests of
  * one key that this process reads in one turn of the event loop are counted
  * with one script call (INCRBY n), each learning its own place in the count.
  * Under load that is one call for fifty requests of a tenant instead of fifty.
+ *
+ * A tenant far below its budget does not wait for that call: while the count
+ * Redis last answered, plus what this process counted since, is at most half
+ * the budget (and the window is not about to end), the request is let through
+ * at once and counted with the next call. Only the first request of a window,
+ * and every request past half the budget, waits for Redis's count, so the
+ * limit itself is as exact as before; what several API processes let through
+ * unseen by each other is bounded by what each reads in one round trip.
  */
 function turnCountingStore(redis: Redis, namespace: string) {
   redis.defineCommand('jobsapiRateCount', { numberOfKeys: 1, lua: RATE_COUNT_LUA });
   return class TurnCountingStore {
-    private pending = new Map<string, { windowMs: number; callbacks: Counted[] }>();
+    private pending = new Map<string, { windowMs: number; callbacks: Counted[]; early: number }>();
+    private readonly known = new Map<string, Known>();
     private scheduled = false;
 
     constructor(
@@ -33,11 +55,19 @@ function turnCountingStore(redis: Redis, namespace: string) {
       private readonly prefix = namespace,
     ) {}
 
-    incr(id: string, cb: Counted, windowMs: number): void {
+    incr(id: string, cb: Counted, windowMs: number, max: number): void {
       const key = this.prefix + id;
-      const entry = this.pending.get(key);
-      if (entry) entry.callbacks.push(cb);
-      else this.pending.set(key, { windowMs, callbacks: [cb] });
+      let entry = this.pending.get(key);
+      if (!entry) this.pending.set(key, (entry = { windowMs, callbacks: [], early: 0 }));
+      const known = this.known.get(key);
+      const now = Date.now();
+      const counted = known ? known.count + known.sent + entry.early + 1 : Infinity;
+      if (known && now < known.endsAt - WINDOW_END_MARGIN_MS && counted * 2 <= max) {
+        entry.early += 1;
+        cb(null, { current: counted, ttl: known.endsAt - now });
+      } else {
+        entry.callbacks.push(cb);
+      }
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -48,11 +78,29 @@ function turnCountingStore(redis: Redis, namespace: string) {
       const batch = this.pending;
       this.pending = new Map();
       this.scheduled = false;
-      for (const [key, { windowMs, callbacks }] of batch) {
-        redis.jobsapiRateCount(key, callbacks.length, windowMs).then(
-          ([current, ttl]) => callbacks.forEach((cb, i) => cb(null, { current: current - callbacks.length + i + 1, ttl })),
-          (err: Error) => callbacks.forEach((cb) => cb(err)),
+      for (const [key, { windowMs, callbacks, early }] of batch) {
+        const n = early + callbacks.length;
+        const known = this.known.get(key);
+        if (known) known.sent += early;
+        redis.jobsapiRateCount(key, n, windowMs).then(
+          ([current, ttl]) => {
+            const now = this.known.get(key);
+            if (now) now.sent -= early;
+            // Answers come back in the order the calls were sent: this one holds every count sent before it.
+            this.known.set(key, { count: current, endsAt: Date.now() + ttl, sent: now?.sent ?? 0 });
+            // Those let through early came first; the waiting ones take the places after them.
+            callbacks.forEach((cb, i) => cb(null, { current: current - callbacks.length + i + 1, ttl }));
+          },
+          (err: Error) => {
+            this.known.delete(key);
+            callbacks.forEach((cb) => cb(err));
+          },
         );
+      }
+      // Keys of windows long gone are forgotten (a process sees many tenants over its life).
+      if (this.known.size > 10_000) {
+        const now = Date.now();
+        for (const [key, k] of this.known) if (k.endsAt < now && k.sent === 0) this.known.delete(key);
       }
     }
 

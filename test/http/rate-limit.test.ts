@@ -40,6 +40,30 @@ describe('rate limits', () => {
     for (let i = 0; i < 10; i++) expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
   });
 
+  it('a burst lets exactly the budget through, also once a process answers from the count it knows', async () => {
+    // Budget 40: below half of it a process answers from the count Redis gave it last (plus its own since), past half it waits for Redis.
+    const env = { QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}`, API_RATE_LIMIT: '40', API_RATE_WINDOW_MS: '60000', WORKERS: 'off' };
+    const one = await makeApp({ env, servers });
+    const two = await makeApp({ env, servers });
+    try {
+      const h = auth({ tenant: 'rate-burst' });
+      const first = await one.inject({ url: '/api/servers', headers: h });
+      expect(first.headers['x-ratelimit-remaining']).toBe('39');
+      // Known now: the next ones of this process are counted from it, each with its own remaining count.
+      const next = await one.inject({ url: '/api/servers', headers: h });
+      expect(next.headers['x-ratelimit-remaining']).toBe('38');
+      const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 3 ? one : two).inject({ url: '/api/servers', headers: h })));
+      const again = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? one : two).inject({ url: '/api/servers', headers: h })));
+      const ok = [first, next, ...burst, ...again].filter((r) => r.statusCode === 200).length;
+      expect(ok).toBe(40);
+      expect([...burst, ...again].filter((r) => r.statusCode === 429).every((r) => r.json().error.code === 'RATE_LIMITED')).toBe(true);
+      expect((await one.inject({ url: '/api/servers', headers: h })).statusCode).toBe(429);
+    } finally {
+      await two.close();
+      await one.close();
+    }
+  });
+
   it('counts the route, not the raw URL: a percent-encoded path to the same route spends the same budget', async () => {
     const h = auth({ tenant: 'rate-c' });
     for (let i = 0; i < 5; i++) {
