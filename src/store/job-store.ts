@@ -293,8 +293,9 @@ export class JobStore {
     const jobId = newJobId(queue);
     const now = Date.now();
     const added = this.queues[queue].add(type, envelope, this.jobOptions(queue, jobId, now, options));
-    // Once BullMQ has the job: fair dispatch decides whether it waits its tenant's turn.
-    const indexed = added.then(() => this.indexJobs(now, [{ jobId, queue, envelope }]));
+    // Sent at the end of this turn, after BullMQ's add on the same connection, so Redis has the job when fair
+    // dispatch decides whether it waits its tenant's turn (a job it does not find ready, it leaves alone).
+    const indexed = this.indexJobs(now, [{ jobId, queue, envelope }]);
     const [addResult, indexResult] = await Promise.allSettled([added, indexed]);
     if (addResult.status === 'rejected') throw addResult.reason;
     // The job is accepted even if its index entry was not written: its status
@@ -327,14 +328,15 @@ export class JobStore {
     for (const [queue, jobs] of perQueue) {
       for (let i = 0; i < jobs.length; i += BULK_SLICE) adds.push(this.queues[queue].addBulk(jobs.slice(i, i + BULK_SLICE)));
     }
-    const addResults = await Promise.allSettled(adds);
-    const failed = addResults.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    // Once BullMQ has the jobs: fair dispatch decides which wait their tenant's turn.
-    const indexResult = await this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: item.envelope }))).then(
+    // Sent after the slices on the same connection (see add): fair dispatch finds the jobs in Redis.
+    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: item.envelope }))).then(
       () => undefined,
       (err: Error) => err,
     );
+    const addResults = await Promise.allSettled(adds);
+    const failed = addResults.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const indexResult = await indexed;
     if (indexResult) this.onIndexError?.(indexResult, `${added.length} jobs from ${added[0]?.jobId}`);
     await this.replicas?.confirm(added.map((a) => a.jobId));
     return added;
