@@ -88,10 +88,14 @@ end
 ${PRUNE_SLOTS_FN}
 -- Reserve a slot of tenant t for job id when it is under its cap and its throttle lets one more start
 -- (a job that holds one already keeps it: admitted twice, it is neither counted twice nor parked).
+-- TOOK_LAST: the slot taken was the tenant's last free one (dispatch need not look at the tenant again).
+local TOOK_LAST = false
 local function take(t, id)
   local slots = FP .. 'slots:' .. t
+  TOOK_LAST = false
   if redis.call('ZSCORE', slots, id) then return true end
-  if pruneSlots(slots, FQ, NOW, capOf(t)) >= capOf(t) then return false end
+  local held = pruneSlots(slots, FQ, NOW, capOf(t))
+  if held >= capOf(t) then return false end
   local max, per = string.match(redis.call('GET', FP .. 'throttle:' .. t) or '', '^(%d+):(%d+)$')
   max, per = tonumber(max), tonumber(per)
   if max and per then
@@ -104,6 +108,7 @@ local function take(t, id)
   end
   redis.call('ZADD', slots, READY_EXPIRY, id)
   redis.call('PEXPIRE', slots, SET_TTL)
+  TOOK_LAST = held + 1 >= capOf(t)
   return true
 end
 local function readyNow() return redis.call('ZCARD', PRIORITIZED) + redis.call('LLEN', FQ .. 'wait') end
@@ -154,6 +159,8 @@ local function refill(limit)
           local priority = math.floor(tonumber(head[2]) / TWO50)
           redis.call('ZADD', PRIORITIZED, priority * TWO32 + redis.call('INCR', FQ .. 'pc') % TWO32, id)
           if redis.call('EXISTS', lane) == 1 then redis.call('ZADD', RING, redis.call('INCR', TURN), t) else redis.call('ZREM', RING, t) end
+          -- At its cap now: another look this call would only find it full again (and walk its slots to be sure).
+          if TOOK_LAST then full[t] = true end
           moved, ready, served = moved + 1, ready + 1, true
           break
         else
