@@ -68,11 +68,11 @@ type Attempt = {
 type Turn = { slot?: HeldSlot; global?: { release(): void }; lock?: HeldLock };
 
 /**
- * The steps every job shares: 10 started, re-parse the data with the schema
+ * The steps every job shares: re-parse the data with the schema
  * the route used (an invalid job fails without retries), take the server's
  * lock for backups and updates (when another job holds it, the job goes back
  * to `delayed` and looks again after LOCK_RETRY_MS: it waits, it does not
- * fail), 20 server verified, then the processor's own work (which ends by
+ * fail), 10 started and 20 server verified (written as one), then the processor's own work (which ends by
  * storing its record), then 100.
  * Progress is written as the work goes (see ProgressReporter) and never makes
  * it wait; a completed job reads as 100.
@@ -104,6 +104,9 @@ export function runJob<S extends z.ZodType, R extends object>(
     const server = resolveServer(attempt, envelope);
     await honourPendingCancel(attempt, envelope.recordId);
     const turn = await waitForTurn(attempt, envelope.tenant, server, waitingOn);
+    // 10 (started) and 20 (server verified) are reached once the job has its turn: one write, at the end of this
+    // turn of the event loop, and none for a job that waited (parked or delayed) or ended within the turn.
+    attempt.progress.milestone(10);
     attempt.progress.milestone(20);
     const { progress, log, jobLog } = attempt;
     const ctx: JobContext<z.output<S>> = {
@@ -130,7 +133,6 @@ function beginAttempt(queue: QueueName, job: Job<JobEnvelope>, token: string | u
     (err) => log.debug({ err: err.message }, 'progress not written'),
   );
   const jobLog = new JobLog(job, deps.notifyLog);
-  progress.milestone(10);
   return { queue, job, token, deps, log, progress, jobLog };
 }
 
