@@ -23,6 +23,7 @@ import { CancelListener } from '../src/coordination/cancel-listener.js';
 import { loadConfig } from '../src/config.js';
 import { TenantSlots } from '../src/coordination/tenant-slots.js';
 import { FairDispatch } from '../src/coordination/fair-dispatch.js';
+import { laneOrder } from '../src/redis/lua/fair-dispatch.js';
 import { startEmbeddedRedis } from '../src/redis/embedded.js';
 import { parseInventory } from '../src/inventory.js';
 import { runJob } from '../workers/run-job.js';
@@ -303,7 +304,7 @@ try {
     return w;
   }, (prefix, ids) =>
     // Admitted as the API admits its jobs (fair dispatch): a capacity's worth ready, the rest parked, each end dispatching the next.
-    new FairDispatch(redis, prefix, 1_000_000, 1, () => QUEUES.scan.concurrency).admit('scan', ids.map((id) => [id, 'default', Date.now()] as const)),
+    new FairDispatch(redis, prefix, 1_000_000, 1, () => QUEUES.scan.concurrency).admit('scan', ids.map((id, place) => [id, 'default', laneOrder(Date.now(), place)] as const)),
   );
   ratioRow('P5', 'product worker wiring (validation, progress, logging) around a no-op', p5, 'jobs/s', b3, { min: 0.8, text: '>= 0.8 x B3' });
 

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { declaresKind, type Server } from '../src/inventory.js';
 import { indexJob, serverOfInput } from '../src/store/job-store.js';
 import { redisKeys } from '../src/redis/keys.js';
+import { laneOrder } from '../src/redis/lua/fair-dispatch.js';
 import { envelopeSchema, JOB_TYPES_OF_QUEUE, SCHEDULED_RECORD, type JobEnvelope, type JobType, type QueueName } from '../src/jobs/index.js';
 import { CANCELLED } from '../src/coordination/cancel-requests.js';
 import type { HeldLock } from '../src/coordination/server-locks.js';
@@ -302,7 +303,9 @@ async function waitForTenant(attempt: Attempt, tenant: string, waitingOn: Map<st
   const priority = job.opts.priority ?? 0;
   if (priority === 0 || !deps.slots) return waitAgain(attempt, waitingOn, why, retryMs);
   await sayWhy(attempt, waitingOn, `waiting for its tenant's turn: ${why}`);
-  await deps.slots.fair.putBack(queue, { id: job.id!, tenant, priority, createdAt: job.timestamp }, () => job.moveToWait(token));
+  // Back to its place among its tenant's jobs: by its creation, then its place in its bulk request.
+  const order = laneOrder(job.timestamp, job.data.place);
+  await deps.slots.fair.putBack(queue, { id: job.id!, tenant, priority, order }, () => job.moveToWait(token));
   throw new WaitingError();
 }
 

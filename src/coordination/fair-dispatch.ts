@@ -34,8 +34,8 @@ declare module 'ioredis' {
     jobsapiFairAdmit(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
     jobsapiFairRefill(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
     jobsapiFairRelease(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
-    jobsapiFairUnparkAll(product: string, queue: string): Promise<string[]>;
-    jobsapiFairParkRunning(product: string, queue: string, jobId: string, tenant: string, priority: number, createdAt: number): Promise<number>;
+    jobsapiFairUnparkAll(product: string, queue: string): Promise<Array<string | number>>;
+    jobsapiFairParkRunning(product: string, queue: string, jobId: string, tenant: string, priority: number, order: number): Promise<number>;
     jobsapiFairSettleParked(product: string, queue: string, jobId: string): Promise<number>;
   }
 }
@@ -103,8 +103,8 @@ export class FairDispatch {
     };
   }
 
-  /** New jobs (in BullMQ already), with their creation time (ms): each stays ready, its tenant's slot reserved, or is parked. Answers how many were parked. */
-  async admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string, createdAt: number]>): Promise<number> {
+  /** New jobs (in BullMQ already), with their order of arrival (laneOrder): each stays ready, its tenant's slot reserved, or is parked. Answers how many were parked. */
+  async admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string, order: number]>): Promise<number> {
     let parked = 0;
     // A thousand a call: one script's arguments stay small, and Redis serves others between calls.
     for (let i = 0; i < jobs.length; i += 1000) {
@@ -134,7 +134,7 @@ export class FairDispatch {
   async overWaiting<T>(queue: QueueName, step: () => Promise<T>): Promise<T> {
     const flat = await this.redis.jobsapiFairUnparkAll(this.keys.fair(queue).product, this.keys.queue(queue));
     const jobs: Array<[string, string, number]> = [];
-    for (let i = 0; i < flat.length; i += 3) jobs.push([flat[i]!, flat[i + 1]!, Number(flat[i + 2])]);
+    for (let i = 0; i < flat.length; i += 3) jobs.push([String(flat[i]), String(flat[i + 1]), Number(flat[i + 2])]);
     try {
       return await step();
     } finally {
@@ -147,10 +147,10 @@ export class FairDispatch {
    * admitted it, or back from a retry or a delay): parked while still active, then \`moveBack\` (BullMQ's
    * moveToWait), then out of BullMQ's waiting jobs unless dispatch gave it its turn meanwhile.
    */
-  async putBack(queue: QueueName, job: { id: string; tenant: string; priority: number; createdAt: number }, moveBack: () => Promise<unknown>): Promise<void> {
+  async putBack(queue: QueueName, job: { id: string; tenant: string; priority: number; order: number }, moveBack: () => Promise<unknown>): Promise<void> {
     const product = this.keys.fair(queue).product;
     const q = this.keys.queue(queue);
-    await this.redis.jobsapiFairParkRunning(product, q, job.id, job.tenant, job.priority, job.createdAt);
+    await this.redis.jobsapiFairParkRunning(product, q, job.id, job.tenant, job.priority, job.order);
     await moveBack();
     await this.redis.jobsapiFairSettleParked(product, q, job.id);
     // A slot may be free for it (or one before it) already: no need to wait for the next look.

@@ -45,6 +45,8 @@ export type JobEnvelope<D = JobData> = {
   recordId: string;
   /** The job's own timeout (options.timeoutSec); absent: the inventory's for its kind. */
   timeoutSec?: number;
+  /** Its place in its bulk request (absent: enqueued alone): its order among jobs created in the same millisecond. */
+  place?: number;
   input: D;
 };
 

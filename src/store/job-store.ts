@@ -6,6 +6,7 @@ import { DeadLetterIndex } from './dead-letter-index.js';
 import { TurnBatcher } from './turn-batcher.js';
 import { redisKeys, type RedisKeys } from '../redis/keys.js';
 import { GET_JOB_LUA, INDEX_JOBS_LUA, LIST_JOBS_LUA, SWEEP_INDEX_LUA } from '../redis/lua/job-scripts.js';
+import { laneOrder } from '../redis/lua/fair-dispatch.js';
 import {
   JOB_DEFAULTS,
   RETRY_BACKOFF_TYPE,
@@ -96,11 +97,11 @@ const LIST_SCAN_BUDGET = 2000;
 
 type RawJob = (string | null)[];
 
-/** What the store asks of fair dispatch: admit new jobs (src/coordination/fair-dispatch.ts). */
-export type FairAdmission = { admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string, createdAt: number]>): Promise<number> };
+/** What the store asks of fair dispatch: admit new jobs, with their order of arrival (src/coordination/fair-dispatch.ts). */
+export type FairAdmission = { admit(queue: QueueName, jobs: ReadonlyArray<readonly [id: string, tenant: string, order: number]>): Promise<number> };
 
-/** An index entry of a new job: creation time, id, tenant, server id ('' for none). */
-type IndexEntry = [number, string, string, string];
+/** An index entry of a new job: creation time, id, tenant, server id ('' for none), and its place in its bulk request. */
+type IndexEntry = [number, string, string, string, number];
 
 /** The server a job's input names, if any (every job family has one). */
 export function serverOfInput(input: unknown): string {
@@ -269,9 +270,17 @@ export class JobStore {
       queue,
       new TurnBatcher<IndexEntry>((entries) => {
         const { index } = this.keys;
-        const indexed = this.redis.jobsapiIndexJobs(index.all(queue), index.tenants(queue), index.tenantPrefix(queue), index.queuedPrefix(queue), index.serverPrefix(queue), index.serverOf(queue), ...entries.flat());
+        const indexed = this.redis.jobsapiIndexJobs(
+          index.all(queue),
+          index.tenants(queue),
+          index.tenantPrefix(queue),
+          index.queuedPrefix(queue),
+          index.serverPrefix(queue),
+          index.serverOf(queue),
+          ...entries.flatMap(([createdAt, id, tenant, server]) => [createdAt, id, tenant, server]),
+        );
         // Sent with the index write (same turn, same socket write): the jobs are in BullMQ already.
-        const admitted = this.fair?.admit(queue, entries.map(([createdAt, id, tenant]) => [id, tenant, createdAt] as const));
+        const admitted = this.fair?.admit(queue, entries.map(([createdAt, id, tenant, , place]) => [id, tenant, laneOrder(createdAt, place)] as const));
         return Promise.all([indexed, admitted]);
       }),
     ]),
@@ -282,7 +291,7 @@ export class JobStore {
     for (const { jobId, queue, envelope } of jobs) {
       let entries = perQueue.get(queue);
       if (!entries) perQueue.set(queue, (entries = []));
-      entries.push([now, jobId, envelope.tenant, serverOfInput(envelope.input)]);
+      entries.push([now, jobId, envelope.tenant, serverOfInput(envelope.input), envelope.place ?? 0]);
     }
     return Promise.all([...perQueue].map(([queue, entries]) => this.indexBatches[queue].push(...entries))).then(() => undefined);
   }
@@ -314,14 +323,17 @@ export class JobStore {
     const now = Date.now();
     const added: Added[] = [];
     const perQueue = new Map<QueueName, BulkJob[]>();
-    for (const { type, envelope, options = {} } of items) {
+    // Jobs of one request share their creation time: each carries its place, which keeps the request's order among
+    // its tenant's waiting jobs (fair dispatch), even for a job a worker took before it was admitted.
+    const envelopes = items.length > 1 ? items.map(({ envelope }, place) => ({ ...envelope, place })) : items.map(({ envelope }) => envelope);
+    items.forEach(({ type, options = {} }, i) => {
       const queue = queueOfType(type);
       const jobId = newJobId(queue);
       let list = perQueue.get(queue);
       if (!list) perQueue.set(queue, (list = []));
-      list.push({ name: type, data: envelope, opts: this.jobOptions(queue, jobId, now, options) });
+      list.push({ name: type, data: envelopes[i]!, opts: this.jobOptions(queue, jobId, now, options) });
       added.push({ jobId, queue, state: (options.delay ?? 0) > 0 ? 'delayed' : 'waiting' });
-    }
+    });
     // Sent in slices, back to back without waiting: Redis starts on the first
     // slice while the next is being encoded, instead of waiting for all 1000.
     const adds: Promise<unknown>[] = [];
@@ -329,7 +341,7 @@ export class JobStore {
       for (let i = 0; i < jobs.length; i += BULK_SLICE) adds.push(this.queues[queue].addBulk(jobs.slice(i, i + BULK_SLICE)));
     }
     // Sent after the slices on the same connection (see add): fair dispatch finds the jobs in Redis.
-    const indexed = this.indexJobs(now, items.map((item, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: item.envelope }))).then(
+    const indexed = this.indexJobs(now, items.map((_, i) => ({ jobId: added[i]!.jobId, queue: added[i]!.queue, envelope: envelopes[i]! }))).then(
       () => undefined,
       (err: Error) => err,
     );

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisKeys } from '../../src/redis/keys.js';
+import { FairDispatch } from '../../src/coordination/fair-dispatch.js';
+import { laneOrder } from '../../src/redis/lua/fair-dispatch.js';
 import { ADMIN, auth, makeApp, redisEnv, tmpDir, waitForJob } from '../helpers.js';
 import { startEntry, waitForOutput, type Run } from '../processes.js';
 import type { JobView } from '../../src/store/job-store.js';
@@ -166,6 +168,43 @@ describe('fair dispatch between tenants', () => {
       for (const id of jobs) await waitForJob(app, id, ['completed', 'failed'], 20_000);
       const started = (await views(app, jobs)).map((j) => [j.id, Date.parse(j.processedAt!)] as const).sort((a, b) => a[1] - b[1]);
       expect(started.map(([id]) => id)).toEqual(jobs);
+    });
+  });
+
+  describe('the order of one bulk request', () => {
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      // No worker: the test plays one that took a job of a request before the API admitted the rest.
+      app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_ACTIVE: '1' }, servers: servers() });
+    });
+    afterAll(() => app.close());
+
+    it('a job a worker took before its request was admitted goes back to its place in the request, not behind it', async () => {
+      const keys = redisKeys(app.config.queuePrefix);
+      const fair = new FairDispatch(app.redis, app.config.queuePrefix, 1, 1, () => 5);
+      // Tenant big holds its one slot: a job of its own, admitted ready.
+      const [holder] = await bulk(app, BIG, 'flood', 1);
+      // A request of four jobs, one creation time: BullMQ has them, and a worker takes the first before admission.
+      const now = Date.now();
+      const ids = [0, 1, 2, 3].map((i) => `scan_${String(i).padStart(22, 'O')}`);
+      await app.queues.scan.addBulk(
+        ids.map((jobId, place) => ({
+          name: 'scan:full',
+          data: { tenant: 'big', requestedBy: 't', recordId: `r${place}`, place, input: { serverId: 'flood' } },
+          opts: { jobId, timestamp: now, priority: 3 },
+        })),
+      );
+      const prioritized = keys.bullmq('scan').prioritized;
+      await app.redis.zrem(prioritized, ids[0]!);
+      // The API admits the request: the three it finds ready wait parked (the tenant's slot is taken).
+      expect(await fair.admit('scan', ids.map((id, place) => [id, 'big', laneOrder(now, place)] as const))).toBe(3);
+      // The worker finds the tenant's jobs parked and puts its job back (BullMQ's moveToWait, played here).
+      await fair.putBack('scan', { id: ids[0]!, tenant: 'big', priority: 3, order: laneOrder(now, 0) }, () => app.redis.zadd(prioritized, 3 * 2 ** 32, ids[0]!));
+      expect(await app.redis.zrange(keys.fair('scan').lane('big'), 0, -1)).toEqual(ids);
+      // The holder ends: the first of the request is the one dispatched.
+      expect(await fair.release('scan', 'big', holder!)).toBe(1);
+      expect(await app.redis.zscore(prioritized, ids[0]!)).not.toBeNull();
+      expect(await app.redis.zrange(keys.fair('scan').lane('big'), 0, -1)).toEqual(ids.slice(1));
     });
   });
 

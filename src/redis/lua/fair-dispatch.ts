@@ -20,10 +20,10 @@
  * Keys, under the queue's hash tag, named from the product's key prefix of
  * the queue given in KEYS (`bull:jobsapi:{scan}:`, src/redis/keys.ts `fair`):
  *   fair:lane:<tenant>   sorted set: the tenant's parked jobs, by priority (1..5; at most 7 here) × 2^50 + order of
- *                        arrival: the job's creation (ms since 2020) × 1024 + a sequence for jobs of one millisecond
+ *                        arrival: the job's creation (ms since 2020) × 1024 + its place in its bulk request
+ *                        (laneOrder, below)
  *   fair:ring            sorted set: tenants with parked jobs, by their turn (lowest goes next)
  *   fair:turn            the turn counter
- *   fair:seq             that sequence
  *   fair:parked          hash: parked job id -> tenant (counts, explain, removal)
  *   slots:<tenant>, tenant-limit:<tenant>, throttle:<tenant>, starts:<tenant>: the tenant's slots, override,
  *   throttle and throttled starts (src/redis/lua/tenant-slots.ts, which takes a slot for a job not dispatched here)
@@ -54,17 +54,31 @@ end
 `;
 
 /**
- * A parked job's place in its lane: its priority (1..5, at most 7 here) × 2^50, then its order of arrival: its
- * creation time in ms since 2020-01-01 (2^40 ms: 34 years of them) × 1024, plus a sequence for the jobs of one
- * millisecond (a bulk request's). Whoever parks it (the API, or a worker that took it first) gives it the same
- * place. FP: the queue's product prefix.
+ * A parked job's place in its lane: its priority (1..5, at most 7 here) × 2^50, then its order of arrival (below
+ * 2^50: laneOrder, from its creation time and its place in its bulk request). Whoever parks it (the API, or a
+ * worker that took it first) gives it the same place, so a job a worker took before the API admitted it goes
+ * back where it was among its request's jobs.
  */
 const LANE_SCORE_FN = `
-local function laneScore(priority, created)
-  local order = math.min(math.max(0, created - 1577836800000), 1099511627775) * 1024 + redis.call('INCR', FP .. 'fair:seq') % 1024
+local function laneScore(priority, order)
   return math.max(0, math.min(7, priority)) * 1125899906842624 + order
 end
 `;
+
+/** 2020-01-01 in ms since the epoch: lane orders count from there (2^40 ms: 34 years). */
+const ORDER_EPOCH_MS = 1_577_836_800_000;
+/** Places within one millisecond: a bulk request's jobs share their creation time. */
+const PLACES_PER_MS = 1024;
+
+/**
+ * A job's order of arrival in its tenant's lane (below 2^50): its creation time, then its place in its bulk
+ * request (0 for a job enqueued alone). The API that admits it and a worker that puts it back compute the same,
+ * so a job keeps its place among its request's jobs whoever parks it.
+ */
+export function laneOrder(createdAt: number, place = 0): number {
+  const ms = Math.min(Math.max(0, Math.floor(createdAt) - ORDER_EPOCH_MS), 2 ** 40 - 1);
+  return ms * PLACES_PER_MS + (Math.max(0, Math.floor(place)) % PLACES_PER_MS);
+}
 
 const FAIR_FN = `
 local FP, FQ = KEYS[1], KEYS[2]
@@ -180,26 +194,26 @@ end
  * After BullMQ added the API's new jobs (with their index entries, in the same batch): keep each new job
  * ready (a slot of its tenant reserved) or park it. A job no longer in \`prioritized\` (taken already, or
  * added with a delay) is left alone. KEYS[1] the queue's product prefix, KEYS[2] its BullMQ prefix;
- * ARGV[1..7] as above, then id, tenant, creation time (ms), ... Returns the number of jobs parked.
+ * ARGV[1..7] as above, then id, tenant, order of arrival (laneOrder), ... Returns the number of jobs parked.
  */
 export const ADMIT_LUA = `${FAIR_FN}
 local fresh = {}
 for i = 8, #ARGV, 3 do
-  local id, t, created = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local id, t, order = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local score = redis.call('ZSCORE', PRIORITIZED, id)
-  if score then fresh[#fresh + 1] = { id, t, score, created } end
+  if score then fresh[#fresh + 1] = { id, t, score, order } end
 end
 -- The new jobs are in prioritized already: the jobs ready before them are the rest.
 local ready, parked, kept = readyNow() - #fresh, 0, 0
 for _, job in ipairs(fresh) do
-  local id, t, score, created = job[1], job[2], tonumber(job[3]), job[4]
+  local id, t, score, order = job[1], job[2], tonumber(job[3]), job[4]
   local lane = laneOf(t)
   if ready < READY_MAX and redis.call('EXISTS', lane) == 0 and take(t, id) then
     ready, kept = ready + 1, kept + 1
   else
-    -- In its lane by priority, then by when it was created (BullMQ's counter is reset whenever \`prioritized\`
+    -- In its lane by priority, then by its order of arrival (BullMQ's counter is reset whenever \`prioritized\`
     -- empties, and a job a worker took first comes back later than jobs created after it).
-    score = laneScore(math.floor(score / TWO32), created)
+    score = laneScore(math.floor(score / TWO32), order)
     redis.call('ZREM', PRIORITIZED, id)
     redis.call('ZADD', lane, score, id)
     redis.call('HSET', PARKED, id, t)
@@ -229,7 +243,7 @@ return refill(tonumber(ARGV[10]))`;
  * Put every parked job of the queue back in \`prioritized\` with its score, for an operator's drain, delay or
  * clean of the waiting jobs (BullMQ's scripts, over its own sets), without waking the workers; the jobs such a
  * step leaves are admitted again after it. KEYS[1] the product prefix, KEYS[2] the BullMQ prefix.
- * Returns the jobs put back: id, tenant, creation time, ...
+ * Returns the jobs put back: id, tenant, order of arrival, ...
  */
 export const UNPARK_ALL_LUA = `
 local FP, FQ = KEYS[1], KEYS[2]
@@ -241,14 +255,15 @@ for _, t in ipairs(redis.call('ZRANGE', ring, 0, -1)) do
     if #items == 0 then break end
     local args, ids = {}, {}
     for i = 1, #items, 2 do
-      local created = redis.call('HGET', FQ .. items[i], 'timestamp')
-      if created then
+      if redis.call('EXISTS', FQ .. items[i]) == 1 then
         -- BullMQ's score: its priority, then its counter.
-        args[#args + 1] = math.floor(tonumber(items[i + 1]) / 1125899906842624) * 4294967296 + redis.call('INCR', FQ .. 'pc') % 4294967296
+        local score = tonumber(items[i + 1])
+        args[#args + 1] = math.floor(score / 1125899906842624) * 4294967296 + redis.call('INCR', FQ .. 'pc') % 4294967296
         args[#args + 1] = items[i]
         out[#out + 1] = items[i]
         out[#out + 1] = t
-        out[#out + 1] = created
+        -- Its order of arrival, as a number (an integer reply: tostring would round it to 14 digits).
+        out[#out + 1] = score % 1125899906842624
       end
       ids[#ids + 1] = items[i]
     end
@@ -276,14 +291,14 @@ return 1`;
  * PARK_RUNNING_LUA parks it while it is still active (dispatch skips a parked job that holds its lock), then
  * BullMQ moves it to \`prioritized\`, then SETTLE_PARKED_LUA takes it out again unless dispatch gave it its
  * turn meanwhile. KEYS[1] the product prefix, KEYS[2] the BullMQ prefix.
- * PARK_RUNNING_LUA: ARGV[1] job id, ARGV[2] tenant, ARGV[3] its priority, ARGV[4] its creation time (ms).
+ * PARK_RUNNING_LUA: ARGV[1] job id, ARGV[2] tenant, ARGV[3] its priority, ARGV[4] its order of arrival (laneOrder).
  */
 export const PARK_RUNNING_LUA = `
 local FP = KEYS[1]
 ${LANE_SCORE_FN}
-local id, t, priority, created = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local id, t, priority, order = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ring, lane = FP .. 'fair:ring', FP .. 'fair:lane:' .. t
-redis.call('ZADD', lane, laneScore(priority, created), id)
+redis.call('ZADD', lane, laneScore(priority, order), id)
 redis.call('HSET', FP .. 'fair:parked', id, t)
 if not redis.call('ZSCORE', ring, t) then redis.call('ZADD', ring, redis.call('INCR', FP .. 'fair:turn'), t) end
 return 1`;
