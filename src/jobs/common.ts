@@ -63,7 +63,7 @@ export function envelopeSchema<S extends z.ZodType>(input: S) {
     recordId: z.string().min(1),
     /** The job's own timeout (options.timeoutSec), over the inventory's. */
     timeoutSec: z.number().int().min(1).max(86_400).optional(),
-    /** Its place in its bulk request: fair dispatch keeps the request's order by it (src/coordination/fair-dispatch.ts laneOrder). */
+    /** Its place in its bulk request: fair dispatch keeps the request's order by it (laneOrder, src/redis/lua/fair-dispatch.ts). */
     place: z.number().int().min(0).optional(),
     input,
   });
