@@ -39,9 +39,9 @@ const WINDOW_END_MARGIN_MS = 100;
  * Redis last answered, plus what this process counted since, is at most half
  * the budget (and the window is not about to end), the request is let through
  * at once and counted with the next call. Only the first request of a window,
- * and every request past half the budget, waits for Redis's count, so the
- * limit itself is as exact as before; what several API processes let through
- * unseen by each other is bounded by what each reads in one round trip.
+ * and every request past half the budget, waits for Redis's count. One
+ * process counts exactly; with several, a request can slip past the limit
+ * only if the others counted more than half the budget within one round trip.
  */
 function turnCountingStore(redis: Redis, namespace: string) {
   redis.defineCommand('jobsapiRateCount', { numberOfKeys: 1, lua: RATE_COUNT_LUA });
