@@ -33,12 +33,15 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     jobsapiFairAdmit(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
     jobsapiFairRefill(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
-    jobsapiFairRelease(product: string, queue: string, ...args: Array<string | number>): Promise<number>;
+    jobsapiFairRelease(product: string, queue: string, ...args: Array<string | number>): Promise<string[]>;
     jobsapiFairUnparkAll(product: string, queue: string): Promise<Array<string | number>>;
     jobsapiFairParkRunning(product: string, queue: string, jobId: string, tenant: string, priority: number, order: number): Promise<number>;
     jobsapiFairSettleParked(product: string, queue: string, jobId: string): Promise<number>;
   }
 }
+
+/** The two keys and the common arguments of a dispatch script, and the queue's capacity. */
+type Head = { keys: [string, string]; args: number[]; capacity: number };
 
 /** The concurrency of a queue in each worker process now (the API reads worker:scale's override, a worker its own). */
 export type ConcurrencySource = (queue: QueueName) => number | Promise<number>;
@@ -57,6 +60,8 @@ export class FairDispatch {
   private processes = { value: 1, at: 0 };
   private readonly concurrency = new Map<QueueName, { value: number; at: number }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Slots freed in this turn, per queue: tenant, job id, ...; sent together (release). */
+  private readonly releasing = new Map<QueueName, { items: string[]; sent: Promise<string[]> }>();
 
   constructor(
     private readonly redis: Redis,
@@ -76,6 +81,8 @@ export class FairDispatch {
 
   /** The queue's capacity now: its worker processes (at least one) × each one's concurrency. */
   async capacity(queue: QueueName): Promise<{ concurrency: number; processes: number }> {
+    const known = this.capacityKnown(queue);
+    if (known) return known;
     const now = Date.now();
     if (now - this.processes.at > PROCESSES_CACHE_MS) {
       this.processes = { value: await workerProcesses(this.redis, this.prefix, now), at: now };
@@ -91,9 +98,22 @@ export class FairDispatch {
     return { concurrency: c.value, processes: this.processes.value };
   }
 
+  /** The capacity when nothing needs to be read for it (what was read is recent), else undefined. */
+  private capacityKnown(queue: QueueName): { concurrency: number; processes: number } | undefined {
+    const now = Date.now();
+    if (now - this.processes.at > PROCESSES_CACHE_MS) return undefined;
+    const c = this.concurrency.get(queue);
+    if (c && now - c.at <= LIMITS_CACHE_MS) return { concurrency: c.value, processes: this.processes.value };
+    const source = this.concurrencyOf(queue);
+    return typeof source === 'number' ? { concurrency: source, processes: this.processes.value } : undefined;
+  }
+
   /** The scripts' two keys and common arguments (now, caps, capacity, readyMax, reservation expiry, set TTL), and the capacity. */
-  private async head(queue: QueueName): Promise<{ keys: [string, string]; args: number[]; capacity: number }> {
-    const { concurrency, processes } = await this.capacity(queue);
+  private async head(queue: QueueName): Promise<Head> {
+    return this.headOf(queue, this.capacityKnown(queue) ?? (await this.capacity(queue)));
+  }
+
+  private headOf(queue: QueueName, { concurrency, processes }: { concurrency: number; processes: number }): Head {
     const capacity = queueCapacity(concurrency, processes);
     const now = Date.now();
     return {
@@ -120,10 +140,28 @@ export class FairDispatch {
     return this.redis.jobsapiFairRefill(...keys, ...args, capacity);
   }
 
-  /** A job's slot frees: the next tenant in turn gets it (and any other slot free now, after a cap or capacity grew). */
-  async release(queue: QueueName, tenant: string, jobId: string): Promise<number> {
-    const { keys, args, capacity } = await this.head(queue);
-    return this.redis.jobsapiFairRelease(...keys, ...args, tenant, jobId, capacity);
+  /**
+   * A job's slot frees: the next tenant in turn gets it (and any other slot free now, after a cap or capacity grew).
+   * The jobs of this process that end together (in one turn of the event loop, before its next microtask) free
+   * their slots in one call, sent before BullMQ's move of these jobs to completed fetches the next ones: those
+   * find the jobs this call made ready. Answers the ids of the jobs the call dispatched.
+   */
+  release(queue: QueueName, tenant: string, jobId: string): Promise<string[]> {
+    let batch = this.releasing.get(queue);
+    if (!batch) {
+      const items: string[] = [];
+      // Sent at the next microtask (a promise's, which costs less than queueMicrotask's).
+      const sent = Promise.resolve().then(() => {
+        this.releasing.delete(queue);
+        const known = this.capacityKnown(queue);
+        const send = (head: Head) => this.redis.jobsapiFairRelease(...head.keys, ...head.args, head.capacity, ...items);
+        return known ? send(this.headOf(queue, known)) : this.head(queue).then(send);
+      });
+      batch = { items, sent };
+      this.releasing.set(queue, batch);
+    }
+    batch.items.push(tenant, jobId);
+    return batch.sent;
   }
 
   /**

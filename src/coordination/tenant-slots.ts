@@ -10,6 +10,12 @@ export { capacityShare, queueCapacity };
 /** A slot lives this long unless its job's process renews it: a crashed process holds it at most this long. */
 const SLOT_TTL_MS = 30_000;
 const RENEW_EVERY_MS = SLOT_TTL_MS / 3;
+/**
+ * A job this process dispatched when one of its jobs ended, and then took, within this long: its slot is known to
+ * be reserved (a reservation lasts READY_TTL_MS and is dropped only once its job is neither ready nor running).
+ * Taken later (it went back to wait in between: an operator's delay), it asks, as any other job does.
+ */
+const TRUST_DISPATCH_MS = 2000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -64,7 +70,8 @@ export type ConcurrencyOf = Readonly<Record<QueueName, number>> | ((queue: Queue
  *
  * Which job starts is decided at dispatch (FairDispatch): a job the API
  * admitted ready, or that a freed slot dispatched, comes with its slot
- * reserved, and starting it costs one small script (two writes). A job that did not come that
+ * reserved, and starting it costs one small script (two writes), or nothing when the end of a job in this
+ * process dispatched it a moment before (the release answers what it dispatched). A job that did not come that
  * way (a retry, a delayed job, a schedule's run, one a worker took before
  * the API admitted it) takes its slot here when it starts; over either limit
  * it goes back to wait parked for its tenant's turn (workers/run-job.ts; a
@@ -75,6 +82,8 @@ export class TenantSlots {
   private readonly keys: RedisKeys;
   /** Dispatch by turn: every slot this process frees goes to the next tenant with parked jobs. */
   readonly fair: FairDispatch;
+  /** Job id -> when this process's release dispatched it (a start within TRUST_DISPATCH_MS asks Redis nothing). */
+  private readonly dispatchedHere = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -94,8 +103,15 @@ export class TenantSlots {
   async acquire(queue: QueueName, tenant: string, jobId: string): Promise<SlotOutcome> {
     const key = this.keys.tenantSlots(queue, tenant);
     const now = Date.now();
-    // Dispatched: its slot was reserved when it was made ready; it becomes the running job's (renewed from now on).
     const starts = this.keys.tenantStarts(queue, tenant);
+    const dispatchedAt = this.dispatchedHere.get(jobId);
+    if (dispatchedAt !== undefined) {
+      this.dispatchedHere.delete(jobId);
+      // This process's own end-of-job call dispatched it a moment ago: its slot is reserved, nothing to ask. (The
+      // renewals give the slot a running job's expiry; until the first, it keeps the reservation's.)
+      if (now - dispatchedAt < TRUST_DISPATCH_MS) return { held: this.holding(queue, tenant, key, jobId, { starts, start: `${jobId}:dispatch` }) };
+    }
+    // Dispatched: its slot was reserved when it was made ready; it becomes the running job's (renewed from now on).
     if ((await this.redis.jobsapiStartDispatched(key, this.keys.index.queued(queue, tenant), now + SLOT_TTL_MS, jobId)) === 1) {
       // Its throttled start, if any, was counted at dispatch under this member (src/redis/lua/fair-dispatch.ts).
       return { held: this.holding(queue, tenant, key, jobId, { starts, start: `${jobId}:dispatch` }) };
@@ -125,6 +141,16 @@ export class TenantSlots {
     return { held: this.holding(queue, tenant, key, jobId, { starts, start }) };
   }
 
+  /** Jobs this process's end-of-job calls just dispatched: a worker of this process usually takes them next. */
+  private dispatched(ids: string[]): void {
+    const now = Date.now();
+    if (this.dispatchedHere.size >= 10_000) {
+      // Taken by other processes (or removed): forget the old ones.
+      for (const [id, at] of this.dispatchedHere) if (now - at >= TRUST_DISPATCH_MS) this.dispatchedHere.delete(id); else break;
+    }
+    for (const id of ids) this.dispatchedHere.set(id, now);
+  }
+
   /** The slot while the job runs: renewed; freed at its end, which dispatches the next tenant's job. */
   private holding(queue: QueueName, tenant: string, key: string, jobId: string, counted?: { starts: string; start: string }): HeldSlot {
     const timer = renewing(this.redis, key, jobId);
@@ -132,7 +158,7 @@ export class TenantSlots {
       clearInterval(timer);
       // A start that did not happen after all does not count against a throttle.
       if (uncount && counted) this.redis.zrem(counted.starts, counted.start).catch(() => {});
-      this.fair.release(queue, tenant, jobId).catch(() => {});
+      this.fair.release(queue, tenant, jobId).then((ids) => this.dispatched(ids), () => {});
     };
     return { release: () => end(false), giveBack: () => end(true) };
   }

@@ -65,7 +65,7 @@ export function redisKeys(prefix: string) {
       tenantPrefix: (queue: QueueName) => `${tagged(queue)}:idx:tenant:`,
       tenant: (queue: QueueName, tenant: string) => `${tagged(queue)}:idx:tenant:${tenant}`,
       tenants: (queue: QueueName) => `${tagged(queue)}:tenants`,
-      /** A tenant's jobs of the queue that were enqueued and have not started yet (job id -> enqueue time): its quota. */
+      /** A tenant's jobs of the queue that were enqueued and have not started yet, nor been handed a slot by fair dispatch (job id -> enqueue time): its quota. */
       queued: (queue: QueueName, tenant: string) => `${tagged(queue)}:queued:${tenant}`,
       queuedPrefix: (queue: QueueName) => `${tagged(queue)}:queued:`,
       /** A server's index is this plus the server id: the queue's jobs on that server, by creation time. */

@@ -16,8 +16,8 @@ const FRESH_MS = 1000;
 /**
  * TENANT_MAX_QUEUED: the jobs one tenant may have waiting to start (waiting
  * or delayed, not yet run), so that one tenant's flood cannot fill Redis for
- * everyone. Counted in Redis per queue (keys.ts `index.queued`: enqueues add,
- * starts and removals take away) and trusted for a second in this process,
+ * everyone. Counted in Redis per queue (keys.ts `index.queued`: enqueues add;
+ * fair dispatch handing a job a free slot, starts and removals take away) and trusted for a second in this process,
  * so that an enqueue usually costs no extra round trip; before refusing, the
  * count is made exact (entries of jobs gone or started are dropped).
  */

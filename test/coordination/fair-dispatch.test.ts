@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisKeys } from '../../src/redis/keys.js';
 import { FairDispatch } from '../../src/coordination/fair-dispatch.js';
+import { TenantSlots } from '../../src/coordination/tenant-slots.js';
 import { laneOrder } from '../../src/redis/lua/fair-dispatch.js';
 import { ADMIN, auth, makeApp, redisEnv, tmpDir, waitForJob } from '../helpers.js';
 import { startEntry, waitForOutput, type Run } from '../processes.js';
@@ -202,9 +203,52 @@ describe('fair dispatch between tenants', () => {
       await fair.putBack('scan', { id: ids[0]!, tenant: 'big', priority: 3, order: laneOrder(now, 0) }, () => app.redis.zadd(prioritized, 3 * 2 ** 32, ids[0]!));
       expect(await app.redis.zrange(keys.fair('scan').lane('big'), 0, -1)).toEqual(ids);
       // The holder ends: the first of the request is the one dispatched.
-      expect(await fair.release('scan', 'big', holder!)).toBe(1);
+      expect(await fair.release('scan', 'big', holder!)).toEqual([ids[0]]);
       expect(await app.redis.zscore(prioritized, ids[0]!)).not.toBeNull();
       expect(await app.redis.zrange(keys.fair('scan').lane('big'), 0, -1)).toEqual(ids.slice(1));
+    });
+  });
+
+  describe('a slot handed on when a job ends', () => {
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      // No worker: the test plays one, with the product's own slots, on a connection of its own.
+      app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_ACTIVE: '1' }, servers: servers() });
+    });
+    afterAll(() => app.close());
+
+    it('the next job is dispatched, leaves its tenant\'s waiting count, and starts in this process without asking Redis again; the cap holds', async () => {
+      const keys = redisKeys(app.config.queuePrefix);
+      const connection = app.redis.duplicate();
+      let sent = 0;
+      const send = connection.sendCommand.bind(connection);
+      connection.sendCommand = ((...args: Parameters<typeof send>) => ((sent += 1), send(...args)));
+      try {
+        const slots = new TenantSlots(connection, app.config.queuePrefix, 1, 1, { backup: 2, scan: 5, update: 1 });
+        const [first, second, third] = await bulk(app, BIG, 'flood', 3);
+        const queued = keys.index.queued('scan', 'big');
+        expect(await app.redis.zrange(queued, 0, -1)).toEqual(expect.arrayContaining([first, second, third]));
+        // The first was admitted ready: its start turns the reservation into the running job's.
+        const got = await slots.acquire('scan', 'big', first!);
+        expect('held' in got).toBe(true);
+        // It ends: its slot goes to the next of its tenant's jobs, which no longer counts as waiting to start.
+        if ('held' in got) got.held.release();
+        for (let i = 0; i < 100 && (await app.redis.zscore(keys.bullmq('scan').prioritized, second!)) === null; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(await app.redis.zscore(queued, second!)).toBeNull();
+        expect(await app.redis.zscore(queued, third!)).not.toBeNull();
+        await new Promise((r) => setTimeout(r, 50));
+        // This process dispatched it a moment ago: it starts with what the release answered, no call.
+        const before = sent;
+        const next = await slots.acquire('scan', 'big', second!);
+        expect('held' in next).toBe(true);
+        expect(sent - before).toBe(0);
+        // The slot is the second's now: the third waits (TENANT_MAX_ACTIVE=1).
+        expect(await slots.acquire('scan', 'big', third!)).toMatchObject({ cap: 1, active: 1 });
+        if ('held' in next) next.held.release();
+        slots.fair.stop();
+      } finally {
+        connection.disconnect();
+      }
     });
   });
 

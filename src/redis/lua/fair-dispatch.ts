@@ -89,29 +89,38 @@ local PRIORITIZED = FQ .. 'prioritized'
 local TWO32, TWO50 = 4294967296, 1125899906842624
 ${LANE_SCORE_FN}
 local function laneOf(t) return FP .. 'fair:lane:' .. t end
-local caps = {}
-local function capOf(t)
-  local c = caps[t]
-  if c then return c end
-  local override = tonumber(redis.call('GET', FP .. 'tenant-limit:' .. t) or '')
+-- A tenant's cap (its override within the capacity, else the default within its share) and throttle (max starts
+-- per \`per\` ms, or none), read once a call.
+local limitsOf = {}
+local function limits(t)
+  local l = limitsOf[t]
+  if l then return l end
+  local v = redis.call('MGET', FP .. 'tenant-limit:' .. t, FP .. 'throttle:' .. t)
+  local override, c = tonumber(v[1] or ''), nil
   if override then c = math.min(override, CAPACITY) else c = math.min(DEFAULT_CAP, SHARE_CAP) end
-  c = math.max(1, c)
-  caps[t] = c
-  return c
+  local max, per = string.match(v[2] or '', '^(%d+):(%d+)$')
+  l = { math.max(1, c), tonumber(max), tonumber(per) }
+  limitsOf[t] = l
+  return l
 end
 ${PRUNE_SLOTS_FN}
 -- Reserve a slot of tenant t for job id when it is under its cap and its throttle lets one more start
--- (a job that holds one already keeps it: admitted twice, it is neither counted twice nor parked).
+-- (a job that holds one already keeps it: admitted twice, it is neither counted twice nor parked; a job taken
+-- from its lane, \`fresh\`, holds none). Slots are pruned only when they reach the cap: an expired one
+-- counts until then, and never decides alone.
 -- TOOK_LAST: the slot taken was the tenant's last free one (dispatch need not look at the tenant again).
 local TOOK_LAST = false
-local function take(t, id)
+local function take(t, id, fresh)
   local slots = FP .. 'slots:' .. t
   TOOK_LAST = false
-  if redis.call('ZSCORE', slots, id) then return true end
-  local held = pruneSlots(slots, FQ, NOW, capOf(t))
-  if held >= capOf(t) then return false end
-  local max, per = string.match(redis.call('GET', FP .. 'throttle:' .. t) or '', '^(%d+):(%d+)$')
-  max, per = tonumber(max), tonumber(per)
+  if not fresh and redis.call('ZSCORE', slots, id) then return true end
+  local l = limits(t)
+  local cap, max, per = l[1], l[2], l[3]
+  local held = redis.call('ZCARD', slots)
+  if held >= cap then
+    held = pruneSlots(slots, FQ, NOW, cap)
+    if held >= cap then return false end
+  end
   if max and per then
     local starts = FP .. 'starts:' .. t
     redis.call('ZREMRANGEBYSCORE', starts, '-inf', NOW - per)
@@ -122,29 +131,55 @@ local function take(t, id)
   end
   redis.call('ZADD', slots, READY_EXPIRY, id)
   redis.call('PEXPIRE', slots, SET_TTL)
-  TOOK_LAST = held + 1 >= capOf(t)
+  TOOK_LAST = held + 1 >= cap
   return true
 end
 local function readyNow() return redis.call('ZCARD', PRIORITIZED) + redis.call('LLEN', FQ .. 'wait') end
+local META
+local function meta()
+  META = META or redis.call('HMGET', FQ .. 'meta', 'paused', 'concurrency')
+  return META
+end
 local function wake()
-  local meta = redis.call('HMGET', FQ .. 'meta', 'paused', 'concurrency')
-  if meta[1] then return end
-  if meta[2] and redis.call('LLEN', FQ .. 'active') >= tonumber(meta[2]) then return end
+  local m = meta()
+  if m[1] then return end
+  if m[2] and redis.call('LLEN', FQ .. 'active') >= tonumber(m[2]) then return end
   redis.call('ZADD', FQ .. 'marker', 0, '0')
 end
 -- Dispatch up to \`limit\` parked jobs, one per turn of the ring, while fewer than READY_MAX are ready and the
 -- queue is not paused (a paused queue's reservations would only expire and count throttled starts).
+-- A dispatched job no longer counts as waiting to start (its tenant's quota): a worker takes it next.
+-- DISPATCHED: the ids dispatched.
+local DISPATCHED = {}
 local function refill(limit)
-  if redis.call('EXISTS', RING) == 0 or redis.call('HEXISTS', FQ .. 'meta', 'paused') == 1 then return 0 end
-  local ready, moved, full = readyNow(), 0, {}
+  -- The tenants in turn order, a page at a time: every tenant with parked jobs is looked at, however many are full.
+  local tenants = redis.call('ZRANGE', RING, 0, 63)
+  if #tenants == 0 or meta()[1] then return 0 end
+  -- With one page, the ring's size is known, and so is when every tenant left in it is full.
+  local ringSize = #tenants < 64 and #tenants or nil
+  local ready, moved, full, nfull = readyNow(), 0, {}, 0
+  local function markFull(t)
+    if not full[t] then full[t], nfull = true, nfull + 1 end
+  end
+  local function leftRing(t)
+    redis.call('ZREM', RING, t)
+    if ringSize then ringSize = ringSize - 1 end
+    if full[t] then nfull = nfull - 1 end
+    full[t] = 'gone'
+  end
+  local pass = 0
   while ready < READY_MAX and moved < limit do
     local served = false
-    -- The tenants in turn order, a page at a time: every tenant with parked jobs is looked at, however many are full.
-    local tenants, page = {}, 0
+    -- The ring again after a turn was served (that tenant went to its end).
+    if pass > 0 then tenants = redis.call('ZRANGE', RING, 0, 63) end
+    pass = pass + 1
+    local page = 0
     local function nextTenant(i)
       if i > #tenants then
-        tenants = redis.call('ZRANGE', RING, page * 64, page * 64 + 63)
+        -- A short page is the ring's last.
+        if #tenants < 64 then return nil end
         page = page + 1
+        tenants = redis.call('ZRANGE', RING, page * 64, page * 64 + 63)
         if #tenants == 0 then return nil end
         i = 1
       end
@@ -156,7 +191,7 @@ local function refill(limit)
         local lane = laneOf(t)
         local head = redis.call('ZRANGE', lane, 0, 0, 'WITHSCORES')
         if #head == 0 then
-          redis.call('ZREM', RING, t)
+          leftRing(t)
         elseif redis.call('EXISTS', FQ .. head[1]) == 0 then
           -- Removed while parked: forget it, look again.
           redis.call('ZREM', lane, head[1])
@@ -165,25 +200,32 @@ local function refill(limit)
           break
         elseif redis.call('EXISTS', FQ .. head[1] .. ':lock') == 1 then
           -- Still running: a worker is putting it back (PARK_RUNNING_LUA); its tenant's turn waits for it.
-          full[t] = true
-        elseif take(t, head[1]) then
+          markFull(t)
+        elseif take(t, head[1], true) then
           local id = head[1]
           redis.call('ZREM', lane, id)
           redis.call('HDEL', PARKED, id)
           local priority = math.floor(tonumber(head[2]) / TWO50)
           redis.call('ZADD', PRIORITIZED, priority * TWO32 + redis.call('INCR', FQ .. 'pc') % TWO32, id)
-          if redis.call('EXISTS', lane) == 1 then redis.call('ZADD', RING, redis.call('INCR', TURN), t) else redis.call('ZREM', RING, t) end
-          -- At its cap now: another look this call would only find it full again (and walk its slots to be sure).
-          if TOOK_LAST then full[t] = true end
+          redis.call('ZREM', FP .. 'queued:' .. t, id)
+          DISPATCHED[#DISPATCHED + 1] = id
+          if redis.call('EXISTS', lane) == 1 then
+            redis.call('ZADD', RING, redis.call('INCR', TURN), t)
+            -- At its cap now: another look this call would only find it full again (and walk its slots to be sure).
+            if TOOK_LAST then markFull(t) end
+          else
+            leftRing(t)
+          end
           moved, ready, served = moved + 1, ready + 1, true
           break
         else
-          full[t] = true
+          markFull(t)
         end
       end
       i, t = nextTenant(i + 1)
     end
     if not served then break end
+    if ringSize and nfull >= ringSize then break end
   end
   if moved > 0 then wake() end
   return moved
@@ -208,7 +250,7 @@ local ready, parked, kept = readyNow() - #fresh, 0, 0
 for _, job in ipairs(fresh) do
   local id, t, score, order = job[1], job[2], tonumber(job[3]), job[4]
   local lane = laneOf(t)
-  if ready < READY_MAX and redis.call('EXISTS', lane) == 0 and take(t, id) then
+  if ready < READY_MAX and redis.call('EXISTS', lane) == 0 and take(t, id, false) then
     ready, kept = ready + 1, kept + 1
   else
     -- In its lane by priority, then by its order of arrival (BullMQ's counter is reset whenever \`prioritized\`
@@ -232,12 +274,15 @@ export const REFILL_LUA = `${FAIR_FN}
 return refill(tonumber(ARGV[8]))`;
 
 /**
- * A job ends (or gives its turn back): its tenant's slot frees, and the next tenant's job is dispatched.
- * ARGV[8] the tenant, ARGV[9] the job id, ARGV[10] the most jobs to dispatch. Returns how many were.
+ * Jobs end (or give their turn back): their tenants' slots free, and the next tenants' jobs are dispatched.
+ * ARGV[8] the most jobs to dispatch, then tenant, job id, ... (the jobs of a worker process that ended
+ * together). Returns the ids of the jobs dispatched: the worker that asked starts these without asking again
+ * whether they were (src/coordination/tenant-slots.ts).
  */
 export const RELEASE_LUA = `${FAIR_FN}
-redis.call('ZREM', FP .. 'slots:' .. ARGV[8], ARGV[9])
-return refill(tonumber(ARGV[10]))`;
+for i = 9, #ARGV, 2 do redis.call('ZREM', FP .. 'slots:' .. ARGV[i], ARGV[i + 1]) end
+refill(tonumber(ARGV[8]))
+return DISPATCHED`;
 
 /**
  * Put every parked job of the queue back in \`prioritized\` with its score, for an operator's drain, delay or
