@@ -17,10 +17,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { signToken } from '../src/http/auth.js';
 import { CancelListener } from '../src/coordination/cancel-listener.js';
 import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
 import { TenantSlots } from '../src/coordination/tenant-slots.js';
 import { FairDispatch } from '../src/coordination/fair-dispatch.js';
 import { laneOrder } from '../src/redis/lua/fair-dispatch.js';
@@ -286,8 +286,10 @@ try {
   const b4 = baseline('B4', 'Redis commands per job of B3 (raw BullMQ addBulk, then a no-op worker)', ((await redisCommands(redis)) - b4Start) / PROCESSED, 'cmd/job');
 
   // ---------------------------------------------------------------- P5: worker wiring
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
-  const p5 = await processRate('p5', PROCESSED, (prefix) => {
+  // The product's logger, as it writes off a terminal (buffered, asynchronous), into /dev/null.
+  const logger = createLogger('info', '/dev/null');
+  /** The product's worker on a queue of prefilled scans: with fair dispatch (its tenant slots), or the wiring alone. */
+  const productWorker = (fair: boolean) => (prefix: string) => {
     const connection = workerConnection('bench-p5');
     // As the product wires it: cancel checks and the tenant's fair-scheduling slot (scan jobs take no server lock).
     const deps = {
@@ -297,16 +299,19 @@ try {
       logger,
       cancels: new CancelListener(connection, prefix),
       // One tenant, allowed the whole queue (TENANT_MAX_SHARE=1): the wiring's cost, not the policy's.
-      slots: new TenantSlots(connection, prefix, 1_000_000, 1, { backup: QUEUES.backup.concurrency, scan: QUEUES.scan.concurrency, update: QUEUES.update.concurrency }),
+      ...(fair ? { slots: new TenantSlots(connection, prefix, 1_000_000, 1, { backup: QUEUES.backup.concurrency, scan: QUEUES.scan.concurrency, update: QUEUES.update.concurrency }) } : {}),
     };
     const noop = runJob('scan', { 'scan:quick': JOB_DATA_SCHEMAS['scan:quick'] }, async () => ({ ok: true }), deps);
-    const w = createWorker('scan', noop, connection, prefix, logger);
-    return w;
-  }, (prefix, ids) =>
+    return createWorker('scan', noop, connection, prefix, logger);
+  };
+  const p5 = await processRate('p5', PROCESSED, productWorker(true), (prefix, ids) =>
     // Admitted as the API admits its jobs (fair dispatch): a capacity's worth ready, the rest parked, each end dispatching the next.
     new FairDispatch(redis, prefix, 1_000_000, 1, () => QUEUES.scan.concurrency).admit('scan', ids.map((id, place) => [id, 'default', laneOrder(Date.now(), place)] as const)),
   );
   ratioRow('P5', 'product worker wiring (validation, progress, logging) around a no-op', p5, 'jobs/s', b3, { min: 0.8, text: '>= 0.8 x B3' });
+  // P5-wiring: the same worker without fair dispatch (every job ready, no tenant slot): what P5 costs besides dispatch.
+  const p5wiring = await processRate('p5w', PROCESSED, productWorker(false));
+  ratioRow('P5-wiring', 'P5 without fair dispatch (every job ready, no tenant slot to take or free)', p5wiring, 'jobs/s', b3, { text: 'reported' });
 
   // F5: the floor under P5 once a job's start is decided in Redis: B3's worker, plus one awaited command per job (a slot write).
   const f5 = await processRate('f5', PROCESSED, (prefix) => {
