@@ -222,7 +222,9 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
   const fairRetryMs = () => FAIR_RETRY_MS + Math.floor(Math.random() * FAIR_RETRY_MS);
   let slot: Turn['slot'];
   if (deps.slots) {
-    const got = await deps.slots.acquire(queue, tenant, job.id!);
+    // Its place among its tenant's jobs: at the cap, it may take the slot of a later one reserved but not started.
+    const priority = job.opts.priority ?? 0;
+    const got = await deps.slots.acquire(queue, tenant, job.id!, priority > 0 ? { priority, order: laneOrder(job.timestamp, job.data.place) } : undefined);
     if ('throttled' in got) {
       const { max, perMs, freeAt } = got.throttled;
       const why = `tenant ${tenant} is throttled to ${max} ${queue} job start${max === 1 ? '' : 's'} per ${spell(perMs)} (queue:throttle-org), all taken; this job runs when the window frees one`;

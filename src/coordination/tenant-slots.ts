@@ -28,6 +28,9 @@ declare module 'ioredis' {
       queuePrefix: string,
       lane: string,
       parked: string,
+      ring: string,
+      turn: string,
+      tenantJobs: string,
       jobId: string,
       now: number,
       expiry: number,
@@ -35,6 +38,9 @@ declare module 'ioredis' {
       share: number,
       capacity: number,
       start: string,
+      tenant: string,
+      priority: number | '',
+      order: number | '',
     ): Promise<[number, number, number, number?]>;
     jobsapiStartDispatched(slots: string, queued: string, expiry: number, jobId: string): Promise<number>;
     jobsapiAcquireGlobalSlot(slots: string, jobId: string, now: number, expiry: number, cap: number): Promise<[number, number]>;
@@ -97,10 +103,14 @@ export class TenantSlots {
     const concurrencyOf: ConcurrencySource = typeof concurrency === 'function' ? concurrency : (queue) => concurrency[queue];
     this.fair = new FairDispatch(redis, prefix, defaultCap, share, concurrencyOf);
     redis.defineCommand('jobsapiStartDispatched', { numberOfKeys: 2, lua: START_DISPATCHED_LUA });
-    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 8, lua: acquireSlotLua(SLOT_SET_TTL_MS) });
+    redis.defineCommand('jobsapiAcquireSlot', { numberOfKeys: 11, lua: acquireSlotLua(SLOT_SET_TTL_MS) });
   }
 
-  async acquire(queue: QueueName, tenant: string, jobId: string): Promise<SlotOutcome> {
+  /**
+   * The slot of a job about to start. `place`: its priority and order of arrival (laneOrder), when known: at its
+   * tenant's cap, it may then take the slot of a later job of its tenant reserved ready and not started.
+   */
+  async acquire(queue: QueueName, tenant: string, jobId: string, place?: { priority: number; order: number }): Promise<SlotOutcome> {
     const key = this.keys.tenantSlots(queue, tenant);
     const now = Date.now();
     const starts = this.keys.tenantStarts(queue, tenant);
@@ -127,6 +137,9 @@ export class TenantSlots {
       this.keys.queue(queue),
       this.keys.fair(queue).lane(tenant),
       this.keys.fair(queue).parked,
+      this.keys.fair(queue).ring,
+      this.keys.fair(queue).turn,
+      this.keys.index.tenant(queue, tenant),
       jobId,
       now,
       now + SLOT_TTL_MS,
@@ -134,6 +147,9 @@ export class TenantSlots {
       capacityShare(concurrency, processes, this.share),
       queueCapacity(concurrency, processes),
       start,
+      tenant,
+      place?.priority ?? '',
+      place?.order ?? '',
     );
     if (taken === 2) return { throttled: { max: a, perMs: b, freeAt: c ?? now + b } };
     if (taken === 3) return { behind: a };

@@ -155,12 +155,13 @@ export function redisKeys(prefix: string) {
     tenantStarts: (queue: QueueName, tenant: string) => `${tagged(queue)}:starts:${tenant}`,
     /**
      * Fair dispatch of a queue (src/redis/lua/fair-dispatch.ts, whose scripts name these keys from \`product\`,
-     * the queue's product key prefix, as they are spelled here): the tenants with parked jobs by turn, parked
-     * job id -> tenant, and a tenant's lane of parked jobs.
+     * the queue's product key prefix, as they are spelled here): the tenants with parked jobs by turn, the turn
+     * counter, parked job id -> tenant, and a tenant's lane of parked jobs.
      */
     fair: (queue: QueueName) => ({
       product: `${tagged(queue)}:`,
       ring: `${tagged(queue)}:fair:ring`,
+      turn: `${tagged(queue)}:fair:turn`,
       parked: `${tagged(queue)}:fair:parked`,
       lane: (tenant: string) => `${tagged(queue)}:fair:lane:${tenant}`,
     }),

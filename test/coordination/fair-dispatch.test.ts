@@ -207,6 +207,57 @@ describe('fair dispatch between tenants', () => {
       expect(await app.redis.zscore(prioritized, ids[0]!)).not.toBeNull();
       expect(await app.redis.zrange(keys.fair('scan').lane('big'), 0, -1)).toEqual(ids.slice(1));
     });
+
+    it('jobs workers took before admission take the slots reserved for later jobs of their request, earliest first', async () => {
+      const keys = redisKeys(app.config.queuePrefix);
+      const bull = keys.bullmq('scan');
+      const active = `${keys.queue('scan')}active`;
+      const fair = new FairDispatch(app.redis, app.config.queuePrefix, 1, 1, () => 5);
+      const slots = new TenantSlots(app.redis, app.config.queuePrefix, 1, 1, { backup: 2, scan: 5, update: 1 });
+      // A tenant with no job running sends a request of four, one creation time.
+      const now = Date.now();
+      const ids = [0, 1, 2, 3].map((i) => `scan_${String(i).padStart(22, 'Q')}`);
+      await app.queues.scan.addBulk(
+        ids.map((jobId, place) => ({
+          name: 'scan:full',
+          data: { tenant: 'small', requestedBy: 't', recordId: `r${place}`, place, input: { serverId: 'small' } },
+          opts: { jobId, timestamp: now, priority: 3 },
+        })),
+      );
+      await app.redis.zadd(keys.index.tenant('scan', 'small'), ...ids.flatMap((id) => [now, id]));
+      // Two idle workers take the first two before the API admits the request (BullMQ's moveToActive, played here).
+      for (const id of ids.slice(0, 2)) {
+        await app.redis.zrem(bull.prioritized, id);
+        await app.redis.lpush(active, id);
+        await app.redis.set(bull.jobLock(id), 'worker-token', 'PX', 30_000);
+      }
+      // Admission reserves the tenant's one slot for the first it finds ready, the third; the fourth waits parked.
+      expect(await fair.admit('scan', ids.map((id, place) => [id, 'small', laneOrder(now, place)] as const))).toBe(1);
+      expect(await app.redis.zrange(keys.tenantSlots('scan', 'small'), 0, -1)).toEqual([ids[2]]);
+      const placeOf = (i: number) => ({ priority: 3, order: laneOrder(now, i) });
+      // The second asks first: the first, taken and not started, has the better claim.
+      expect(await slots.acquire('scan', 'small', ids[1]!, placeOf(1))).toMatchObject({ cap: 1, active: 1 });
+      // The first takes the third's reservation; the third waits parked in its place, counted as waiting again.
+      const got = await slots.acquire('scan', 'small', ids[0]!, placeOf(0));
+      expect('held' in got).toBe(true);
+      expect(await app.redis.zrange(keys.tenantSlots('scan', 'small'), 0, -1)).toEqual([ids[0]]);
+      expect(await app.redis.zscore(bull.prioritized, ids[2]!)).toBeNull();
+      expect(await app.redis.zrange(keys.fair('scan').lane('small'), 0, -1)).toEqual(ids.slice(2));
+      expect(await app.redis.zscore(keys.index.queued('scan', 'small'), ids[2]!)).not.toBeNull();
+      // The second, at the cap with nothing reserved to take, goes back to its place: before the third.
+      expect(await slots.acquire('scan', 'small', ids[1]!, placeOf(1))).toMatchObject({ cap: 1, active: 1 });
+      await fair.putBack('scan', { id: ids[1]!, tenant: 'small', ...placeOf(1) }, async () => {
+        await app.redis.del(bull.jobLock(ids[1]!));
+        await app.redis.lrem(active, 0, ids[1]!);
+        await app.redis.zadd(bull.prioritized, 3 * 2 ** 32, ids[1]!);
+      });
+      expect(await app.redis.zrange(keys.fair('scan').lane('small'), 0, -1)).toEqual(ids.slice(1));
+      // The first ends: the second is dispatched next, then the third, then the fourth.
+      if ('held' in got) got.held.release();
+      for (let i = 0; i < 100 && (await app.redis.zscore(bull.prioritized, ids[1]!)) === null; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await app.redis.zrange(keys.fair('scan').lane('small'), 0, -1)).toEqual(ids.slice(2));
+      slots.fair.stop();
+    });
   });
 
   describe('a slot handed on when a job ends', () => {
@@ -220,6 +271,8 @@ describe('fair dispatch between tenants', () => {
     it('the next job is dispatched, leaves its tenant\'s waiting count, and starts in this process without asking Redis again; the cap holds', async () => {
       const keys = redisKeys(app.config.queuePrefix);
       const connection = app.redis.duplicate();
+      // A producer connection does not queue commands while it connects (a Cluster's takes a moment).
+      if (connection.status !== 'ready') await new Promise((r) => connection.once('ready', r));
       let sent = 0;
       const send = connection.sendCommand.bind(connection);
       connection.sendCommand = ((...args: Parameters<typeof send>) => ((sent += 1), send(...args)));

@@ -59,7 +59,7 @@ end
  * worker that took it first) gives it the same place, so a job a worker took before the API admitted it goes
  * back where it was among its request's jobs.
  */
-const LANE_SCORE_FN = `
+export const LANE_SCORE_FN = `
 local function laneScore(priority, order)
   return math.max(0, math.min(7, priority)) * 1125899906842624 + order
 end
@@ -79,6 +79,14 @@ export function laneOrder(createdAt: number, place = 0): number {
   const ms = Math.min(Math.max(0, Math.floor(createdAt) - ORDER_EPOCH_MS), 2 ** 40 - 1);
   return ms * PLACES_PER_MS + (Math.max(0, Math.floor(place)) % PLACES_PER_MS);
 }
+
+/** laneOrder, for a script that reads a job's creation time and place from its hash. */
+export const LANE_ORDER_FN = `
+local function laneOrder(createdAt, place)
+  local ms = math.min(math.max(0, math.floor(createdAt) - ${ORDER_EPOCH_MS}), ${2 ** 40 - 1})
+  return ms * ${PLACES_PER_MS} + (math.max(0, math.floor(place)) % ${PLACES_PER_MS})
+end
+`;
 
 const FAIR_FN = `
 local FP, FQ = KEYS[1], KEYS[2]
