@@ -62,8 +62,9 @@ if not own and active >= cap then
   end
   if not later then return { 0, cap, active } end
   -- An earlier job of its tenant that a worker took too and that has not started (no slot yet: on its way here,
-  -- or going back to its place) has the better claim: this one waits.
-  for _, id in ipairs(redis.call('LRANGE', KEYS[6] .. 'active', 0, -1)) do
+  -- or going back to its place) has the better claim: this one waits. Looked for among the 1000 jobs taken last
+  -- (BullMQ pushes a job it takes at the head of \`active\`): a look costs at most that, however busy the queue.
+  for _, id in ipairs(redis.call('LRANGE', KEYS[6] .. 'active', 0, 999)) do
     if id ~= ARGV[1] and not redis.call('ZSCORE', KEYS[1], id) and redis.call('ZSCORE', KEYS[11], id)
       and redis.call('EXISTS', KEYS[6] .. id .. ':lock') == 1 then
       local h = redis.call('HMGET', KEYS[6] .. id, 'timestamp', 'priority', 'data')
