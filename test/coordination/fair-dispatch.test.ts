@@ -179,6 +179,18 @@ describe('fair dispatch between tenants', () => {
       app = await makeApp({ env: { WORKERS: 'off', TENANT_MAX_ACTIVE: '1' }, servers: servers() });
     });
     afterAll(() => app.close());
+    /** A bulk request of four jobs of one creation time, in BullMQ as the API adds them, not admitted yet (ids marked by `mark`). */
+    const request = async (tenant: string, serverId: string, mark: string, now: number) => {
+      const ids = [0, 1, 2, 3].map((i) => `scan_${String(i).padStart(22, mark)}`);
+      await app.queues.scan.addBulk(
+        ids.map((jobId, place) => ({
+          name: 'scan:full',
+          data: { tenant, requestedBy: 't', recordId: `r${place}`, place, input: { serverId } },
+          opts: { jobId, timestamp: now, priority: 3 },
+        })),
+      );
+      return ids;
+    };
 
     it('a job a worker took before its request was admitted goes back to its place in the request, not behind it', async () => {
       const keys = redisKeys(app.config.queuePrefix);
@@ -187,14 +199,7 @@ describe('fair dispatch between tenants', () => {
       const [holder] = await bulk(app, BIG, 'flood', 1);
       // A request of four jobs, one creation time: BullMQ has them, and a worker takes the first before admission.
       const now = Date.now();
-      const ids = [0, 1, 2, 3].map((i) => `scan_${String(i).padStart(22, 'O')}`);
-      await app.queues.scan.addBulk(
-        ids.map((jobId, place) => ({
-          name: 'scan:full',
-          data: { tenant: 'big', requestedBy: 't', recordId: `r${place}`, place, input: { serverId: 'flood' } },
-          opts: { jobId, timestamp: now, priority: 3 },
-        })),
-      );
+      const ids = await request('big', 'flood', 'O', now);
       const prioritized = keys.bullmq('scan').prioritized;
       await app.redis.zrem(prioritized, ids[0]!);
       // The API admits the request: the three it finds ready wait parked (the tenant's slot is taken).
@@ -216,14 +221,7 @@ describe('fair dispatch between tenants', () => {
       const slots = new TenantSlots(app.redis, app.config.queuePrefix, 1, 1, { backup: 2, scan: 5, update: 1 });
       // A tenant with no job running sends a request of four, one creation time.
       const now = Date.now();
-      const ids = [0, 1, 2, 3].map((i) => `scan_${String(i).padStart(22, 'Q')}`);
-      await app.queues.scan.addBulk(
-        ids.map((jobId, place) => ({
-          name: 'scan:full',
-          data: { tenant: 'small', requestedBy: 't', recordId: `r${place}`, place, input: { serverId: 'small' } },
-          opts: { jobId, timestamp: now, priority: 3 },
-        })),
-      );
+      const ids = await request('small', 'small', 'Q', now);
       await app.redis.zadd(keys.index.tenant('scan', 'small'), ...ids.flatMap((id) => [now, id]));
       // Two idle workers take the first two before the API admits the request (BullMQ's moveToActive, played here).
       for (const id of ids.slice(0, 2)) {
