@@ -197,7 +197,8 @@ local function refill(limit)
     while t do
       if not full[t] then
         local lane = laneOf(t)
-        local head = redis.call('ZRANGE', lane, 0, 0, 'WITHSCORES')
+        -- The head and whether another job follows it.
+        local head = redis.call('ZRANGE', lane, 0, 1, 'WITHSCORES')
         if #head == 0 then
           leftRing(t)
         elseif redis.call('EXISTS', FQ .. head[1]) == 0 then
@@ -217,8 +218,9 @@ local function refill(limit)
           redis.call('ZADD', PRIORITIZED, priority * TWO32 + redis.call('INCR', FQ .. 'pc') % TWO32, id)
           redis.call('ZREM', FP .. 'queued:' .. t, id)
           DISPATCHED[#DISPATCHED + 1] = id
-          if redis.call('EXISTS', lane) == 1 then
-            redis.call('ZADD', RING, redis.call('INCR', TURN), t)
+          if #head > 2 then
+            -- Its next turn comes after every other tenant's (alone in the ring, it is first whatever its turn).
+            if ringSize ~= 1 then redis.call('ZADD', RING, redis.call('INCR', TURN), t) end
             -- At its cap now: another look this call would only find it full again (and walk its slots to be sure).
             if TOOK_LAST then markFull(t) end
           else
