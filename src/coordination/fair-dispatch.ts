@@ -110,7 +110,7 @@ export class FairDispatch {
 
   /** The scripts' two keys and common arguments (now, caps, capacity, readyMax, reservation expiry, set TTL), and the capacity. */
   private async head(queue: QueueName): Promise<Head> {
-    return this.headOf(queue, this.capacityKnown(queue) ?? (await this.capacity(queue)));
+    return this.headOf(queue, await this.capacity(queue));
   }
 
   private headOf(queue: QueueName, { concurrency, processes }: { concurrency: number; processes: number }): Head {

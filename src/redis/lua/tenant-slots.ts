@@ -48,16 +48,19 @@ if not own and active >= cap then
   local mine = laneScore(priority, order)
   local first = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
   if first[1] and first[1] ~= ARGV[1] and tonumber(first[2]) < mine then return { 0, cap, active } end
+  -- A job's place in its tenant's lane, from its hash (priority, creation time, place in its request), and its creation.
+  local function laneScoreOf(id)
+    local h = redis.call('HMGET', KEYS[6] .. id, 'timestamp', 'priority', 'data')
+    local ok, data = pcall(cjson.decode, h[3] or '')
+    local place = ok and type(data) == 'table' and tonumber(data.place) or 0
+    return laneScore(tonumber(h[2]) or 0, laneOrder(tonumber(h[1]) or 0, place)), tonumber(h[1]) or now
+  end
   -- The latest of its tenant's jobs that holds a slot reserved, ready and not started, if later than this one.
   local later, laterScore, laterCreated = nil, mine, 0
   for _, holder in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local ready = redis.call('ZSCORE', KEYS[6] .. 'prioritized', holder)
-    if ready and redis.call('EXISTS', KEYS[6] .. holder .. ':lock') == 0 then
-      local h = redis.call('HMGET', KEYS[6] .. holder, 'timestamp', 'data')
-      local ok, data = pcall(cjson.decode, h[2] or '')
-      local place = ok and type(data) == 'table' and tonumber(data.place) or 0
-      local score = laneScore(math.floor(tonumber(ready) / 4294967296), laneOrder(tonumber(h[1]) or 0, place))
-      if score > laterScore then later, laterScore, laterCreated = holder, score, tonumber(h[1]) or now end
+    if redis.call('ZSCORE', KEYS[6] .. 'prioritized', holder) and redis.call('EXISTS', KEYS[6] .. holder .. ':lock') == 0 then
+      local score, created = laneScoreOf(holder)
+      if score > laterScore then later, laterScore, laterCreated = holder, score, created end
     end
   end
   if not later then return { 0, cap, active } end
@@ -66,11 +69,8 @@ if not own and active >= cap then
   -- (BullMQ pushes a job it takes at the head of \`active\`): a look costs at most that, however busy the queue.
   for _, id in ipairs(redis.call('LRANGE', KEYS[6] .. 'active', 0, 999)) do
     if id ~= ARGV[1] and not redis.call('ZSCORE', KEYS[1], id) and redis.call('ZSCORE', KEYS[11], id)
-      and redis.call('EXISTS', KEYS[6] .. id .. ':lock') == 1 then
-      local h = redis.call('HMGET', KEYS[6] .. id, 'timestamp', 'priority', 'data')
-      local ok, data = pcall(cjson.decode, h[3] or '')
-      local place = ok and type(data) == 'table' and tonumber(data.place) or 0
-      if laneScore(tonumber(h[2]) or 0, laneOrder(tonumber(h[1]) or 0, place)) < mine then return { 0, cap, active } end
+      and redis.call('EXISTS', KEYS[6] .. id .. ':lock') == 1 and laneScoreOf(id) < mine then
+      return { 0, cap, active }
     end
   end
   -- It waits parked in its place again, as waiting to start (its quota), its counted start given back.
