@@ -223,8 +223,8 @@ async function waitForTurn(attempt: Attempt, tenant: string, server: Server, wai
   let slot: Turn['slot'];
   if (deps.slots) {
     // Its place among its tenant's jobs: at the cap, it may take the slot of a later one reserved but not started.
-    const priority = job.opts.priority ?? 0;
-    const got = await deps.slots.acquire(queue, tenant, job.id!, priority > 0 ? { priority, order: laneOrder(job.timestamp, job.data.place) } : undefined);
+    const place = lanePlace(job);
+    const got = await deps.slots.acquire(queue, tenant, job.id!, place.priority > 0 ? place : undefined);
     if ('throttled' in got) {
       const { max, perMs, freeAt } = got.throttled;
       const why = `tenant ${tenant} is throttled to ${max} ${queue} job start${max === 1 ? '' : 's'} per ${spell(perMs)} (queue:throttle-org), all taken; this job runs when the window frees one`;
@@ -302,13 +302,17 @@ function spell(ms: number): string {
  */
 async function waitForTenant(attempt: Attempt, tenant: string, waitingOn: Map<string, string>, why: string, retryMs: number): Promise<never> {
   const { queue, job, token, deps } = attempt;
-  const priority = job.opts.priority ?? 0;
-  if (priority === 0 || !deps.slots) return waitAgain(attempt, waitingOn, why, retryMs);
+  const place = lanePlace(job);
+  if (place.priority === 0 || !deps.slots) return waitAgain(attempt, waitingOn, why, retryMs);
   await sayWhy(attempt, waitingOn, `waiting for its tenant's turn: ${why}`);
-  // Back to its place among its tenant's jobs: by its creation, then its place in its bulk request.
-  const order = laneOrder(job.timestamp, job.data.place);
-  await deps.slots.fair.putBack(queue, { id: job.id!, tenant, priority, order }, () => job.moveToWait(token));
+  // Back to its place among its tenant's jobs.
+  await deps.slots.fair.putBack(queue, { id: job.id!, tenant, ...place }, () => job.moveToWait(token));
   throw new WaitingError();
+}
+
+/** A job's place among its tenant's jobs: its priority (0: none), then its creation and its place in its bulk request. */
+function lanePlace(job: Job<JobEnvelope>): { priority: number; order: number } {
+  return { priority: job.opts.priority ?? 0, order: laneOrder(job.timestamp, job.data.place) };
 }
 
 /** Back to `delayed`, not a failed attempt: waiting for a turn is not an error, and must not use up the job's retries. */
